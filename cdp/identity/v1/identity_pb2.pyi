@@ -1,0 +1,173 @@
+import datetime
+
+from cdp.common.v1 import common_pb2 as _common_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Person(_message.Message):
+    __slots__ = ("workspace_id", "id", "uid", "identifiers", "created_at", "merged_into")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    UID_FIELD_NUMBER: _ClassVar[int]
+    IDENTIFIERS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    MERGED_INTO_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    id: str
+    uid: int
+    identifiers: _containers.RepeatedCompositeFieldContainer[_common_pb2.Identifier]
+    created_at: _timestamp_pb2.Timestamp
+    merged_into: str
+    def __init__(self, workspace_id: _Optional[str] = ..., id: _Optional[str] = ..., uid: _Optional[int] = ..., identifiers: _Optional[_Iterable[_Union[_common_pb2.Identifier, _Mapping]]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., merged_into: _Optional[str] = ...) -> None: ...
+
+class ResolveRequest(_message.Message):
+    __slots__ = ("workspace_id", "identifiers")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    IDENTIFIERS_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    identifiers: _containers.RepeatedCompositeFieldContainer[_common_pb2.Identifier]
+    def __init__(self, workspace_id: _Optional[str] = ..., identifiers: _Optional[_Iterable[_Union[_common_pb2.Identifier, _Mapping]]] = ...) -> None: ...
+
+class ResolveResponse(_message.Message):
+    __slots__ = ("person", "created")
+    PERSON_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    person: Person
+    created: bool
+    def __init__(self, person: _Optional[_Union[Person, _Mapping]] = ..., created: _Optional[bool] = ...) -> None: ...
+
+class LookupRequest(_message.Message):
+    __slots__ = ("workspace_id", "identifier")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    IDENTIFIER_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    identifier: _common_pb2.Identifier
+    def __init__(self, workspace_id: _Optional[str] = ..., identifier: _Optional[_Union[_common_pb2.Identifier, _Mapping]] = ...) -> None: ...
+
+class GetPersonRequest(_message.Message):
+    __slots__ = ("workspace_id", "person_id")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    PERSON_ID_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    person_id: str
+    def __init__(self, workspace_id: _Optional[str] = ..., person_id: _Optional[str] = ...) -> None: ...
+
+class MergeRequest(_message.Message):
+    __slots__ = ("workspace_id", "person_id_a", "person_id_b", "reason")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    PERSON_ID_A_FIELD_NUMBER: _ClassVar[int]
+    PERSON_ID_B_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    person_id_a: str
+    person_id_b: str
+    reason: str
+    def __init__(self, workspace_id: _Optional[str] = ..., person_id_a: _Optional[str] = ..., person_id_b: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class MergeRecord(_message.Message):
+    __slots__ = ("workspace_id", "id", "winner_id", "loser_id", "moved", "cause_message_id", "rule", "reason", "at", "undone")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    WINNER_ID_FIELD_NUMBER: _ClassVar[int]
+    LOSER_ID_FIELD_NUMBER: _ClassVar[int]
+    MOVED_FIELD_NUMBER: _ClassVar[int]
+    CAUSE_MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    RULE_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    UNDONE_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    id: str
+    winner_id: str
+    loser_id: str
+    moved: _containers.RepeatedCompositeFieldContainer[_common_pb2.Identifier]
+    cause_message_id: str
+    rule: str
+    reason: str
+    at: _timestamp_pb2.Timestamp
+    undone: bool
+    def __init__(self, workspace_id: _Optional[str] = ..., id: _Optional[str] = ..., winner_id: _Optional[str] = ..., loser_id: _Optional[str] = ..., moved: _Optional[_Iterable[_Union[_common_pb2.Identifier, _Mapping]]] = ..., cause_message_id: _Optional[str] = ..., rule: _Optional[str] = ..., reason: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., undone: _Optional[bool] = ...) -> None: ...
+
+class UnmergeRequest(_message.Message):
+    __slots__ = ("workspace_id", "merge_id", "reason")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    MERGE_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    merge_id: str
+    reason: str
+    def __init__(self, workspace_id: _Optional[str] = ..., merge_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class UnmergeResponse(_message.Message):
+    __slots__ = ("winner", "restored")
+    WINNER_FIELD_NUMBER: _ClassVar[int]
+    RESTORED_FIELD_NUMBER: _ClassVar[int]
+    winner: Person
+    restored: Person
+    def __init__(self, winner: _Optional[_Union[Person, _Mapping]] = ..., restored: _Optional[_Union[Person, _Mapping]] = ...) -> None: ...
+
+class ListMergesRequest(_message.Message):
+    __slots__ = ("workspace_id", "person_id", "limit")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    PERSON_ID_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    person_id: str
+    limit: int
+    def __init__(self, workspace_id: _Optional[str] = ..., person_id: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class ListMergesResponse(_message.Message):
+    __slots__ = ("merges",)
+    MERGES_FIELD_NUMBER: _ClassVar[int]
+    merges: _containers.RepeatedCompositeFieldContainer[MergeRecord]
+    def __init__(self, merges: _Optional[_Iterable[_Union[MergeRecord, _Mapping]]] = ...) -> None: ...
+
+class ForgetRequest(_message.Message):
+    __slots__ = ("workspace_id", "person_id", "reason")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    PERSON_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    person_id: str
+    reason: str
+    def __init__(self, workspace_id: _Optional[str] = ..., person_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ForgetResponse(_message.Message):
+    __slots__ = ("person_id", "identifiers_removed")
+    PERSON_ID_FIELD_NUMBER: _ClassVar[int]
+    IDENTIFIERS_REMOVED_FIELD_NUMBER: _ClassVar[int]
+    person_id: str
+    identifiers_removed: int
+    def __init__(self, person_id: _Optional[str] = ..., identifiers_removed: _Optional[int] = ...) -> None: ...
+
+class CreateWorkspaceRequest(_message.Message):
+    __slots__ = ("id", "name", "write_key")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    WRITE_KEY_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    name: str
+    write_key: str
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., write_key: _Optional[str] = ...) -> None: ...
+
+class GetWorkspaceRequest(_message.Message):
+    __slots__ = ("id",)
+    ID_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    def __init__(self, id: _Optional[str] = ...) -> None: ...
+
+class Workspace(_message.Message):
+    __slots__ = ("id", "name", "write_keys")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    WRITE_KEYS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    name: str
+    write_keys: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., write_keys: _Optional[_Iterable[str]] = ...) -> None: ...
