@@ -1,0 +1,38 @@
+"""Errors that every API edge (HTTP, gRPC, GraphQL) maps to a clear answer.
+
+Domain code raises these; the edges translate them: InvalidInput becomes HTTP
+400 / gRPC INVALID_ARGUMENT / GraphQL code BAD_USER_INPUT, always naming the field.
+"""
+
+from __future__ import annotations
+
+
+class CdpError(Exception):
+    code = "INTERNAL"
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+    def as_dict(self) -> dict:
+        doc = {"code": self.code, "message": self.message}
+        if self.field:
+            doc["field"] = self.field
+        return doc
+
+
+class InvalidInput(CdpError):
+    code = "BAD_USER_INPUT"
+
+
+class NotFound(CdpError):
+    code = "NOT_FOUND"
+
+
+class Unauthenticated(CdpError):
+    code = "UNAUTHENTICATED"
+
+
+class Conflict(CdpError):
+    code = "CONFLICT"

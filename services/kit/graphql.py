@@ -1,0 +1,74 @@
+"""GraphQL plumbing shared by the subgraphs: workspace header, error codes, app."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import strawberry
+from graphql import GraphQLError
+from starlette.requests import Request
+from strawberry.asgi import GraphQL
+from strawberry.extensions import SchemaExtension
+
+from services.kit.errors import CdpError, InvalidInput, Unauthenticated
+
+WORKSPACE_HEADER = "x-workspace-id"
+
+# Pinned: the Guild composer behind Hive Gateway rejects federation 2.11.
+FEDERATION_VERSION = "2.9"
+
+
+def workspace_of(info: strawberry.Info) -> str:
+    """The tenant of this request; every subgraph read and write is scoped by it."""
+    request: Request = info.context["request"]
+    workspace = request.headers.get(WORKSPACE_HEADER, "").strip()
+    if not workspace:
+        raise Unauthenticated(f"missing {WORKSPACE_HEADER} header", WORKSPACE_HEADER)
+    if len(workspace) > 64:
+        raise InvalidInput("workspace id is longer than 64 characters", WORKSPACE_HEADER)
+    return workspace
+
+
+class ErrorCodes(SchemaExtension):
+    """Copy a domain error's code and field into the GraphQL error's extensions."""
+
+    def on_operation(self):
+        yield
+        result = self.execution_context.result
+        if not result or not result.errors:
+            return
+        for error in result.errors:
+            original = error.original_error
+            if isinstance(original, CdpError):
+                error.extensions = {**(error.extensions or {}), **original.as_dict()}
+            elif original is not None and not isinstance(original, GraphQLError):
+                error.extensions = {**(error.extensions or {}), "code": "INTERNAL"}
+
+
+def schema(query: type, mutation: type | None = None, types: list[type] | None = None) -> strawberry.Schema:
+    return strawberry.federation.Schema(
+        query=query,
+        mutation=mutation,
+        types=types or [],
+        federation_version=FEDERATION_VERSION,
+        extensions=[ErrorCodes],
+    )
+
+
+ContextFactory = Callable[[Request], Awaitable[dict[str, Any]]]
+
+
+class _GraphQLApp(GraphQL):
+    def __init__(self, schema: strawberry.Schema, make_context: ContextFactory) -> None:
+        super().__init__(schema, graphql_ide="graphiql")
+        self._make_context = make_context
+
+    async def get_context(self, request, response) -> dict[str, Any]:
+        context = await self._make_context(request)
+        context.update({"request": request, "response": response})
+        return context
+
+
+def graphql_app(schema: strawberry.Schema, make_context: ContextFactory) -> GraphQL:
+    return _GraphQLApp(schema, make_context)

@@ -1,0 +1,176 @@
+"""Kafka plumbing: topics, a protobuf producer, and consumers that commit after work.
+
+Payloads are protobuf, keyed by person id (or anonymous id before resolution)
+so one person's events stay ordered within a partition. Consumers commit an
+offset only after the handler returned, so a crash re-delivers and handlers
+must be idempotent by event/message id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from google.protobuf.message import Message
+
+log = logging.getLogger(__name__)
+
+
+class Topics:
+    EVENTS_RAW = "events.raw"
+    EVENTS_RESOLVED = "events.resolved"
+    IDENTITY_MERGED = "identity.merged"
+    IDENTITY_UNMERGED = "identity.unmerged"
+    PERSON_FORGOTTEN = "person.forgotten"
+    PROFILE_CHANGED = "profile.changed"
+    SEGMENT_MEMBERSHIP = "segment.membership"
+    MESSAGES_OUTBOUND = "messages.outbound"
+    MESSAGES_STATUS = "messages.status"
+    MESSAGES_DLQ = "messages.dlq"
+
+    @classmethod
+    def all(cls) -> list[str]:
+        return [v for k, v in vars(cls).items() if k.isupper()]
+
+
+async def ensure_topics(bootstrap: str, topics: list[str], partitions: int) -> None:
+    """Create missing topics; safe to call from every replica at every start.
+
+    The embedded broker keeps topics in memory only, so after a broker restart
+    they must be recreated by whoever starts next.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [t for t in topics if t not in existing]
+        if missing:
+            try:
+                await admin.create_topics(
+                    [NewTopic(t, num_partitions=partitions, replication_factor=1) for t in missing]
+                )
+            except TopicAlreadyExistsError:
+                pass
+            log.info("topics created", extra={"topics": missing})
+    finally:
+        await admin.close()
+
+
+class Producer:
+    """Sends protobuf messages and returns only once the broker acknowledged them."""
+
+    def __init__(self, bootstrap: str, client_id: str) -> None:
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap,
+            client_id=client_id,
+            acks="all",
+            linger_ms=2,
+            request_timeout_ms=15000,
+        )
+
+    async def start(self) -> None:
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        await self._producer.stop()
+
+    async def send(self, topic: str, key: str, message: Message) -> None:
+        await self._producer.send_and_wait(topic, message.SerializeToString(), key=key.encode())
+
+    async def send_many(self, items: list[tuple[str, str, Message]]) -> None:
+        """Send a batch; returns after every record is acknowledged, raises if any failed."""
+        futures = [
+            await self._producer.send(topic, msg.SerializeToString(), key=key.encode())
+            for topic, key, msg in items
+        ]
+        await asyncio.gather(*futures)
+
+
+Handler = Callable[[str, Message], Awaitable[None]]
+
+
+@dataclass
+class Subscription:
+    topic: str
+    message_type: type[Message]
+    handler: Handler
+
+
+class Consumer:
+    """One consumer-group member that runs handlers and commits after them.
+
+    A handler that raises is retried (with backoff) without committing, so
+    nothing is skipped; a payload that cannot be parsed is logged and skipped,
+    since no retry could ever make it parse.
+    """
+
+    def __init__(self, bootstrap: str, group_id: str, subscriptions: list[Subscription]) -> None:
+        self.bootstrap = bootstrap
+        self.group_id = group_id
+        self.by_topic = {s.topic: s for s in subscriptions}
+        self._consumer: AIOKafkaConsumer | None = None
+        self.processed = 0
+
+    async def run(self, stopping: asyncio.Event) -> None:
+        while not stopping.is_set():
+            try:
+                await self._run_once(stopping)
+            except (KafkaError, OSError) as exc:
+                log.warning("consumer lost the broker; reconnecting", extra={"group": self.group_id, "error": repr(exc)})
+                await asyncio.sleep(1.0)
+
+    async def _run_once(self, stopping: asyncio.Event) -> None:
+        consumer = AIOKafkaConsumer(
+            *self.by_topic,
+            bootstrap_servers=self.bootstrap,
+            group_id=self.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=200,
+            metadata_max_age_ms=5000,
+        )
+        await consumer.start()
+        self._consumer = consumer
+        try:
+            while not stopping.is_set():
+                batches = await consumer.getmany(timeout_ms=200)
+                for tp, records in batches.items():
+                    last = None
+                    for record in records:
+                        if stopping.is_set():
+                            break
+                        await self._handle(record)
+                        last = record.offset
+                    # Commit only what was handled, so a stop mid-batch re-delivers the rest.
+                    if last is not None:
+                        await consumer.commit({TopicPartition(tp.topic, tp.partition): last + 1})
+        finally:
+            self._consumer = None
+            await consumer.stop()
+
+    async def _handle(self, record) -> None:
+        sub = self.by_topic[record.topic]
+        message = sub.message_type()
+        try:
+            message.ParseFromString(record.value)
+        except Exception:
+            log.error("unparseable payload skipped", extra={"topic": record.topic, "offset": record.offset})
+            return
+        key = record.key.decode() if record.key else ""
+        delay = 0.2
+        while True:
+            try:
+                await sub.handler(key, message)
+                self.processed += 1
+                return
+            except (KafkaError, OSError):
+                raise
+            except Exception:
+                log.exception("handler failed; retrying", extra={"topic": record.topic, "offset": record.offset})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)

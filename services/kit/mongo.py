@@ -1,0 +1,59 @@
+"""MongoDB client (pymongo's async API) and index creation at start-up."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from pymongo import ASCENDING, AsyncMongoClient, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError, OperationFailure
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class IndexSpec:
+    collection: str
+    keys: list[tuple[str, int]]
+    unique: bool = False
+    name: str | None = None
+    options: dict = field(default_factory=dict)
+
+    def model(self) -> IndexModel:
+        kwargs = dict(self.options)
+        if self.name:
+            kwargs["name"] = self.name
+        return IndexModel(self.keys, unique=self.unique, **kwargs)
+
+
+def connect(url: str, app_name: str) -> AsyncMongoClient:
+    # tz_aware so datetimes read back compare with the clock's aware datetimes.
+    return AsyncMongoClient(url, appname=app_name, tz_aware=True, serverSelectionTimeoutMS=15000)
+
+
+async def ensure_indexes(db: AsyncDatabase, specs: list[IndexSpec]) -> None:
+    by_collection: dict[str, list[IndexModel]] = {}
+    for spec in specs:
+        by_collection.setdefault(spec.collection, []).append(spec.model())
+    for name, models in by_collection.items():
+        await db[name].create_indexes(models)
+    log.info("indexes ensured", extra={"collections": sorted(by_collection)})
+
+
+def is_duplicate_key(exc: BaseException) -> bool:
+    if isinstance(exc, DuplicateKeyError):
+        return True
+    return isinstance(exc, OperationFailure) and exc.code == 11000
+
+
+__all__ = ["ASCENDING", "IndexSpec", "connect", "ensure_indexes", "is_duplicate_key"]
+
+
+async def in_transaction(client: AsyncMongoClient, work):
+    """Run `work(session)` in one transaction, retried on transient errors.
+
+    Used wherever a state change and its outbox event must commit together.
+    """
+    async with client.start_session() as session:
+        return await session.with_transaction(work)

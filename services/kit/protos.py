@@ -1,0 +1,46 @@
+"""Conversions between protobuf well-known types and Python values."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from google.protobuf import json_format, struct_pb2, timestamp_pb2
+
+
+def to_struct(value: dict[str, Any] | None) -> struct_pb2.Struct:
+    struct = struct_pb2.Struct()
+    if value:
+        struct.update(value)
+    return struct
+
+
+def from_struct(struct: struct_pb2.Struct) -> dict[str, Any]:
+    return json_format.MessageToDict(struct)
+
+
+def to_value(value: Any) -> struct_pb2.Value:
+    out = struct_pb2.Value()
+    if isinstance(value, dt.datetime):
+        value = value.isoformat()
+    out.MergeFrom(json_format.ParseDict(value, struct_pb2.Value()))
+    return out
+
+
+def from_value(value: struct_pb2.Value) -> Any:
+    return json_format.MessageToDict(value)
+
+
+def to_timestamp(value: dt.datetime | None) -> timestamp_pb2.Timestamp:
+    ts = timestamp_pb2.Timestamp()
+    if value is not None:
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=dt.timezone.utc)
+        ts.FromDatetime(value)
+    return ts
+
+
+def from_timestamp(ts: timestamp_pb2.Timestamp) -> dt.datetime | None:
+    if ts.seconds == 0 and ts.nanos == 0:
+        return None
+    return ts.ToDatetime(tzinfo=dt.timezone.utc)

@@ -1,0 +1,130 @@
+"""One service process: gRPC server + GraphQL/HTTP on uvicorn + Kafka workers.
+
+Every service's __main__ builds a `Wiring` from a `Runtime` (its clients) and
+hands it to `serve()`. Start-up order: clients, indexes, topics, producer,
+servers, workers; shutdown runs it backwards so that in-flight handlers finish
+and commit before clients close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute, Route
+
+from services.kit import kafka, mongo, redis_client
+from services.kit.clock import Clock, SystemClock
+from services.kit.grpc_server import GrpcServer, GrpcService
+from services.kit.logs import setup_logging
+from services.kit.outbox import OutboxRelay
+from services.kit.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """The clients a service's modules share; built once per process."""
+
+    settings: ServiceSettings
+    clock: Clock
+    mongo: object
+    db: object
+    redis: object
+    producer: kafka.Producer
+    relay: OutboxRelay
+
+
+@dataclass
+class Wiring:
+    grpc: list[GrpcService]
+    http_routes: list[BaseRoute]
+    indexes: list[mongo.IndexSpec] = field(default_factory=list)
+    consumers: list[kafka.Consumer] = field(default_factory=list)
+    background: list[Callable[[asyncio.Event], Awaitable[None]]] = field(default_factory=list)
+
+
+class _Uvicorn(uvicorn.Server):
+    # Signals are ours: uvicorn would otherwise re-raise them after its own shutdown
+    # and cut short the workers' graceful stop.
+    @contextlib.contextmanager
+    def capture_signals(self):
+        yield
+
+
+async def build_runtime(settings: ServiceSettings, clock: Clock | None = None) -> Runtime:
+    client = mongo.connect(settings.mongo_url, settings.service_name)
+    db = client[settings.mongo_db]
+    producer = kafka.Producer(settings.kafka_bootstrap, settings.service_name)
+    return Runtime(
+        settings=settings,
+        clock=clock or SystemClock(),
+        mongo=client,
+        db=db,
+        redis=redis_client.connect(settings.redis_url),
+        producer=producer,
+        relay=OutboxRelay(db, producer, settings.service_name),
+    )
+
+
+async def serve(settings: ServiceSettings, wire: Callable[[Runtime], Wiring]) -> None:
+    setup_logging(settings.service_name, settings.log_level)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+
+    rt = await build_runtime(settings)
+    wiring = wire(rt)
+    ready = {"ok": False}
+
+    async def healthz(request: Request) -> JSONResponse:
+        status = 200 if ready["ok"] and not stopping.is_set() else 503
+        return JSONResponse({"service": settings.service_name, "ready": status == 200}, status_code=status)
+
+    await mongo.ensure_indexes(rt.db, wiring.indexes)
+    await kafka.ensure_topics(settings.kafka_bootstrap, kafka.Topics.all(), settings.kafka_partitions)
+    await rt.producer.start()
+
+    grpc_server = GrpcServer(settings.grpc_port, wiring.grpc)
+    await grpc_server.start()
+    app = Starlette(routes=[Route("/healthz", healthz), *wiring.http_routes])
+    http = _Uvicorn(
+        uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_config=None, lifespan="off")
+    )
+    http_task = asyncio.create_task(http.serve(), name="http")
+    workers = [asyncio.create_task(c.run(stopping), name=f"consumer:{c.group_id}") for c in wiring.consumers]
+    workers.append(asyncio.create_task(rt.relay.run(stopping), name="outbox"))
+    workers += [asyncio.create_task(job(stopping), name=getattr(job, "__name__", "job")) for job in wiring.background]
+    while not http.started and not http_task.done():
+        await asyncio.sleep(0.05)
+    if http_task.done():
+        http_task.result()
+    ready["ok"] = True
+    log.info(
+        "service started",
+        extra={"http_port": settings.http_port, "grpc_port": grpc_server.port},
+    )
+
+    await stopping.wait()
+    log.info("service stopping")
+    http.should_exit = True
+    await grpc_server.stop(settings.shutdown_grace)
+    # Workers see `stopping`, finish the record in hand, commit and leave.
+    done, pending = await asyncio.wait(workers, timeout=settings.shutdown_grace)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(http_task, *pending, return_exceptions=True)
+    await rt.producer.stop()
+    await rt.redis.aclose()
+    await rt.mongo.close()
+    log.info("service stopped")

@@ -1,0 +1,25 @@
+"""Settings from environment variables (prefix CDP_), one class per service."""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """What every service needs; a service subclass only changes defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="CDP_", extra="ignore")
+
+    service_name: str = "cdp"
+    mongo_url: str = "mongodb://127.0.0.1:27017"
+    mongo_db: str = "cdp"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    # Partitions per topic when this service creates a topic that is missing.
+    kafka_partitions: int = 6
+    http_host: str = "0.0.0.0"
+    http_port: int = 4000
+    grpc_port: int = 50050
+    log_level: str = "INFO"
+    # Seconds to let in-flight requests and handlers finish on SIGTERM.
+    shutdown_grace: float = 5.0
