@@ -1,0 +1,39 @@
+"""identity service: collection API, identity graph, gRPC and GraphQL subgraph."""
+
+from __future__ import annotations
+
+import asyncio
+
+from starlette.routing import Route
+
+from services.identity import graphql_api, grpc_api
+from services.identity.collection_api import CollectionApi
+from services.identity.graph import Resolver
+from services.identity.store import INDEXES, IdentityStore
+from services.identity.workers import ResolveWorker
+from services.kit.graphql import graphql_app
+from services.kit.runtime import Runtime, Wiring, serve
+from services.kit.settings import ServiceSettings
+
+
+class IdentitySettings(ServiceSettings):
+    service_name: str = "identity"
+    http_port: int = 4001
+    grpc_port: int = 50051
+
+
+def wire(rt: Runtime) -> Wiring:
+    store = IdentityStore(rt.db)
+    resolver = Resolver(store)
+    collection = CollectionApi(store, rt.producer, rt.clock)
+    gql = graphql_app(graphql_api.build_schema(), graphql_api.context_factory(store))
+    return Wiring(
+        grpc=[grpc_api.grpc_service(store, resolver, rt.clock)],
+        http_routes=[*collection.routes(), Route("/graphql", gql, methods=["GET", "POST"])],
+        indexes=INDEXES,
+        consumers=[ResolveWorker(resolver, rt.producer, rt.clock).consumer(rt.settings.kafka_bootstrap)],
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(serve(IdentitySettings(), wire))

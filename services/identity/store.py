@@ -1,0 +1,120 @@
+"""MongoDB access for identity: workspaces, identifiers, persons, uid counters.
+
+Collections:
+- `workspaces`: {_id: workspace id, name, write_keys: [...]}
+- `identities`: {workspace, type, value, person_id}; unique on (workspace, type, value),
+  which is what guarantees that no identifier belongs to two persons.
+- `persons`: {_id: ONE_ID, workspace, uid, created_at, merged_into?}
+- `counters`: {_id: "uid:<workspace>", seq}: dense uids per workspace for bitmaps.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+
+from pymongo import ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+
+from services.kit.errors import Conflict, InvalidInput
+from services.kit.mongo import IndexSpec, is_duplicate_key
+
+INDEXES = [
+    IndexSpec("identities", [("workspace", 1), ("type", 1), ("value", 1)], unique=True, name="identifier_unique"),
+    IndexSpec("identities", [("workspace", 1), ("person_id", 1)], name="by_person"),
+    IndexSpec("persons", [("workspace", 1), ("uid", 1)], unique=True, name="uid_unique"),
+    IndexSpec("workspaces", [("write_keys", 1)], unique=True, name="write_key_unique"),
+]
+
+
+class IdentityStore:
+    def __init__(self, db: AsyncDatabase) -> None:
+        self.db = db
+        self.identities = db["identities"]
+        self.persons = db["persons"]
+        self.counters = db["counters"]
+        self.workspaces = db["workspaces"]
+
+    # -- workspaces --------------------------------------------------------
+    async def create_workspace(self, workspace_id: str, name: str, write_key: str | None) -> dict:
+        if not workspace_id or len(workspace_id) > 64 or not workspace_id.replace("-", "").replace("_", "").isalnum():
+            raise InvalidInput("workspace id must be 1-64 letters, digits, '-' or '_'", "id")
+        key = write_key or secrets.token_urlsafe(24)
+        doc = {"_id": workspace_id, "name": name or workspace_id, "write_keys": [key]}
+        try:
+            await self.workspaces.insert_one(doc)
+        except Exception as exc:
+            if is_duplicate_key(exc):
+                raise Conflict(f"workspace {workspace_id!r} or its write key exists already", "id") from None
+            raise
+        return doc
+
+    async def get_workspace(self, workspace_id: str) -> dict | None:
+        return await self.workspaces.find_one({"_id": workspace_id})
+
+    async def workspace_for_key(self, write_key: str) -> str | None:
+        doc = await self.workspaces.find_one({"write_keys": write_key}, {"_id": 1})
+        return doc["_id"] if doc else None
+
+    # -- identifiers and persons -------------------------------------------
+    async def owners(self, workspace: str, identifiers: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+        """Which person holds each identifier (those nobody holds are absent)."""
+        if not identifiers:
+            return {}
+        docs = self.identities.find(
+            {"workspace": workspace, "$or": [{"type": t, "value": v} for t, v in identifiers]},
+            {"type": 1, "value": 1, "person_id": 1},
+        )
+        return {(d["type"], d["value"]): d["person_id"] async for d in docs}
+
+    async def claim(self, workspace: str, id_type: str, value: str, person_id: str, now: dt.datetime) -> bool:
+        """Give an unowned identifier to a person; False when someone holds it already."""
+        try:
+            await self.identities.insert_one(
+                {"workspace": workspace, "type": id_type, "value": value, "person_id": person_id, "created_at": now}
+            )
+            return True
+        except Exception as exc:
+            if is_duplicate_key(exc):
+                return False
+            raise
+
+    async def ensure_person(self, workspace: str, person_id: str, now: dt.datetime) -> tuple[dict, bool]:
+        """The person document, created with a fresh dense uid when missing."""
+        existing = await self.persons.find_one({"_id": person_id})
+        if existing:
+            return existing, False
+        uid = await self._next_uid(workspace)
+        doc = await self.persons.find_one_and_update(
+            {"_id": person_id},
+            {"$setOnInsert": {"workspace": workspace, "uid": uid, "created_at": now}},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+        # A concurrent creator may have won the upsert; its uid stands and ours is a gap.
+        return doc, doc["uid"] == uid
+
+    async def _next_uid(self, workspace: str) -> int:
+        doc = await self.counters.find_one_and_update(
+            {"_id": f"uid:{workspace}"},
+            {"$inc": {"seq": 1}},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
+        return int(doc["seq"])
+
+    async def person(self, workspace: str, person_id: str) -> dict | None:
+        return await self.persons.find_one({"_id": person_id, "workspace": workspace})
+
+    async def persons_by_ids(self, workspace: str, person_ids: list[str]) -> dict[str, dict]:
+        docs = self.persons.find({"_id": {"$in": person_ids}, "workspace": workspace})
+        return {d["_id"]: d async for d in docs}
+
+    async def identifiers_of(self, workspace: str, person_ids: list[str]) -> dict[str, list[dict]]:
+        out: dict[str, list[dict]] = {pid: [] for pid in person_ids}
+        docs = self.identities.find({"workspace": workspace, "person_id": {"$in": person_ids}}).sort(
+            [("type", 1), ("value", 1)]
+        )
+        async for d in docs:
+            out[d["person_id"]].append(d)
+        return out
