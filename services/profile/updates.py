@@ -1,0 +1,113 @@
+"""Applying changes to profiles atomically with their profile.changed announcement."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from cdp.identity.v1 import events_pb2 as identity_events
+from cdp.profile.v1 import events_pb2
+from services.kit import outbox
+from services.kit.clock import Clock
+from services.kit.errors import InvalidInput
+from services.kit.kafka import Topics
+from services.kit.mongo import in_transaction, is_duplicate_key
+from services.kit.outbox import OutboxRelay
+from services.kit.protos import from_struct, from_timestamp, to_timestamp, to_value
+from services.profile.changes import Update, apply_event, apply_traits
+from services.profile.store import ProfileStore
+
+
+def event_document(resolved: identity_events.ResolvedEvent) -> dict:
+    e = resolved.event
+    return {
+        "_id": f"{e.workspace_id}:{e.message_id}",
+        "workspace": e.workspace_id,
+        "person_id": resolved.person_id,
+        "message_id": e.message_id,
+        "type": e.type,
+        "event": e.event,
+        "timestamp": from_timestamp(e.timestamp),
+        "received_at": from_timestamp(e.received_at),
+        "properties": from_struct(e.properties),
+        "traits": from_struct(e.traits),
+        "context": from_struct(e.context),
+    }
+
+
+def announcement(
+    workspace: str, person_id: str, uid: int, update: Update, cause: str, at: dt.datetime
+) -> events_pb2.ProfileChanged:
+    return events_pb2.ProfileChanged(
+        workspace_id=workspace,
+        person_id=person_id,
+        uid=uid,
+        cause_message_id=cause,
+        at=to_timestamp(at),
+        changes=[
+            events_pb2.FieldChange(path=path, before=to_value(before), after=to_value(after))
+            for path, before, after in update.changes
+        ],
+    )
+
+
+class ProfileUpdater:
+    def __init__(self, client: Any, store: ProfileStore, relay: OutboxRelay, clock: Clock) -> None:
+        self.client = client
+        self.store = store
+        self.relay = relay
+        self.clock = clock
+
+    async def apply_resolved(self, resolved: identity_events.ResolvedEvent) -> bool:
+        """Store the event and fold it into the profile; False when it was applied before."""
+        doc = event_document(resolved)
+        workspace, person_id = doc["workspace"], resolved.person_id
+        now = self.clock.now()
+
+        async def work(session) -> bool:
+            try:
+                await self.store.record_event(doc, session)
+            except Exception as exc:
+                if is_duplicate_key(exc):
+                    return False
+                raise
+            profile = await self.store.get(workspace, person_id, session) or {}
+            update = apply_event(profile, doc)
+            await self._write(workspace, person_id, resolved.uid, update, doc["message_id"], now, session)
+            return True
+
+        applied = await in_transaction(self.client, work)
+        self.relay.notify()
+        return applied
+
+    async def upsert_traits(
+        self,
+        workspace: str,
+        person_id: str,
+        set_: dict | None,
+        set_once: dict | None,
+        unset: list[str] | None,
+        cause: str,
+    ) -> None:
+        now = self.clock.now()
+
+        async def work(session) -> None:
+            profile = await self.store.get(workspace, person_id, session)
+            if profile is None:
+                raise InvalidInput(f"person {person_id!r} has no profile yet", "person_id")
+            update = apply_traits(profile, set_, set_once, unset)
+            await self._write(workspace, person_id, profile["uid"], update, cause, now, session)
+
+        await in_transaction(self.client, work)
+        self.relay.notify()
+
+    async def _write(self, workspace, person_id, uid, update: Update, cause, now, session) -> None:
+        await self.store.write(workspace, person_id, uid, update.set, update.unset, now, session)
+        if update.changes:
+            await outbox.add(
+                self.store.db,
+                Topics.PROFILE_CHANGED,
+                person_id,
+                announcement(workspace, person_id, uid, update, cause, now),
+                session,
+            )
