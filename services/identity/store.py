@@ -85,13 +85,17 @@ class IdentityStore:
         if existing:
             return existing, False
         uid = await self._next_uid(workspace)
-        doc = await self.persons.find_one_and_update(
-            {"_id": person_id},
-            {"$setOnInsert": {"workspace": workspace, "uid": uid, "created_at": now}},
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
-        )
+        try:
+            await self.persons.update_one(
+                {"_id": person_id},
+                {"$setOnInsert": {"workspace": workspace, "uid": uid, "created_at": now}},
+                upsert=True,
+            )
+        except Exception as exc:
+            if not is_duplicate_key(exc):
+                raise
         # A concurrent creator may have won the upsert; its uid stands and ours is a gap.
+        doc = await self.persons.find_one({"_id": person_id})
         return doc, doc["uid"] == uid
 
     async def _next_uid(self, workspace: str) -> int:

@@ -1,0 +1,95 @@
+"""Session fixtures: real Redis, SecantusDB (Mongo wire) and Tansu (Kafka wire) on free ports.
+
+No mocks: services run as the same child processes `./cdp start` runs, and
+tests isolate themselves by using their own workspace ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import grpc
+import pytest
+
+from tools.stack import SERVICES, Stack
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory):
+    s = Stack.with_free_ports(tmp_path_factory.mktemp("stack"), service_env={"CDP_SHUTDOWN_GRACE": "3"})
+    s.start_infra()
+    s.started_services = set()
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="session")
+def start_service(stack):
+    """Start a service once per session (the default replica) and return the stack."""
+
+    def start(name: str) -> Stack:
+        if name not in stack.started_services:
+            stack.start_service(name)
+            stack.started_services.add(name)
+        return stack
+
+    return start
+
+
+@pytest.fixture(scope="session")
+def suite(stack, start_service):
+    """All four services and Hive Gateway."""
+    for name in SERVICES:
+        if name not in stack.started_services:
+            stack.start_service(name, wait=False)
+            stack.started_services.add(name)
+    for name in SERVICES:
+        stack._wait(name, lambda n=name: _healthy(stack, n))
+    stack.start_gateway()
+    return stack
+
+
+def _healthy(stack: Stack, name: str) -> bool:
+    import urllib.request
+
+    with urllib.request.urlopen(stack.http_url(name) + "/healthz", timeout=1) as resp:
+        return resp.status == 200
+
+
+@pytest.fixture
+def workspace_id() -> str:
+    return f"ws_{uuid.uuid4().hex[:12]}"
+
+
+def grpc_stub(stack: Stack, service: str, stub_class):
+    channel = grpc.insecure_channel(stack.grpc_target(service))
+    return stub_class(channel)
+
+
+def eventually(check, timeout: float = 20.0, interval: float = 0.1):
+    """Poll `check` until it returns a truthy value (Kafka paths are asynchronous)."""
+    deadline = time.monotonic() + timeout
+    last_error = None
+    while time.monotonic() < deadline:
+        try:
+            value = check()
+            if value:
+                return value
+        except AssertionError as exc:
+            last_error = exc
+        time.sleep(interval)
+    if last_error:
+        raise last_error
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
+async def eventually_async(check, timeout: float = 20.0, interval: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = await check()
+        if value:
+            return value
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")

@@ -1,0 +1,79 @@
+"""Small helpers the integration tests share (clients, not fakes)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+import uuid
+
+import grpc
+import httpx
+from aiokafka import AIOKafkaConsumer
+
+from cdp.identity.v1 import identity_pb2, identity_pb2_grpc
+from tools.stack import Stack
+
+
+def create_workspace(stack: Stack, workspace_id: str) -> str:
+    """Create a workspace through identity's gRPC API; returns its write key."""
+    with grpc.insecure_channel(stack.grpc_target("identity")) as channel:
+        stub = identity_pb2_grpc.IdentityServiceStub(channel)
+        ws = stub.CreateWorkspace(identity_pb2.CreateWorkspaceRequest(id=workspace_id, write_key=f"wk-{workspace_id}"))
+    return ws.write_keys[0]
+
+
+def basic_auth(write_key: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()}
+
+
+def collect(stack: Stack, write_key: str, events: list[dict], path: str = "/v1/batch") -> httpx.Response:
+    body = {"batch": events} if path == "/v1/batch" else events[0]
+    return httpx.post(stack.http_url("identity") + path, headers=basic_auth(write_key), json=body, timeout=30)
+
+
+def graphql(url: str, workspace_id: str, query: str, variables: dict | None = None) -> dict:
+    resp = httpx.post(
+        url, headers={"x-workspace-id": workspace_id}, json={"query": query, "variables": variables or {}}, timeout=30
+    )
+    resp.raise_for_status()
+    return resp.json()
+
+
+def read_topic(stack: Stack, topic: str, message_type, seconds: float = 5.0, until=None) -> list:
+    """Every message on a topic (from the start) seen within `seconds`, parsed.
+
+    Stops early once `until(messages)` is true. Uses a fresh consumer group so
+    it never disturbs the services' own offsets (no group: nothing to join).
+    """
+
+    async def run() -> list:
+        consumer = AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=stack.kafka_bootstrap,
+            group_id=None,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+        await consumer.start()
+        out = []
+        try:
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline:
+                batches = await consumer.getmany(timeout_ms=200)
+                for records in batches.values():
+                    for record in records:
+                        msg = message_type()
+                        msg.ParseFromString(record.value)
+                        out.append(msg)
+                if until is not None and until(out):
+                    break
+        finally:
+            await consumer.stop()
+        return out
+
+    return asyncio.run(run())
+
+
+def new_id(prefix: str = "m") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"

@@ -1,0 +1,133 @@
+"""Identity: resolving events to persons, linking on identify, gRPC and GraphQL lookups."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+import pytest
+
+from cdp.common.v1 import common_pb2
+from cdp.identity.v1 import events_pb2, identity_pb2, identity_pb2_grpc
+from services.kit.kafka import Topics
+from tests.conftest import eventually
+from tests.helpers import collect, create_workspace, graphql, new_id, read_topic
+
+
+@pytest.fixture(scope="module")
+def identity(start_service):
+    return start_service("identity")
+
+
+@pytest.fixture
+def stub(identity):
+    with grpc.insecure_channel(identity.grpc_target("identity")) as channel:
+        yield identity_pb2_grpc.IdentityServiceStub(channel)
+
+
+def lookup(stub, workspace_id: str, id_type: str, value: str) -> identity_pb2.Person | None:
+    try:
+        return stub.Lookup(identity_pb2.LookupRequest(
+            workspace_id=workspace_id, identifier=common_pb2.Identifier(type=id_type, value=value)))
+    except grpc.RpcError as exc:
+        if exc.code() == grpc.StatusCode.NOT_FOUND:
+            return None
+        raise
+
+
+def test_identify_links_the_anonymous_id_to_the_user(identity, stub, workspace_id):
+    key = create_workspace(identity, workspace_id)
+    assert collect(identity, key, [{"type": "track", "anonymousId": "dev-1", "event": "Product Viewed"}]).status_code == 200
+    anonymous = eventually(lambda: lookup(stub, workspace_id, "anonymous_id", "dev-1"))
+    collect(identity, key, [{"type": "identify", "anonymousId": "dev-1", "userId": "alice", "traits": {"name": "A"}}])
+    user = eventually(lambda: lookup(stub, workspace_id, "user_id", "alice"))
+    assert user.id == anonymous.id and user.uid == anonymous.uid
+    held = {(i.type, i.value) for i in stub.GetPerson(identity_pb2.GetPersonRequest(
+        workspace_id=workspace_id, person_id=user.id)).identifiers}
+    assert held == {("anonymous_id", "dev-1"), ("user_id", "alice")}
+
+
+def test_two_logins_on_one_device_stay_two_people(identity, stub, workspace_id):
+    key = create_workspace(identity, workspace_id)
+    collect(identity, key, [{"type": "identify", "anonymousId": "shared-tablet", "userId": "mum"}])
+    mum = eventually(lambda: lookup(stub, workspace_id, "user_id", "mum"))
+    collect(identity, key, [{"type": "identify", "anonymousId": "shared-tablet", "userId": "dad"}])
+    dad = eventually(lambda: lookup(stub, workspace_id, "user_id", "dad"))
+    assert dad.id != mum.id and dad.uid != mum.uid
+    # The device stays with the person who first held it; dad never gains a second user id.
+    assert lookup(stub, workspace_id, "anonymous_id", "shared-tablet").id == mum.id
+    assert [i.value for i in dad.identifiers if i.type == "user_id"] == ["dad"]
+
+
+def test_resolved_events_carry_person_and_dense_uid(identity, stub, workspace_id):
+    key = create_workspace(identity, workspace_id)
+    ids = [new_id() for _ in range(3)]
+    events = [{"type": "track", "userId": f"user-{n}", "event": "Signed Up", "messageId": mid} for n, mid in enumerate(ids)]
+    assert collect(identity, key, events).status_code == 200
+    resolved = read_topic(identity, Topics.EVENTS_RESOLVED, events_pb2.ResolvedEvent, 20,
+                          until=lambda ms: set(ids) <= {m.event.message_id for m in ms})
+    mine = {m.event.message_id: m for m in resolved if m.event.workspace_id == workspace_id}
+    assert set(mine) == set(ids)
+    assert sorted(m.uid for m in mine.values()) == [1, 2, 3]
+    assert all(m.person_created for m in mine.values())
+    for n, mid in enumerate(ids):
+        assert lookup(stub, workspace_id, "user_id", f"user-{n}").id == mine[mid].person_id
+
+
+def test_concurrent_resolves_of_new_identifiers_converge_on_one_person(identity, stub, workspace_id):
+    request = identity_pb2.ResolveRequest(workspace_id=workspace_id, identifiers=[
+        common_pb2.Identifier(type="user_id", value="racer"), common_pb2.Identifier(type="anonymous_id", value="r-dev")])
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: stub.Resolve(request), range(16)))
+    assert len({r.person.id for r in results}) == 1
+    assert sum(r.created for r in results) == 1
+    assert lookup(stub, workspace_id, "anonymous_id", "r-dev").id == results[0].person.id
+
+
+def test_grpc_errors(identity, stub, workspace_id):
+    with pytest.raises(grpc.RpcError) as err:
+        stub.Resolve(identity_pb2.ResolveRequest(workspace_id=workspace_id))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "identifiers" in err.value.details()
+    with pytest.raises(grpc.RpcError) as err:
+        stub.GetPerson(identity_pb2.GetPersonRequest(workspace_id=workspace_id, person_id="p_missing"))
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.RpcError) as err:
+        stub.CreateWorkspace(identity_pb2.CreateWorkspaceRequest(id="bad id!"))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert lookup(stub, workspace_id, "user_id", "nobody") is None
+
+
+def test_health_and_reflection_are_served(identity):
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+    with grpc.insecure_channel(identity.grpc_target("identity")) as channel:
+        health = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service="cdp.identity.v1.IdentityService"))
+        assert health.status == health_pb2.HealthCheckResponse.SERVING
+        responses = reflection_pb2_grpc.ServerReflectionStub(channel).ServerReflectionInfo(
+            iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+        names = {s.name for r in responses for s in r.list_services_response.service}
+    assert "cdp.identity.v1.IdentityService" in names and "grpc.health.v1.Health" in names
+
+
+def test_graphql_person_by_identity_and_by_id(identity, stub, workspace_id):
+    person = stub.Resolve(identity_pb2.ResolveRequest(workspace_id=workspace_id, identifiers=[
+        common_pb2.Identifier(type="user_id", value="gql-user")])).person
+    url = identity.http_url("identity") + "/graphql"
+    query = "query($v: String!) { person(identity: {type: \"user_id\", value: $v}) { id uid identities { type value } } }"
+    data = graphql(url, workspace_id, query, {"v": "gql-user"})["data"]["person"]
+    assert data == {"id": person.id, "uid": person.uid, "identities": [{"type": "user_id", "value": "gql-user"}]}
+    by_id = graphql(url, workspace_id, "query($id: ID!) { person(id: $id) { uid } }", {"id": person.id})
+    assert by_id["data"]["person"]["uid"] == person.uid
+    # Another workspace cannot see it.
+    assert graphql(url, "other-" + workspace_id, query, {"v": "gql-user"})["data"]["person"] is None
+    both = graphql(url, workspace_id, "{ person { id } }")
+    assert both["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+def test_graphql_requires_the_workspace_header(identity):
+    import httpx
+
+    resp = httpx.post(identity.http_url("identity") + "/graphql", json={"query": "{ person(id: \"x\") { id } }"})
+    assert resp.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"

