@@ -77,3 +77,24 @@ def read_topic(stack: Stack, topic: str, message_type, seconds: float = 5.0, unt
 
 def new_id(prefix: str = "m") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def produce(stack: Stack, items: list[tuple[str, str, object]]) -> None:
+    """Produce protobuf messages [(topic, key, message)] and wait for the broker's ack."""
+    from services.kit.kafka import Producer
+
+    async def run() -> None:
+        producer = Producer(stack.kafka_bootstrap, "tests")
+        await producer.start()
+        try:
+            await producer.send_many(items)
+        finally:
+            await producer.stop()
+
+    asyncio.run(run())
+
+
+def mongo_db(stack: Stack):
+    from pymongo import MongoClient
+
+    return MongoClient(stack.mongo_url, tz_aware=True)[stack.mongo_db]

@@ -51,6 +51,10 @@ def announcement(
     )
 
 
+class _AlreadyApplied(Exception):
+    """The event's messageId is in the history: a redelivery, nothing to do."""
+
+
 class ProfileUpdater:
     def __init__(self, client: Any, store: ProfileStore, relay: OutboxRelay, clock: Clock) -> None:
         self.client = client
@@ -64,21 +68,24 @@ class ProfileUpdater:
         workspace, person_id = doc["workspace"], resolved.person_id
         now = self.clock.now()
 
-        async def work(session) -> bool:
+        async def work(session) -> None:
             try:
                 await self.store.record_event(doc, session)
             except Exception as exc:
+                # The transaction is dead after a failed write: leave it, don't commit it.
                 if is_duplicate_key(exc):
-                    return False
+                    raise _AlreadyApplied from None
                 raise
             profile = await self.store.get(workspace, person_id, session) or {}
             update = apply_event(profile, doc)
             await self._write(workspace, person_id, resolved.uid, update, doc["message_id"], now, session)
-            return True
 
-        applied = await in_transaction(self.client, work)
+        try:
+            await in_transaction(self.client, work)
+        except _AlreadyApplied:
+            return False
         self.relay.notify()
-        return applied
+        return True
 
     async def upsert_traits(
         self,
