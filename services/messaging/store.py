@@ -1,0 +1,108 @@
+"""MongoDB access for messaging.
+
+Collections:
+- `channels`: {workspace, name, type, config, created_at, updated_at}; unique on
+  (workspace, name).
+- `messages`: {_id: message id, workspace, person_id, channel, idempotency_key,
+  campaign_id, step_id, category, content, status, status_reason, attempts,
+  created_at, updated_at, sending_at?, sent_at?}; unique on (workspace,
+  idempotency_key), which is what makes the same key send once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pymongo import ReturnDocument
+from pymongo.asynchronous.client_session import AsyncClientSession
+from pymongo.asynchronous.database import AsyncDatabase
+
+from services.kit.mongo import IndexSpec, is_duplicate_key
+from services.messaging.messages import QUEUED, SENDING
+
+INDEXES = [
+    IndexSpec("channels", [("workspace", 1), ("name", 1)], unique=True, name="channel_unique"),
+    IndexSpec("messages", [("workspace", 1), ("idempotency_key", 1)], unique=True, name="idempotency_unique"),
+    IndexSpec("messages", [("workspace", 1), ("person_id", 1), ("created_at", -1)], name="by_person"),
+]
+
+NEWEST_FIRST = [("created_at", -1), ("_id", -1)]
+
+
+class MessagingStore:
+    def __init__(self, db: AsyncDatabase) -> None:
+        self.db = db
+        self.channels = db["channels"]
+        self.messages = db["messages"]
+
+    # -- channels ------------------------------------------------------------
+    async def upsert_channel(self, workspace: str, name: str, type_: str, config: dict, now: dt.datetime) -> dict:
+        for attempt in range(2):
+            try:
+                return await self.channels.find_one_and_update(
+                    {"workspace": workspace, "name": name},
+                    {"$set": {"type": type_, "config": config, "updated_at": now}, "$setOnInsert": {"created_at": now}},
+                    upsert=True,
+                    return_document=ReturnDocument.AFTER,
+                )
+            except Exception as exc:
+                # Two first upserts of one name race on the unique index; the loser updates.
+                if attempt or not is_duplicate_key(exc):
+                    raise
+        raise AssertionError("unreachable")
+
+    async def channel(self, workspace: str, name: str) -> dict | None:
+        return await self.channels.find_one({"workspace": workspace, "name": name})
+
+    # -- messages ------------------------------------------------------------
+    async def insert_message(self, doc: dict, session: AsyncClientSession) -> None:
+        await self.messages.insert_one(doc, session=session)
+
+    async def message(self, workspace: str, message_id: str) -> dict | None:
+        return await self.messages.find_one({"_id": message_id, "workspace": workspace})
+
+    async def message_by_key(self, workspace: str, key: str) -> dict | None:
+        return await self.messages.find_one({"workspace": workspace, "idempotency_key": key})
+
+    async def messages_of(self, workspace: str, person_id: str, limit: int) -> list[dict]:
+        cursor = self.messages.find({"workspace": workspace, "person_id": person_id}).sort(NEWEST_FIRST).limit(limit)
+        return await cursor.to_list(None)
+
+    async def messages_of_persons(self, workspace: str, person_ids: list[str], limit: int) -> dict[str, list[dict]]:
+        """Each person's newest `limit` messages in one round trip."""
+        pipeline = [
+            {"$match": {"workspace": workspace, "person_id": {"$in": person_ids}}},
+            {
+                "$group": {
+                    "_id": "$person_id",
+                    "docs": {"$topN": {"n": limit, "sortBy": dict(NEWEST_FIRST), "output": "$$ROOT"}},
+                }
+            },
+        ]
+        out: dict[str, list[dict]] = {pid: [] for pid in person_ids}
+        async for group in await self.messages.aggregate(pipeline):
+            out[group["_id"]] = group["docs"]
+        return out
+
+    async def claim(self, workspace: str, message_id: str, now: dt.datetime) -> dict | None:
+        """Move a queued message to sending; None when it is not queued (any more).
+
+        The status filter is the guard against sending twice: only one claimer
+        wins, and a message left in "sending" by a crash is never claimed again.
+        """
+        return await self.messages.find_one_and_update(
+            {"_id": message_id, "workspace": workspace, "status": QUEUED},
+            {"$set": {"status": SENDING, "sending_at": now, "updated_at": now}, "$inc": {"attempts": 1}},
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def finish(
+        self, workspace: str, message_id: str, update: dict, now: dt.datetime, session: AsyncClientSession
+    ) -> dict | None:
+        """Record the outcome of a sending message; None when it is not sending."""
+        return await self.messages.find_one_and_update(
+            {"_id": message_id, "workspace": workspace, "status": SENDING},
+            {"$set": {**update, "updated_at": now}},
+            return_document=ReturnDocument.AFTER,
+            session=session,
+        )
