@@ -20,7 +20,10 @@ def identity(start_service):
 
 def _ids_on_topic(stack, ids: set[str], seconds: float) -> set[str]:
     seen = read_topic(
-        stack, Topics.EVENTS_RAW, events_pb2.RawEvent, seconds,
+        stack,
+        Topics.EVENTS_RAW,
+        events_pb2.RawEvent,
+        seconds,
         until=lambda msgs: ids <= {m.message_id for m in msgs},
     )
     return {m.message_id for m in seen} & ids
@@ -29,15 +32,32 @@ def _ids_on_topic(stack, ids: set[str], seconds: float) -> set[str]:
 def test_valid_batch_is_on_kafka_when_answered(identity, workspace_id):
     key = create_workspace(identity, workspace_id)
     events = [
-        {"type": "identify", "userId": "u1", "anonymousId": "a1", "traits": {"gender": "female"}, "messageId": new_id()},
-        {"type": "track", "anonymousId": "a1", "event": "Order Completed", "properties": {"revenue": 12.5}, "messageId": new_id()},
+        {
+            "type": "identify",
+            "userId": "u1",
+            "anonymousId": "a1",
+            "traits": {"gender": "female"},
+            "messageId": new_id(),
+        },
+        {
+            "type": "track",
+            "anonymousId": "a1",
+            "event": "Order Completed",
+            "properties": {"revenue": 12.5},
+            "messageId": new_id(),
+        },
         {"type": "page", "anonymousId": "a1", "name": "Home", "messageId": new_id()},
     ]
     resp = collect(identity, key, events)
     assert resp.status_code == 200, resp.text
     assert resp.json() == {"success": True, "accepted": 3}
-    raw = read_topic(identity, Topics.EVENTS_RAW, events_pb2.RawEvent, 5,
-                     until=lambda msgs: {e["messageId"] for e in events} <= {m.message_id for m in msgs})
+    raw = read_topic(
+        identity,
+        Topics.EVENTS_RAW,
+        events_pb2.RawEvent,
+        5,
+        until=lambda msgs: {e["messageId"] for e in events} <= {m.message_id for m in msgs},
+    )
     mine = {m.message_id: m for m in raw if m.workspace_id == workspace_id}
     assert set(mine) == {e["messageId"] for e in events}
     order = mine[events[1]["messageId"]]
@@ -46,10 +66,13 @@ def test_valid_batch_is_on_kafka_when_answered(identity, workspace_id):
     assert mine[events[0]["messageId"]].traits["gender"] == "female"
 
 
-@pytest.mark.parametrize("path,body", [
-    ("/v1/track", {"userId": "u9", "event": "Product Viewed", "properties": {"sku": "A1"}}),
-    ("/v1/identify", {"userId": "u9", "traits": {"city": "杭州"}}),
-])
+@pytest.mark.parametrize(
+    "path,body",
+    [
+        ("/v1/track", {"userId": "u9", "event": "Product Viewed", "properties": {"sku": "A1"}}),
+        ("/v1/identify", {"userId": "u9", "traits": {"city": "杭州"}}),
+    ],
+)
 def test_single_event_endpoints(identity, workspace_id, path, body):
     key = create_workspace(identity, workspace_id)
     message_id = new_id()
@@ -58,15 +81,18 @@ def test_single_event_endpoints(identity, workspace_id, path, body):
     assert _ids_on_topic(identity, {message_id}, 5) == {message_id}
 
 
-@pytest.mark.parametrize("bad_event,field", [
-    ({"type": "track", "event": "X"}, "batch[1].userId"),
-    ({"type": "track", "userId": "u1"}, "batch[1].event"),
-    ({"type": "teleport", "userId": "u1"}, "batch[1].type"),
-    ({"type": "track", "userId": "u1", "event": "X", "properties": {"$where": 1}}, "batch[1].properties.$where"),
-    ({"type": "track", "userId": "u1", "event": "X", "properties": {"a.b": 1}}, "batch[1].properties.a.b"),
-    ({"type": "track", "userId": "u1", "event": "X", "timestamp": "yesterday"}, "batch[1].timestamp"),
-    ({"type": "identify", "userId": "u1", "traits": ["not", "an", "object"]}, "batch[1].traits"),
-])
+@pytest.mark.parametrize(
+    "bad_event,field",
+    [
+        ({"type": "track", "event": "X"}, "batch[1].userId"),
+        ({"type": "track", "userId": "u1"}, "batch[1].event"),
+        ({"type": "teleport", "userId": "u1"}, "batch[1].type"),
+        ({"type": "track", "userId": "u1", "event": "X", "properties": {"$where": 1}}, "batch[1].properties.$where"),
+        ({"type": "track", "userId": "u1", "event": "X", "properties": {"a.b": 1}}, "batch[1].properties.a.b"),
+        ({"type": "track", "userId": "u1", "event": "X", "timestamp": "yesterday"}, "batch[1].timestamp"),
+        ({"type": "identify", "userId": "u1", "traits": ["not", "an", "object"]}, "batch[1].traits"),
+    ],
+)
 def test_invalid_batch_names_the_field_and_produces_nothing(identity, workspace_id, bad_event, field):
     key = create_workspace(identity, workspace_id)
     good = {"type": "track", "userId": "u1", "event": "Fine", "messageId": new_id()}

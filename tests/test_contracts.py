@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import pathlib
-import shutil
-
 import pytest
 
 from tools import export_sdl, gen_protos
@@ -29,9 +26,18 @@ def test_every_grpc_service_is_named_in_the_stubs():
     from cdp.segment.v1 import segment_pb2
 
     methods = {
-        "IdentityService": (identity_pb2, {"Resolve", "Lookup", "GetPerson", "Merge", "Unmerge", "ListMerges", "Forget"}),
-        "ProfileService": (profile_pb2, {"GetProfile", "BatchGetProfiles", "UpsertTraits", "AssignTags", "GetTimeline"}),
-        "SegmentService": (segment_pb2, {"CreateSegment", "Preview", "Count", "IsMember", "StreamMembers", "Retention"}),
+        "IdentityService": (
+            identity_pb2,
+            {"Resolve", "Lookup", "GetPerson", "Merge", "Unmerge", "ListMerges", "Forget"},
+        ),
+        "ProfileService": (
+            profile_pb2,
+            {"GetProfile", "BatchGetProfiles", "UpsertTraits", "AssignTags", "GetTimeline"},
+        ),
+        "SegmentService": (
+            segment_pb2,
+            {"CreateSegment", "Preview", "Count", "IsMember", "StreamMembers", "Retention"},
+        ),
         "MessagingService": (messaging_pb2, {"Send", "SendBatch", "GetMessage", "GetStats", "Render"}),
     }
     for service, (module, expected) in methods.items():
@@ -56,4 +62,4 @@ def test_supergraph_composes_person_from_all_four_subgraphs():
     text = (ROOT / "gateway" / "supergraph.graphql").read_text()
     person = next(line for line in text.splitlines() if line.startswith("type Person "))
     for graph in ("IDENTITY", "PROFILE", "SEGMENT", "MESSAGING"):
-        assert f"@join__type(graph: {graph}, key: \"id\")" in person
+        assert f'@join__type(graph: {graph}, key: "id")' in person

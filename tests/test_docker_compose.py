@@ -110,9 +110,7 @@ def test_no_obsolete_version_key(compose: dict) -> None:
     assert "version" not in compose
 
 
-@pytest.mark.parametrize(
-    "name", sorted(set(APP_SERVICES) | set(INFRA_SERVICES) | {"gateway"})
-)
+@pytest.mark.parametrize("name", sorted(set(APP_SERVICES) | set(INFRA_SERVICES) | {"gateway"}))
 def test_every_service_has_healthcheck(services: dict, name: str) -> None:
     healthcheck_test(services[name])
 
@@ -126,9 +124,7 @@ def test_scalable_services_have_no_container_name(services: dict, name: str) -> 
 
 
 @pytest.mark.parametrize("name", sorted(APP_SERVICES))
-def test_app_service_uses_shared_image_and_module_command(
-    services: dict, name: str
-) -> None:
+def test_app_service_uses_shared_image_and_module_command(services: dict, name: str) -> None:
     svc = services[name]
     build = svc.get("build")
     assert build, f"{name} must build the shared image"
@@ -243,11 +239,7 @@ def test_mongo_single_node_replica_set(services: dict) -> None:
     test = healthcheck_test(mongo)
     assert "mongosh" in test
     script_target = next(part for part in test.split() if part.endswith(".js"))
-    mounted = [
-        v
-        for v in mongo.get("volumes") or []
-        if isinstance(v, str) and "deploy/mongo" in v
-    ]
+    mounted = [v for v in mongo.get("volumes") or [] if isinstance(v, str) and "deploy/mongo" in v]
     assert mounted and any(script_target.startswith(v.split(":")[1]) for v in mounted)
 
     env = env_of(mongo)
@@ -362,9 +354,7 @@ def test_compose_config_validates() -> None:
     assert result.returncode == 0, result.stderr or result.stdout
     # Some wrappers (e.g. pip-installed shims) drop the exit status; a rejected
     # file always reports on stderr, so demand a clean run as well.
-    assert not re.search(r"error|invalid|validating", result.stderr, re.IGNORECASE), (
-        result.stderr
-    )
+    assert not re.search(r"error|invalid|validating", result.stderr, re.IGNORECASE), result.stderr
 
     rendered = subprocess.run(
         [*cli, "-f", str(COMPOSE_FILE), "config", "--format", "json"],
@@ -376,6 +366,4 @@ def test_compose_config_validates() -> None:
     )
     assert rendered.returncode == 0, rendered.stderr
     model = json.loads(rendered.stdout)
-    assert set(APP_SERVICES) | set(INFRA_SERVICES) | {"gateway"} <= set(
-        model["services"]
-    )
+    assert set(APP_SERVICES) | set(INFRA_SERVICES) | {"gateway"} <= set(model["services"])

@@ -19,10 +19,7 @@ COMPOSE = GATEWAY_DIR / "compose.mjs"
 NODE = shutil.which("node")
 
 pytestmark = pytest.mark.skipif(
-    NODE is None
-    or not (
-        GATEWAY_DIR / "node_modules" / "@theguild" / "federation-composition"
-    ).is_dir(),
+    NODE is None or not (GATEWAY_DIR / "node_modules" / "@theguild" / "federation-composition").is_dir(),
     reason="node or gateway/node_modules missing (run `npm ci` in gateway/)",
 )
 
@@ -77,9 +74,7 @@ type _Service {
 URLS = {"alpha": "http://alpha:4001/graphql", "beta": "http://beta:4002/graphql"}
 
 
-def _write_subgraphs(
-    directory: Path, sdls: dict[str, str], urls: dict[str, str]
-) -> Path:
+def _write_subgraphs(directory: Path, sdls: dict[str, str], urls: dict[str, str]) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     for name, sdl in sdls.items():
         (directory / f"{name}.graphql").write_text(sdl)
@@ -87,9 +82,7 @@ def _write_subgraphs(
     return directory
 
 
-def _compose(
-    subgraphs: Path, out: Path, *extra: str
-) -> subprocess.CompletedProcess[str]:
+def _compose(subgraphs: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [NODE, str(COMPOSE), "--subgraphs", str(subgraphs), "--out", str(out), *extra],
         check=False,
@@ -101,9 +94,7 @@ def _compose(
 
 @pytest.fixture
 def subgraphs(tmp_path: Path) -> Path:
-    return _write_subgraphs(
-        tmp_path / "subgraphs", {"alpha": ALPHA, "beta": BETA}, URLS
-    )
+    return _write_subgraphs(tmp_path / "subgraphs", {"alpha": ALPHA, "beta": BETA}, URLS)
 
 
 def test_compose_writes_supergraph(subgraphs: Path, tmp_path: Path) -> None:
@@ -121,17 +112,13 @@ def test_compose_writes_supergraph(subgraphs: Path, tmp_path: Path) -> None:
     assert sdl.endswith("\n")
 
 
-def test_check_passes_when_up_to_date_and_fails_when_stale(
-    subgraphs: Path, tmp_path: Path
-) -> None:
+def test_check_passes_when_up_to_date_and_fails_when_stale(subgraphs: Path, tmp_path: Path) -> None:
     out = tmp_path / "supergraph.graphql"
     assert _compose(subgraphs, out).returncode == 0
     ok = _compose(subgraphs, out, "--check")
     assert ok.returncode == 0, ok.stderr
 
-    (subgraphs / "beta.graphql").write_text(
-        BETA.replace("traits: String", "traits: String\n  score: Int")
-    )
+    (subgraphs / "beta.graphql").write_text(BETA.replace("traits: String", "traits: String\n  score: Int"))
     before = out.read_text()
     stale = _compose(subgraphs, out, "--check")
     assert stale.returncode == 1
@@ -147,9 +134,7 @@ def test_output_is_deterministic_regardless_of_file_creation_order(
     tmp_path: Path,
 ) -> None:
     a = _write_subgraphs(tmp_path / "a", {"alpha": ALPHA, "beta": BETA}, URLS)
-    b = _write_subgraphs(
-        tmp_path / "b", {"beta": BETA, "alpha": ALPHA}, dict(reversed(URLS.items()))
-    )
+    b = _write_subgraphs(tmp_path / "b", {"beta": BETA, "alpha": ALPHA}, dict(reversed(URLS.items())))
     assert _compose(a, tmp_path / "a.graphql").returncode == 0
     assert _compose(b, tmp_path / "b.graphql").returncode == 0
     assert (tmp_path / "a.graphql").read_text() == (tmp_path / "b.graphql").read_text()
@@ -181,9 +166,7 @@ def test_unsupported_federation_version_is_rejected(tmp_path: Path) -> None:
         ({**URLS, "gamma": "http://gamma:4003/graphql"}, 'urls.json names "gamma"'),
     ],
 )
-def test_urls_json_must_match_sdl_files(
-    tmp_path: Path, urls: dict[str, str], message: str
-) -> None:
+def test_urls_json_must_match_sdl_files(tmp_path: Path, urls: dict[str, str], message: str) -> None:
     subgraphs = _write_subgraphs(tmp_path / "s", {"alpha": ALPHA, "beta": BETA}, urls)
     res = _compose(subgraphs, tmp_path / "supergraph.graphql")
     assert res.returncode != 0

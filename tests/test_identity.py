@@ -27,8 +27,11 @@ def stub(identity):
 
 def lookup(stub, workspace_id: str, id_type: str, value: str) -> identity_pb2.Person | None:
     try:
-        return stub.Lookup(identity_pb2.LookupRequest(
-            workspace_id=workspace_id, identifier=common_pb2.Identifier(type=id_type, value=value)))
+        return stub.Lookup(
+            identity_pb2.LookupRequest(
+                workspace_id=workspace_id, identifier=common_pb2.Identifier(type=id_type, value=value)
+            )
+        )
     except grpc.RpcError as exc:
         if exc.code() == grpc.StatusCode.NOT_FOUND:
             return None
@@ -37,13 +40,18 @@ def lookup(stub, workspace_id: str, id_type: str, value: str) -> identity_pb2.Pe
 
 def test_identify_links_the_anonymous_id_to_the_user(identity, stub, workspace_id):
     key = create_workspace(identity, workspace_id)
-    assert collect(identity, key, [{"type": "track", "anonymousId": "dev-1", "event": "Product Viewed"}]).status_code == 200
+    assert (
+        collect(identity, key, [{"type": "track", "anonymousId": "dev-1", "event": "Product Viewed"}]).status_code
+        == 200
+    )
     anonymous = eventually(lambda: lookup(stub, workspace_id, "anonymous_id", "dev-1"))
     collect(identity, key, [{"type": "identify", "anonymousId": "dev-1", "userId": "alice", "traits": {"name": "A"}}])
     user = eventually(lambda: lookup(stub, workspace_id, "user_id", "alice"))
     assert user.id == anonymous.id and user.uid == anonymous.uid
-    held = {(i.type, i.value) for i in stub.GetPerson(identity_pb2.GetPersonRequest(
-        workspace_id=workspace_id, person_id=user.id)).identifiers}
+    held = {
+        (i.type, i.value)
+        for i in stub.GetPerson(identity_pb2.GetPersonRequest(workspace_id=workspace_id, person_id=user.id)).identifiers
+    }
     assert held == {("anonymous_id", "dev-1"), ("user_id", "alice")}
 
 
@@ -62,10 +70,17 @@ def test_two_logins_on_one_device_stay_two_people(identity, stub, workspace_id):
 def test_resolved_events_carry_person_and_dense_uid(identity, stub, workspace_id):
     key = create_workspace(identity, workspace_id)
     ids = [new_id() for _ in range(3)]
-    events = [{"type": "track", "userId": f"user-{n}", "event": "Signed Up", "messageId": mid} for n, mid in enumerate(ids)]
+    events = [
+        {"type": "track", "userId": f"user-{n}", "event": "Signed Up", "messageId": mid} for n, mid in enumerate(ids)
+    ]
     assert collect(identity, key, events).status_code == 200
-    resolved = read_topic(identity, Topics.EVENTS_RESOLVED, events_pb2.ResolvedEvent, 20,
-                          until=lambda ms: set(ids) <= {m.event.message_id for m in ms})
+    resolved = read_topic(
+        identity,
+        Topics.EVENTS_RESOLVED,
+        events_pb2.ResolvedEvent,
+        20,
+        until=lambda ms: set(ids) <= {m.event.message_id for m in ms},
+    )
     mine = {m.event.message_id: m for m in resolved if m.event.workspace_id == workspace_id}
     assert set(mine) == set(ids)
     assert sorted(m.uid for m in mine.values()) == [1, 2, 3]
@@ -75,8 +90,13 @@ def test_resolved_events_carry_person_and_dense_uid(identity, stub, workspace_id
 
 
 def test_concurrent_resolves_of_new_identifiers_converge_on_one_person(identity, stub, workspace_id):
-    request = identity_pb2.ResolveRequest(workspace_id=workspace_id, identifiers=[
-        common_pb2.Identifier(type="user_id", value="racer"), common_pb2.Identifier(type="anonymous_id", value="r-dev")])
+    request = identity_pb2.ResolveRequest(
+        workspace_id=workspace_id,
+        identifiers=[
+            common_pb2.Identifier(type="user_id", value="racer"),
+            common_pb2.Identifier(type="anonymous_id", value="r-dev"),
+        ],
+    )
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(lambda _: stub.Resolve(request), range(16)))
     assert len({r.person.id for r in results}) == 1
@@ -103,19 +123,24 @@ def test_health_and_reflection_are_served(identity):
 
     with grpc.insecure_channel(identity.grpc_target("identity")) as channel:
         health = health_pb2_grpc.HealthStub(channel).Check(
-            health_pb2.HealthCheckRequest(service="cdp.identity.v1.IdentityService"))
+            health_pb2.HealthCheckRequest(service="cdp.identity.v1.IdentityService")
+        )
         assert health.status == health_pb2.HealthCheckResponse.SERVING
         responses = reflection_pb2_grpc.ServerReflectionStub(channel).ServerReflectionInfo(
-            iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+            iter([reflection_pb2.ServerReflectionRequest(list_services="")])
+        )
         names = {s.name for r in responses for s in r.list_services_response.service}
     assert "cdp.identity.v1.IdentityService" in names and "grpc.health.v1.Health" in names
 
 
 def test_graphql_person_by_identity_and_by_id(identity, stub, workspace_id):
-    person = stub.Resolve(identity_pb2.ResolveRequest(workspace_id=workspace_id, identifiers=[
-        common_pb2.Identifier(type="user_id", value="gql-user")])).person
+    person = stub.Resolve(
+        identity_pb2.ResolveRequest(
+            workspace_id=workspace_id, identifiers=[common_pb2.Identifier(type="user_id", value="gql-user")]
+        )
+    ).person
     url = identity.http_url("identity") + "/graphql"
-    query = "query($v: String!) { person(identity: {type: \"user_id\", value: $v}) { id uid identities { type value } } }"
+    query = 'query($v: String!) { person(identity: {type: "user_id", value: $v}) { id uid identities { type value } } }'
     data = graphql(url, workspace_id, query, {"v": "gql-user"})["data"]["person"]
     assert data == {"id": person.id, "uid": person.uid, "identities": [{"type": "user_id", "value": "gql-user"}]}
     by_id = graphql(url, workspace_id, "query($id: ID!) { person(id: $id) { uid } }", {"id": person.id})
@@ -129,5 +154,5 @@ def test_graphql_person_by_identity_and_by_id(identity, stub, workspace_id):
 def test_graphql_requires_the_workspace_header(identity):
     import httpx
 
-    resp = httpx.post(identity.http_url("identity") + "/graphql", json={"query": "{ person(id: \"x\") { id } }"})
+    resp = httpx.post(identity.http_url("identity") + "/graphql", json={"query": '{ person(id: "x") { id } }'})
     assert resp.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"

@@ -16,7 +16,7 @@ from services.kit.protos import to_struct, to_timestamp
 from tests.conftest import eventually
 from tests.helpers import mongo_db, new_id, produce, read_topic
 
-T0 = dt.datetime(2026, 6, 18, 10, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 6, 18, 10, tzinfo=dt.UTC)
 
 
 @pytest.fixture(scope="module")
@@ -24,12 +24,28 @@ def profile(start_service):
     return start_service("profile")
 
 
-def resolved(workspace: str, person: str, uid: int, kind: str = "track", name: str = "Order Completed",
-             message_id: str | None = None, properties: dict | None = None, traits: dict | None = None,
-             at: dt.datetime = T0) -> events_pb2.ResolvedEvent:
-    raw = events_pb2.RawEvent(workspace_id=workspace, message_id=message_id or new_id(), type=kind, event=name,
-                              user_id=person, properties=to_struct(properties), traits=to_struct(traits),
-                              timestamp=to_timestamp(at), received_at=to_timestamp(at))
+def resolved(
+    workspace: str,
+    person: str,
+    uid: int,
+    kind: str = "track",
+    name: str = "Order Completed",
+    message_id: str | None = None,
+    properties: dict | None = None,
+    traits: dict | None = None,
+    at: dt.datetime = T0,
+) -> events_pb2.ResolvedEvent:
+    raw = events_pb2.RawEvent(
+        workspace_id=workspace,
+        message_id=message_id or new_id(),
+        type=kind,
+        event=name,
+        user_id=person,
+        properties=to_struct(properties),
+        traits=to_struct(traits),
+        timestamp=to_timestamp(at),
+        received_at=to_timestamp(at),
+    )
     return events_pb2.ResolvedEvent(event=raw, person_id=person, uid=uid)
 
 
@@ -37,7 +53,8 @@ def get_profile(stack, workspace: str, person: str) -> profile_pb2.Profile | Non
     with grpc.insecure_channel(stack.grpc_target("profile")) as channel:
         try:
             return profile_pb2_grpc.ProfileServiceStub(channel).GetProfile(
-                profile_pb2.GetProfileRequest(workspace_id=workspace, person_id=person))
+                profile_pb2.GetProfileRequest(workspace_id=workspace, person_id=person)
+            )
         except grpc.RpcError as exc:
             if exc.code() == grpc.StatusCode.NOT_FOUND:
                 return None
@@ -69,8 +86,13 @@ def test_profile_changed_announces_before_and_after(profile, workspace_id):
     second = resolved(workspace_id, person, 3, kind="identify", name="", traits={"tier": "gold"})
     produce(profile, [(Topics.EVENTS_RESOLVED, person, first), (Topics.EVENTS_RESOLVED, person, second)])
     causes = {first.event.message_id, second.event.message_id}
-    changed = read_topic(profile, Topics.PROFILE_CHANGED, profile_events.ProfileChanged, 20,
-                         until=lambda ms: causes <= {m.cause_message_id for m in ms})
+    changed = read_topic(
+        profile,
+        Topics.PROFILE_CHANGED,
+        profile_events.ProfileChanged,
+        20,
+        until=lambda ms: causes <= {m.cause_message_id for m in ms},
+    )
     mine = {m.cause_message_id: m for m in changed if m.workspace_id == workspace_id}
     tier = {c.path: c for c in mine[second.event.message_id].changes}["traits.tier"]
     assert tier.before.string_value == "silver" and tier.after.string_value == "gold"
@@ -79,17 +101,32 @@ def test_profile_changed_announces_before_and_after(profile, workspace_id):
 
 def test_upsert_traits_rejects_operator_keys_and_writes_nothing(profile, workspace_id):
     person = f"p_{workspace_id}"
-    produce(profile, [(Topics.EVENTS_RESOLVED, person, resolved(workspace_id, person, 1, kind="identify", name="", traits={"a": 1}))])
+    produce(
+        profile,
+        [
+            (
+                Topics.EVENTS_RESOLVED,
+                person,
+                resolved(workspace_id, person, 1, kind="identify", name="", traits={"a": 1}),
+            )
+        ],
+    )
     eventually(lambda: get_profile(profile, workspace_id, person))
     with grpc.insecure_channel(profile.grpc_target("profile")) as channel:
         stub = profile_pb2_grpc.ProfileServiceStub(channel)
         with pytest.raises(grpc.RpcError) as err:
-            stub.UpsertTraits(profile_pb2.UpsertTraitsRequest(
-                workspace_id=workspace_id, person_id=person, set=to_struct({"ok": 1, "$set": {"x": 1}})))
+            stub.UpsertTraits(
+                profile_pb2.UpsertTraitsRequest(
+                    workspace_id=workspace_id, person_id=person, set=to_struct({"ok": 1, "$set": {"x": 1}})
+                )
+            )
         assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "$set" in err.value.details()
         assert dict(get_profile(profile, workspace_id, person).traits) == {"a": 1}
-        done = stub.UpsertTraits(profile_pb2.UpsertTraitsRequest(
-            workspace_id=workspace_id, person_id=person, set=to_struct({"b": "x"}), unset=["a"]))
+        done = stub.UpsertTraits(
+            profile_pb2.UpsertTraitsRequest(
+                workspace_id=workspace_id, person_id=person, set=to_struct({"b": "x"}), unset=["a"]
+            )
+        )
         assert dict(done.traits) == {"b": "x"}
 
 
@@ -101,7 +138,11 @@ def test_sigkill_mid_stream_loses_nothing_and_counts_nothing_twice(profile, work
     transactionLifetimeLimitSeconds), and only then can the new worker go on.
     """
     persons = [f"p_{workspace_id}_{n}" for n in range(20)]
-    orders = [resolved(workspace_id, p, n + 1, properties={"revenue": 10 + n}) for n, p in enumerate(persons) for _ in range(15)]
+    orders = [
+        resolved(workspace_id, p, n + 1, properties={"revenue": 10 + n})
+        for n, p in enumerate(persons)
+        for _ in range(15)
+    ]
     produce(profile, [(Topics.EVENTS_RESOLVED, e.person_id, e) for e in orders])
     events = mongo_db(profile)["events"]
     eventually(lambda: events.count_documents({"workspace": workspace_id}) >= 10, interval=0.01)
@@ -111,7 +152,7 @@ def test_sigkill_mid_stream_loses_nothing_and_counts_nothing_twice(profile, work
     eventually(lambda: events.count_documents({"workspace": workspace_id}) == len(orders), timeout=150)
     docs = {d["_id"]: d for d in mongo_db(profile)["profiles"].find({"workspace": workspace_id})}
     for n, p in enumerate(persons):
-        computed = eventually(lambda: docs_for(profile, p))["computed"]
+        computed = eventually(lambda p=p: docs_for(profile, p))["computed"]
         assert computed["order_count"] == 15, p
         assert computed["revenue"] == pytest.approx(15 * (10 + n))
     assert len(docs) == len(persons)

@@ -6,7 +6,7 @@ import datetime as dt
 
 from services.profile.changes import apply_event, apply_traits, order_revenue
 
-T0 = dt.datetime(2026, 6, 18, 10, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 6, 18, 10, tzinfo=dt.UTC)
 
 
 def event(kind="track", name="Order Completed", at=T0, **fields):
@@ -15,7 +15,9 @@ def event(kind="track", name="Order Completed", at=T0, **fields):
 
 def test_set_set_once_and_unset():
     profile = {"traits": {"name": "Li", "city": "上海", "vip": True}}
-    update = apply_traits(profile, set_={"name": "Li Na", "city": "上海"}, set_once={"vip": False, "gender": "f"}, unset=["vip", "absent"])
+    update = apply_traits(
+        profile, set_={"name": "Li Na", "city": "上海"}, set_once={"vip": False, "gender": "f"}, unset=["vip", "absent"]
+    )
     assert update.set == {"traits.name": "Li Na", "traits.gender": "f"}
     assert update.unset == ["traits.vip"]
     assert ("traits.name", "Li", "Li Na") in update.changes
@@ -26,7 +28,11 @@ def test_set_set_once_and_unset():
 
 def test_orders_count_revenue_average_and_first_last():
     profile: dict = {}
-    for at, props in [(T0, {"revenue": 100}), (T0 - dt.timedelta(days=2), {"total": "50.5"}), (T0 + dt.timedelta(days=1), {})]:
+    for at, props in [
+        (T0, {"revenue": 100}),
+        (T0 - dt.timedelta(days=2), {"total": "50.5"}),
+        (T0 + dt.timedelta(days=1), {}),
+    ]:
         update = apply_event(profile, event(at=at, properties=props))
         for path, value in update.set.items():
             section, key = path.split(".")

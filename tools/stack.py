@@ -105,17 +105,16 @@ class Stack:
     def _spawn(self, name: str, args: list[str], env: dict[str, str] | None = None, cwd: pathlib.Path = ROOT) -> None:
         logs = self.data_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        out = open(logs / f"{name}.log", "ab")
-        self.procs[name] = subprocess.Popen(
-            args,
-            cwd=cwd,
-            env={**os.environ, **(env or {})},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        out.close()
+        with open(logs / f"{name}.log", "ab") as out:
+            self.procs[name] = subprocess.Popen(
+                args,
+                cwd=cwd,
+                env={**os.environ, **(env or {})},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         self._write_pids()
 
     def _write_pids(self) -> None:
@@ -128,7 +127,9 @@ class Stack:
         while time.monotonic() < deadline:
             proc = self.procs.get(name)
             if proc is not None and proc.poll() is not None:
-                raise RuntimeError(f"{name} exited with {proc.returncode}; see {self.data_dir / 'logs' / (name + '.log')}")
+                raise RuntimeError(
+                    f"{name} exited with {proc.returncode}; see {self.data_dir / 'logs' / (name + '.log')}"
+                )
             try:
                 if ready():
                     return
@@ -144,18 +145,48 @@ class Stack:
         (self.data_dir / "redis").mkdir(parents=True, exist_ok=True)
         self._spawn(
             "redis",
-            ["redis-server", "--port", str(self.ports["redis"]), "--bind", "127.0.0.1",
-             "--dir", str(self.data_dir / "redis"), "--appendonly", "yes", "--save", ""],
+            [
+                "redis-server",
+                "--port",
+                str(self.ports["redis"]),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                str(self.data_dir / "redis"),
+                "--appendonly",
+                "yes",
+                "--save",
+                "",
+            ],
         )
         self._spawn(
             "mongo",
-            [str(pathlib.Path(sys.executable).parent / "secantusd-py"), "--host", "127.0.0.1",
-             "--port", str(self.ports["mongo"]), "--storage-path", str(self.data_dir / "mongo"),
-             "--log-level", "WARNING"],
+            [
+                str(pathlib.Path(sys.executable).parent / "secantusd-py"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.ports["mongo"]),
+                "--storage-path",
+                str(self.data_dir / "mongo"),
+                "--log-level",
+                "WARNING",
+            ],
         )
         listener = f"tcp://127.0.0.1:{self.ports['kafka']}"
-        self._spawn("kafka", [tansu_binary(), "broker", "--listener-url", listener,
-                              "--advertised-listener-url", listener, "--storage-engine", "memory://tansu/"])
+        self._spawn(
+            "kafka",
+            [
+                tansu_binary(),
+                "broker",
+                "--listener-url",
+                listener,
+                "--advertised-listener-url",
+                listener,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
+        )
         self._wait("redis", lambda: port_open(self.ports["redis"]))
         self._wait("kafka", lambda: port_open(self.ports["kafka"]))
         self._wait("mongo", self._mongo_ready)

@@ -75,14 +75,10 @@ class CollectionApi:
         except InvalidInput as exc:
             return _error(400, exc)
         try:
-            await self.producer.send_many(
-                [(Topics.EVENTS_RAW, tracking.partition_key(e), e) for e in events]
-            )
+            await self.producer.send_many([(Topics.EVENTS_RAW, tracking.partition_key(e), e) for e in events])
         except Exception:
             log.exception("events not acknowledged by Kafka", extra={"workspace": workspace, "count": len(events)})
-            return JSONResponse(
-                {"error": "events could not be stored; retry", "code": "UNAVAILABLE"}, status_code=503
-            )
+            return JSONResponse({"error": "events could not be stored; retry", "code": "UNAVAILABLE"}, status_code=503)
         return JSONResponse({"success": True, "accepted": len(events)})
 
     async def _workspace(self, request: Request, body: object) -> str | None:

@@ -80,7 +80,7 @@ def context_factory(store: IdentityStore):
         out: dict[tuple[str, str], Person | None] = {}
         for workspace in {w for w, _ in keys}:
             ids = [p for w, p in keys if w == workspace]
-            for pid, view in zip(ids, await load_persons(store, workspace, ids)):
+            for pid, view in zip(ids, await load_persons(store, workspace, ids), strict=True):
                 out[(workspace, pid)] = _person(view)
         return [out[k] for k in keys]
 

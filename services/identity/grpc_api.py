@@ -50,7 +50,9 @@ class IdentityGrpc(identity_pb2_grpc.IdentityServiceServicer):
             if not i.type:
                 raise InvalidInput("identifier type is required", "identifiers.type")
         person, created = await self.resolver.resolve(workspace, ids, self.clock.now())
-        return identity_pb2.ResolveResponse(person=person_message(await self._view(workspace, person["_id"])), created=created)
+        return identity_pb2.ResolveResponse(
+            person=person_message(await self._view(workspace, person["_id"])), created=created
+        )
 
     @maps_errors
     async def Lookup(self, request, context):

@@ -125,7 +125,7 @@ def _timestamp(value: Any, default: dt.datetime, path: str) -> dt.datetime:
     except ValueError:
         raise InvalidInput(f"timestamp {value!r} is not ISO-8601", path) from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.timezone.utc)
+        parsed = parsed.replace(tzinfo=dt.UTC)
     return parsed
 
 

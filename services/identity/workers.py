@@ -32,7 +32,9 @@ class ResolveWorker:
             log.warning("event without identifiers skipped", extra={"message_id": event.message_id})
             return
         person, created = await self.resolver.resolve(event.workspace_id, identifiers, self.clock.now())
-        resolved = events_pb2.ResolvedEvent(event=event, person_id=person["_id"], uid=person["uid"], person_created=created)
+        resolved = events_pb2.ResolvedEvent(
+            event=event, person_id=person["_id"], uid=person["uid"], person_created=created
+        )
         await self.producer.send(Topics.EVENTS_RESOLVED, person["_id"], resolved)
 
     def consumer(self, bootstrap: str) -> Consumer:

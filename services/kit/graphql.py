@@ -46,8 +46,16 @@ class ErrorCodes(SchemaExtension):
                 error.extensions = {**(error.extensions or {}), "code": "INTERNAL"}
 
 
+class _Schema(strawberry.federation.Schema):
+    def process_errors(self, errors, execution_context=None) -> None:
+        # A user's mistake is answered, not logged as a crash with a traceback.
+        unexpected = [e for e in errors if not isinstance(e.original_error, CdpError)]
+        if unexpected:
+            super().process_errors(unexpected, execution_context)
+
+
 def schema(query: type, mutation: type | None = None, types: list[type] | None = None) -> strawberry.Schema:
-    return strawberry.federation.Schema(
+    return _Schema(
         query=query,
         mutation=mutation,
         types=types or [],

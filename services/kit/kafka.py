@@ -85,8 +85,7 @@ class Producer:
     async def send_many(self, items: list[tuple[str, str, Message]]) -> None:
         """Send a batch; returns after every record is acknowledged, raises if any failed."""
         futures = [
-            await self._producer.send(topic, msg.SerializeToString(), key=key.encode())
-            for topic, key, msg in items
+            await self._producer.send(topic, msg.SerializeToString(), key=key.encode()) for topic, key, msg in items
         ]
         await asyncio.gather(*futures)
 
@@ -121,7 +120,9 @@ class Consumer:
             try:
                 await self._run_once(stopping)
             except (KafkaError, OSError) as exc:
-                log.warning("consumer lost the broker; reconnecting", extra={"group": self.group_id, "error": repr(exc)})
+                log.warning(
+                    "consumer lost the broker; reconnecting", extra={"group": self.group_id, "error": repr(exc)}
+                )
                 await asyncio.sleep(1.0)
 
     async def _run_once(self, stopping: asyncio.Event) -> None:

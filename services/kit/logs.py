@@ -17,8 +17,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         doc = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "service": self.service,
             "logger": record.name,
@@ -42,3 +41,5 @@ def setup_logging(service: str, level: str = "INFO") -> None:
     # aiokafka logs every rebalance and reconnect at INFO; keep them but quieter.
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+    # httpx logs every request with its full URL at INFO; webhook URLs may carry tokens.
+    logging.getLogger("httpx").setLevel(logging.WARNING)

@@ -58,7 +58,7 @@ class OutboxRelay:
         self.wake.set()
 
     async def _hold_lease(self) -> bool:
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         until = now + dt.timedelta(seconds=self.lease_seconds)
         try:
             doc = await self.db[LEASES].find_one_and_update(
@@ -98,7 +98,7 @@ class OutboxRelay:
             self.wake.clear()
             try:
                 await asyncio.wait_for(self.wake.wait(), timeout=0.5)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
 
@@ -108,5 +108,5 @@ class _RawMessage:
     def __init__(self, payload: bytes) -> None:
         self.payload = payload
 
-    def SerializeToString(self) -> bytes:  # noqa: N802 - protobuf's name
+    def SerializeToString(self) -> bytes:
         return self.payload

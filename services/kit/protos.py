@@ -35,7 +35,7 @@ def to_timestamp(value: dt.datetime | None) -> timestamp_pb2.Timestamp:
     ts = timestamp_pb2.Timestamp()
     if value is not None:
         if value.tzinfo is None:
-            value = value.replace(tzinfo=dt.timezone.utc)
+            value = value.replace(tzinfo=dt.UTC)
         ts.FromDatetime(value)
     return ts
 
@@ -43,4 +43,4 @@ def to_timestamp(value: dt.datetime | None) -> timestamp_pb2.Timestamp:
 def from_timestamp(ts: timestamp_pb2.Timestamp) -> dt.datetime | None:
     if ts.seconds == 0 and ts.nanos == 0:
         return None
-    return ts.ToDatetime(tzinfo=dt.timezone.utc)
+    return ts.ToDatetime(tzinfo=dt.UTC)

@@ -51,6 +51,8 @@ class Wiring:
     indexes: list[mongo.IndexSpec] = field(default_factory=list)
     consumers: list[kafka.Consumer] = field(default_factory=list)
     background: list[Callable[[asyncio.Event], Awaitable[None]]] = field(default_factory=list)
+    # Run after the workers stopped, before the shared clients close (e.g. HTTP clients).
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
 
 class _Uvicorn(uvicorn.Server):
@@ -105,6 +107,16 @@ async def serve(settings: ServiceSettings, wire: Callable[[Runtime], Wiring]) ->
     workers = [asyncio.create_task(c.run(stopping), name=f"consumer:{c.group_id}") for c in wiring.consumers]
     workers.append(asyncio.create_task(rt.relay.run(stopping), name="outbox"))
     workers += [asyncio.create_task(job(stopping), name=getattr(job, "__name__", "job")) for job in wiring.background]
+
+    def crashed(task: asyncio.Task) -> None:
+        # A worker that dies would leave its partitions unserved while /healthz
+        # says ready; stop the whole process so the supervisor restarts it.
+        if not task.cancelled() and task.exception() is not None and not stopping.is_set():
+            log.error("worker crashed; stopping", exc_info=task.exception(), extra={"task": task.get_name()})
+            stopping.set()
+
+    for task in workers:
+        task.add_done_callback(crashed)
     while not http.started and not http_task.done():
         await asyncio.sleep(0.05)
     if http_task.done():
@@ -124,6 +136,8 @@ async def serve(settings: ServiceSettings, wire: Callable[[Runtime], Wiring]) ->
     for task in pending:
         task.cancel()
     await asyncio.gather(http_task, *pending, return_exceptions=True)
+    for close in wiring.closers:
+        await close()
     await rt.producer.stop()
     await rt.redis.aclose()
     await rt.mongo.close()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 
 import httpx
 from starlette.routing import Route
@@ -30,8 +29,6 @@ class MessagingSettings(ServiceSettings):
 
 def wire(rt: Runtime) -> Wiring:
     settings: MessagingSettings = rt.settings
-    # httpx logs every request at INFO, full URL included; webhook URLs may carry tokens.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     store = MessagingStore(rt.db)
     sender = Sender(rt.mongo, store, rt.relay, rt.clock)
     http = httpx.AsyncClient(timeout=settings.webhook_timeout, follow_redirects=False)
@@ -42,6 +39,7 @@ def wire(rt: Runtime) -> Wiring:
         http_routes=[Route("/graphql", gql, methods=["GET", "POST"])],
         indexes=INDEXES,
         consumers=[DeliveryWorker(deliverer).consumer(settings.kafka_bootstrap)],
+        closers=[http.aclose],
     )
 
 

@@ -135,7 +135,9 @@ class Mutation:
                 workspace=workspace_of(info),
                 person_id=str(input.person_id),
                 channel=input.channel,
-                content=Content(subject=c.subject, title=c.title, body=c.body, deep_link=c.deep_link, data=c.data or {}),
+                content=Content(
+                    subject=c.subject, title=c.title, body=c.body, deep_link=c.deep_link, data=c.data or {}
+                ),
                 idempotency_key=input.idempotency_key or "",
                 campaign_id=input.campaign_id or "",
                 step_id=input.step_id or "",

@@ -98,8 +98,7 @@ def validate_send(cmd: SendCommand) -> SendCommand:
     if not key:
         if not campaign_id:
             raise InvalidInput(
-                "idempotency_key is required when no campaign_id is given: "
-                "a send without a key cannot be deduplicated",
+                "idempotency_key is required when no campaign_id is given: a send without a key cannot be deduplicated",
                 "idempotency_key",
             )
         key = derived_key(campaign_id, step_id, person_id)

@@ -17,4 +17,6 @@ class DeliveryWorker:
         await self.deliverer.deliver(message.workspace_id, message.message_id)
 
     def consumer(self, bootstrap: str) -> Consumer:
-        return Consumer(bootstrap, GROUP, [Subscription(Topics.MESSAGES_OUTBOUND, events_pb2.OutboundMessage, self.handle)])
+        return Consumer(
+            bootstrap, GROUP, [Subscription(Topics.MESSAGES_OUTBOUND, events_pb2.OutboundMessage, self.handle)]
+        )
