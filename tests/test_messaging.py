@@ -6,15 +6,10 @@ from its own process, so every assertion about "sent once" counts real requests.
 
 from __future__ import annotations
 
-import json
-import threading
 import time
 import uuid
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import grpc
-import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from pymongo import MongoClient
@@ -24,50 +19,8 @@ from services.kit.kafka import Topics
 from services.kit.protos import to_struct
 from services.messaging.messages import derived_key
 from tests.conftest import eventually, eventually_async, grpc_stub
-
-
-@dataclass
-class Received:
-    path: str
-    headers: dict[str, str]
-    body: dict
-
-
-class Sink:
-    """Records every POST; paths under /fail answer 500, everything else 200."""
-
-    def __init__(self) -> None:
-        self.received: list[Received] = []
-        self._lock = threading.Lock()
-        sink = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                with sink._lock:
-                    sink.received.append(Received(self.path, headers, json.loads(body)))
-                status, answer = (500, b"sink says no") if self.path.startswith("/fail") else (200, b"ok")
-                self.send_response(status)
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *args) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def at(self, path: str) -> list[Received]:
-        with self._lock:
-            return [r for r in self.received if r.path == path]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+from tests.helpers import Sink
+from tests.helpers import graphql as graphql_at
 
 
 @pytest.fixture(scope="module")
@@ -118,14 +71,7 @@ def settled(stub, workspace: str, message_id: str) -> messaging_pb2.Message:
 
 
 def graphql(stack, workspace: str, query: str, variables: dict | None = None) -> dict:
-    response = httpx.post(
-        stack.http_url("messaging") + "/graphql",
-        json={"query": query, "variables": variables or {}},
-        headers={"x-workspace-id": workspace},
-        timeout=10,
-    )
-    assert response.status_code == 200, response.text
-    return response.json()
+    return graphql_at(stack.http_url("messaging") + "/graphql", workspace, query, variables)
 
 
 SEND_MUTATION = """
