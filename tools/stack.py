@@ -69,6 +69,8 @@ class Stack:
     log_level: str = "INFO"
     # Extra environment for service processes (e.g. CDP_SHUTDOWN_GRACE in tests).
     service_env: dict[str, str] = field(default_factory=dict)
+    # Set by `./suite start`, so that `./suite stop` can ask it to stop everything in order.
+    supervised: bool = False
 
     @classmethod
     def with_free_ports(cls, data_dir: pathlib.Path, **kwargs) -> "Stack":
@@ -120,6 +122,8 @@ class Stack:
     def _write_pids(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         pids = {name: p.pid for name, p in self.procs.items() if p.poll() is None}
+        if self.supervised:
+            pids["supervisor"] = os.getpid()
         (self.data_dir / "pids.json").write_text(json.dumps(pids))
 
     def _wait(self, name: str, ready, timeout: float = 60.0) -> None:
@@ -276,17 +280,56 @@ def _http_ok(url: str) -> bool:
         return False
 
 
-def stop_recorded(data_dir: pathlib.Path) -> list[str]:
-    """`./cdp stop`: end the processes a `./cdp start` recorded in pids.json."""
+def stop_recorded(data_dir: pathlib.Path, timeout: float = 30.0) -> list[str]:
+    """`./suite stop`: stop what a `./suite start` recorded in pids.json.
+
+    The supervising `start` process is asked first, so that it stops the
+    services before the infrastructure they need to shut down cleanly; if it is
+    gone, the same order is followed here.
+    """
     path = data_dir / "pids.json"
     if not path.exists():
         return []
+    pids: dict[str, int] = json.loads(path.read_text())
+    supervisor = pids.pop("supervisor", None)
+    if supervisor and _signal(supervisor, signal.SIGTERM, group=False):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and _alive(supervisor):
+            time.sleep(0.2)
+    infra = ("redis", "mongo", "kafka")
     stopped = []
-    for name, pid in json.loads(path.read_text()).items():
-        try:
-            os.killpg(pid, signal.SIGTERM)
-            stopped.append(name)
-        except ProcessLookupError:
-            pass
-    path.unlink()
-    return stopped
+    for group in ([n for n in pids if n not in infra], [n for n in infra if n in pids]):
+        for name in group:
+            if _signal(pids[name], signal.SIGTERM):
+                stopped.append(name)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and any(_alive(pids[n]) for n in group):
+            time.sleep(0.2)
+        for name in group:
+            _signal(pids[name], signal.SIGKILL)
+    path.unlink(missing_ok=True)
+    return ["supervisor", *stopped] if supervisor else stopped
+
+
+def _signal(pid: int, sig: int, group: bool = True) -> bool:
+    try:
+        if group:
+            os.killpg(pid, sig)
+        else:
+            os.kill(pid, sig)
+        return True
+    except (ProcessLookupError, PermissionError):
+        return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie child of a dead supervisor counts as gone.
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False

@@ -138,7 +138,11 @@ async def serve(settings: ServiceSettings, wire: Callable[[Runtime], Wiring]) ->
     await asyncio.gather(http_task, *pending, return_exceptions=True)
     for close in wiring.closers:
         await close()
-    await rt.producer.stop()
+    # Bounded: with the broker already gone, flushing would wait forever.
+    try:
+        await asyncio.wait_for(rt.producer.stop(), timeout=settings.shutdown_grace)
+    except (TimeoutError, Exception):
+        log.warning("producer did not stop cleanly")
     await rt.redis.aclose()
     await rt.mongo.close()
     log.info("service stopped")

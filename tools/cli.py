@@ -1,0 +1,94 @@
+"""`./suite start` and `./suite stop`: the whole suite on the embedded infrastructure."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import signal
+import sys
+import time
+
+from tools import demo
+from tools.stack import ROOT, Stack, stop_recorded
+
+DATA_DIR = pathlib.Path(os.environ.get("CDP_DATA_DIR", ROOT / ".cdp-data"))
+
+EXAMPLE = (
+    r"""curl -s {gateway} -H 'content-type: application/json' -H 'x-workspace-id: demo' -d '{{"query": """
+    r""""{{ person(identity: {{type: \"user_id\", value: \"u00001\"}}) {{ id uid identities {{ type value }} """
+    r"""traits computed {{ orderCount revenue }} segments {{ name }} messages {{ status }} }} }}"}}'"""
+)
+
+
+def start(args: argparse.Namespace) -> int:
+    stack = Stack.with_default_ports(DATA_DIR, supervised=True)
+    stopping = False
+
+    def on_signal(*_):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        print(f"Starting Redis, SecantusDB (MongoDB wire) and Tansu (Kafka wire) under {DATA_DIR} ...", flush=True)
+        stack.start_infra()
+        print("Starting identity, profile, segment, messaging and Hive Gateway ...", flush=True)
+        stack.start_services()
+        stack.start_gateway()
+        if not args.no_demo:
+            print(f"Loading the demo workspace ({args.shoppers} shoppers) through the collection API ...", flush=True)
+            loaded = demo.load(stack, args.shoppers)
+            print(
+                f"  {loaded['events']} events; segment {loaded['segment']['name']!r} has "
+                f"{loaded['segment']['size']} members",
+                flush=True,
+            )
+        print(
+            f"\nGraphQL (federated): {stack.gateway_url}\n"
+            f"Collection API:      {stack.http_url('identity')}/v1/batch"
+            f"  (write key {demo.WRITE_KEY!r} as basic-auth user)\n"
+            f"gRPC:                identity {stack.grpc_target('identity')}, profile {stack.grpc_target('profile')}, "
+            f"segment {stack.grpc_target('segment')}, messaging {stack.grpc_target('messaging')}\n"
+            f"Logs:                {DATA_DIR / 'logs'}\n\nTry:\n{EXAMPLE.format(gateway=stack.gateway_url)}\n\n"
+            "Ctrl-C (or ./suite stop) stops everything.",
+            flush=True,
+        )
+        while not stopping:
+            for name, proc in list(stack.procs.items()):
+                if proc.poll() is not None:
+                    print(
+                        f"{name} exited with {proc.returncode}; see {DATA_DIR / 'logs' / (name + '.log')}", flush=True
+                    )
+                    stopping = True
+            time.sleep(0.5)
+        return 0
+    except RuntimeError as exc:
+        print(f"suite: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        print("Stopping ...", flush=True)
+        stack.stop()
+
+
+def stop(_: argparse.Namespace) -> int:
+    stopped = stop_recorded(DATA_DIR)
+    print("stopped: " + (", ".join(stopped) if stopped else "nothing was running"))
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="suite")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_start = sub.add_parser("start", help="start everything with demo data")
+    p_start.add_argument("--no-demo", action="store_true", help="do not load the demo workspace")
+    p_start.add_argument("--shoppers", type=int, default=300)
+    p_start.set_defaults(run=start)
+    sub.add_parser("stop", help="stop what ./suite start started").set_defaults(run=stop)
+    args = parser.parse_args()
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
