@@ -8,7 +8,7 @@ from services.identity.graph import Resolver
 from services.identity.people import PersonView, load_persons
 from services.identity.store import IdentityStore
 from services.kit.clock import Clock
-from services.kit.errors import InvalidInput, NotFound
+from services.kit.errors import InvalidInput, NotFound, required
 from services.kit.grpc_server import GrpcService, maps_errors
 from services.kit.protos import to_timestamp
 
@@ -22,12 +22,6 @@ def person_message(view: PersonView) -> identity_pb2.Person:
         created_at=to_timestamp(view.created_at),
         merged_into=view.merged_into,
     )
-
-
-def _workspace(request) -> str:
-    if not request.workspace_id:
-        raise InvalidInput("workspace_id is required", "workspace_id")
-    return request.workspace_id
 
 
 class IdentityGrpc(identity_pb2_grpc.IdentityServiceServicer):
@@ -44,7 +38,7 @@ class IdentityGrpc(identity_pb2_grpc.IdentityServiceServicer):
 
     @maps_errors
     async def Resolve(self, request, context):
-        workspace = _workspace(request)
+        workspace = required(request.workspace_id, "workspace_id")
         ids = [(i.type, i.value.strip()) for i in request.identifiers if i.value.strip()]
         for i in request.identifiers:
             if not i.type:
@@ -56,7 +50,7 @@ class IdentityGrpc(identity_pb2_grpc.IdentityServiceServicer):
 
     @maps_errors
     async def Lookup(self, request, context):
-        workspace = _workspace(request)
+        workspace = required(request.workspace_id, "workspace_id")
         ident = (request.identifier.type, request.identifier.value.strip())
         if not ident[0] or not ident[1]:
             raise InvalidInput("identifier type and value are required", "identifier")
@@ -67,7 +61,7 @@ class IdentityGrpc(identity_pb2_grpc.IdentityServiceServicer):
 
     @maps_errors
     async def GetPerson(self, request, context):
-        workspace = _workspace(request)
+        workspace = required(request.workspace_id, "workspace_id")
         if not request.person_id:
             raise InvalidInput("person_id is required", "person_id")
         return person_message(await self._view(workspace, request.person_id))

@@ -36,3 +36,16 @@ class Unauthenticated(CdpError):
 
 class Conflict(CdpError):
     code = "CONFLICT"
+
+
+MAX_ID_LENGTH = 256
+
+
+def required(value: str, field: str, max_length: int = MAX_ID_LENGTH) -> str:
+    """The value of a field every API call must carry (proto3 strings default to "")."""
+    value = value.strip()
+    if not value:
+        raise InvalidInput(f"{field} is required", field)
+    if len(value) > max_length:
+        raise InvalidInput(f"{field} is longer than {max_length} characters", field)
+    return value

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from cdp.messaging.v1 import messaging_pb2, messaging_pb2_grpc
 from services.kit.clock import Clock
-from services.kit.errors import InvalidInput, NotFound
+from services.kit.errors import InvalidInput, NotFound, required
 from services.kit.grpc_server import GrpcService, maps_errors
 from services.kit.protos import from_struct, to_struct, to_timestamp
 from services.messaging.channels import validate_channel
-from services.messaging.messages import MAX_ID_LENGTH, Content, SendCommand
+from services.messaging.messages import Content, SendCommand
 from services.messaging.sending import Sender
 from services.messaging.store import MessagingStore
 from services.messaging.views import MessageView
@@ -46,15 +46,6 @@ def channel_message(doc: dict) -> messaging_pb2.Channel:
     return messaging_pb2.Channel(
         workspace_id=doc["workspace"], name=doc["name"], type=doc["type"], config=to_struct(doc["config"])
     )
-
-
-def _required(value: str, field: str) -> str:
-    value = value.strip()
-    if not value:
-        raise InvalidInput(f"{field} is required", field)
-    if len(value) > MAX_ID_LENGTH:
-        raise InvalidInput(f"{field} is longer than {MAX_ID_LENGTH} characters", field)
-    return value
 
 
 def _limit(value: int) -> int:
@@ -92,22 +83,22 @@ class MessagingGrpc(messaging_pb2_grpc.MessagingServiceServicer):
 
     @maps_errors
     async def GetMessage(self, request, context):
-        workspace = _required(request.workspace_id, "workspace_id")
-        doc = await self.store.message(workspace, _required(request.id, "id"))
+        workspace = required(request.workspace_id, "workspace_id")
+        doc = await self.store.message(workspace, required(request.id, "id"))
         if doc is None:
             raise NotFound(f"message {request.id!r} not found", "id")
         return message_message(MessageView.of(doc))
 
     @maps_errors
     async def ListMessages(self, request, context):
-        workspace = _required(request.workspace_id, "workspace_id")
-        person_id = _required(request.person_id, "person_id")
+        workspace = required(request.workspace_id, "workspace_id")
+        person_id = required(request.person_id, "person_id")
         docs = await self.store.messages_of(workspace, person_id, _limit(request.limit))
         return messaging_pb2.ListMessagesResponse(messages=[message_message(MessageView.of(d)) for d in docs])
 
     @maps_errors
     async def UpsertChannel(self, request, context):
-        workspace = _required(request.workspace_id, "workspace_id")
+        workspace = required(request.workspace_id, "workspace_id")
         name, type_, config = validate_channel(request.name, request.type, from_struct(request.config))
         doc = await self.store.upsert_channel(workspace, name, type_, config, self.clock.now())
         return channel_message(doc)

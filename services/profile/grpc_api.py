@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cdp.profile.v1 import profile_pb2, profile_pb2_grpc
 from services.kit.documents import check_keys
-from services.kit.errors import InvalidInput, NotFound
+from services.kit.errors import InvalidInput, NotFound, required
 from services.kit.grpc_server import GrpcService, maps_errors
 from services.kit.protos import from_struct, to_struct, to_timestamp
 from services.profile.store import ProfileStore
@@ -34,12 +34,6 @@ def profile_message(workspace: str, doc: dict) -> profile_pb2.Profile:
     )
 
 
-def _required(value: str, field: str) -> str:
-    if not value:
-        raise InvalidInput(f"{field} is required", field)
-    return value
-
-
 class ProfileGrpc(profile_pb2_grpc.ProfileServiceServicer):
     def __init__(self, store: ProfileStore, updater: ProfileUpdater) -> None:
         self.store = store
@@ -47,15 +41,15 @@ class ProfileGrpc(profile_pb2_grpc.ProfileServiceServicer):
 
     @maps_errors
     async def GetProfile(self, request, context):
-        workspace = _required(request.workspace_id, "workspace_id")
-        doc = await self.store.get(workspace, _required(request.person_id, "person_id"))
+        workspace = required(request.workspace_id, "workspace_id")
+        doc = await self.store.get(workspace, required(request.person_id, "person_id"))
         if doc is None:
             raise NotFound(f"no profile for person {request.person_id!r}", "person_id")
         return profile_message(workspace, doc)
 
     @maps_errors
     async def BatchGetProfiles(self, request, context):
-        workspace = _required(request.workspace_id, "workspace_id")
+        workspace = required(request.workspace_id, "workspace_id")
         if len(request.person_ids) > MAX_BATCH:
             raise InvalidInput(f"at most {MAX_BATCH} person ids per call", "person_ids")
         docs = await self.store.get_many(workspace, list(request.person_ids))
@@ -65,8 +59,8 @@ class ProfileGrpc(profile_pb2_grpc.ProfileServiceServicer):
 
     @maps_errors
     async def UpsertTraits(self, request, context):
-        workspace = _required(request.workspace_id, "workspace_id")
-        person_id = _required(request.person_id, "person_id")
+        workspace = required(request.workspace_id, "workspace_id")
+        person_id = required(request.person_id, "person_id")
         set_, set_once = from_struct(request.set), from_struct(request.set_once)
         check_keys(set_, "set")
         check_keys(set_once, "set_once")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cdp.segment.v1 import segment_pb2, segment_pb2_grpc
-from services.kit.errors import InvalidInput
+from services.kit.errors import required
 from services.kit.grpc_server import GrpcService, maps_errors
 from services.kit.protos import to_timestamp
 from services.segment.audiences import Audiences
@@ -20,60 +20,54 @@ def segment_message(doc: dict) -> segment_pb2.Segment:
     )
 
 
-def _required(value: str, field: str) -> str:
-    if not value:
-        raise InvalidInput(f"{field} is required", field)
-    return value
-
-
 class SegmentGrpc(segment_pb2_grpc.SegmentServiceServicer):
     def __init__(self, audiences: Audiences) -> None:
         self.audiences = audiences
 
     @maps_errors
     async def CreateSegment(self, request, context):
-        workspace = _required(request.workspace_id, "workspace_id")
+        workspace = required(request.workspace_id, "workspace_id")
         return segment_message(await self.audiences.create(workspace, request.name, request.rule))
 
     @maps_errors
     async def UpdateSegment(self, request, context):
-        workspace = _required(request.workspace_id, "workspace_id")
-        doc = await self.audiences.update(workspace, _required(request.id, "id"), request.name, request.rule)
+        workspace = required(request.workspace_id, "workspace_id")
+        doc = await self.audiences.update(workspace, required(request.id, "id"), request.name, request.rule)
         return segment_message(doc)
 
     @maps_errors
     async def DeleteSegment(self, request, context):
-        workspace = _required(request.workspace_id, "workspace_id")
-        deleted = await self.audiences.store.delete(workspace, _required(request.id, "id"))
+        workspace = required(request.workspace_id, "workspace_id")
+        deleted = await self.audiences.store.delete(workspace, required(request.id, "id"))
         return segment_pb2.DeleteSegmentResponse(deleted=deleted)
 
     @maps_errors
     async def GetSegment(self, request, context):
-        workspace = _required(request.workspace_id, "workspace_id")
-        return segment_message(await self.audiences.store.get(workspace, _required(request.id, "id")))
+        workspace = required(request.workspace_id, "workspace_id")
+        return segment_message(await self.audiences.store.get(workspace, required(request.id, "id")))
 
     @maps_errors
     async def ListSegments(self, request, context):
-        workspace = _required(request.workspace_id, "workspace_id")
+        workspace = required(request.workspace_id, "workspace_id")
         docs = await self.audiences.store.list(workspace)
         return segment_pb2.ListSegmentsResponse(segments=[segment_message(d) for d in docs])
 
     @maps_errors
     async def Preview(self, request, context):
-        workspace = _required(request.workspace_id, "workspace_id")
+        workspace = required(request.workspace_id, "workspace_id")
         count, elapsed = await self.audiences.preview(workspace, request.rule)
         return segment_pb2.CountResponse(count=count, elapsed_ms=elapsed)
 
     @maps_errors
     async def Count(self, request, context):
-        workspace = _required(request.workspace_id, "workspace_id")
-        count, elapsed = await self.audiences.count(workspace, _required(request.segment_id, "segment_id"))
+        workspace = required(request.workspace_id, "workspace_id")
+        count, elapsed = await self.audiences.count(workspace, required(request.segment_id, "segment_id"))
         return segment_pb2.CountResponse(count=count, elapsed_ms=elapsed)
 
     @maps_errors
     async def IsMember(self, request, context):
-        workspace = _required(request.workspace_id, "workspace_id")
-        member = await self.audiences.is_member(workspace, _required(request.segment_id, "segment_id"), request.uid)
+        workspace = required(request.workspace_id, "workspace_id")
+        member = await self.audiences.is_member(workspace, required(request.segment_id, "segment_id"), request.uid)
         return segment_pb2.IsMemberResponse(member=member)
 
 
