@@ -38,6 +38,7 @@ DEFAULT_PORTS = {
     "segment.grpc": 50053,
     "messaging.grpc": 50054,
 }
+TANSU_AUTO_PARTITIONS = 4
 # The committed supergraph names the docker-compose hosts; local runs rewrite them.
 COMPOSE_URLS = {name: f"http://{name}:{DEFAULT_PORTS[name + '.http']}/graphql" for name in SERVICES}
 
@@ -177,6 +178,13 @@ class Stack:
                 "WARNING",
             ],
         )
+        self.start_kafka(wait=False)
+        self._wait("redis", lambda: port_open(self.ports["redis"]))
+        self._wait("kafka", lambda: port_open(self.ports["kafka"]))
+        self._wait("mongo", self._mongo_ready)
+
+    def start_kafka(self, wait: bool = True) -> None:
+        """The Tansu broker; memory storage, so a restart starts it empty."""
         listener = f"tcp://127.0.0.1:{self.ports['kafka']}"
         self._spawn(
             "kafka",
@@ -191,9 +199,8 @@ class Stack:
                 "memory://tansu/",
             ],
         )
-        self._wait("redis", lambda: port_open(self.ports["redis"]))
-        self._wait("kafka", lambda: port_open(self.ports["kafka"]))
-        self._wait("mongo", self._mongo_ready)
+        if wait:
+            self._wait("kafka", lambda: port_open(self.ports["kafka"]))
 
     def _mongo_ready(self) -> bool:
         from pymongo import MongoClient
@@ -207,6 +214,9 @@ class Stack:
             "CDP_MONGO_DB": self.mongo_db,
             "CDP_REDIS_URL": self.redis_url,
             "CDP_KAFKA_BOOTSTRAP": self.kafka_bootstrap,
+            # After a restart the memory-only broker auto-creates topics with 4 partitions
+            # on the first metadata request; matching that keeps keyed partitioning stable.
+            "CDP_KAFKA_PARTITIONS": str(TANSU_AUTO_PARTITIONS),
             "CDP_HTTP_HOST": "127.0.0.1",
             "CDP_HTTP_PORT": str(self.ports[f"{service}.http"]),
             "CDP_GRPC_PORT": str(self.ports[f"{service}.grpc"]),

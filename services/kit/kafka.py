@@ -113,7 +113,12 @@ class Consumer:
         self.group_id = group_id
         self.by_topic = {s.topic: s for s in subscriptions}
         self._consumer: AIOKafkaConsumer | None = None
+        self._restart = asyncio.Event()
         self.processed = 0
+
+    def restart(self) -> None:
+        """Leave the group and join again with a fresh client (see BrokerWatch)."""
+        self._restart.set()
 
     async def run(self, stopping: asyncio.Event) -> None:
         while not stopping.is_set():
@@ -137,8 +142,10 @@ class Consumer:
         )
         await consumer.start()
         self._consumer = consumer
+        self._restart.clear()
+        log.info("consumer started", extra={"group": self.group_id, "topics": sorted(self.by_topic)})
         try:
-            while not stopping.is_set():
+            while not stopping.is_set() and not self._restart.is_set():
                 batches = await consumer.getmany(timeout_ms=200)
                 for tp, records in batches.items():
                     last = None
@@ -153,6 +160,7 @@ class Consumer:
         finally:
             self._consumer = None
             await consumer.stop()
+            log.info("consumer stopped", extra={"group": self.group_id})
 
     async def _handle(self, record) -> None:
         sub = self.by_topic[record.topic]
@@ -175,3 +183,48 @@ class Consumer:
                 log.exception("handler failed; retrying", extra={"topic": record.topic, "offset": record.offset})
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+
+class BrokerWatch:
+    """Notices the broker going away and coming back, then repairs what it lost.
+
+    A memory-only broker (the embedded default) comes back empty: no topics,
+    no committed offsets. Consumers that kept their in-memory positions would
+    wait at old offsets of the new, empty partitions and skip what arrives, so
+    on a comeback the watch recreates the topics and restarts every consumer
+    with a fresh client (which then starts from the earliest offset).
+    """
+
+    def __init__(self, bootstrap: str, topics: list[str], partitions: int, consumers: list[Consumer]) -> None:
+        self.bootstrap = bootstrap
+        self.topics = topics
+        self.partitions = partitions
+        self.consumers = consumers
+        self.comebacks = 0
+
+    async def run(self, stopping: asyncio.Event, interval: float = 2.0) -> None:
+        lost = False
+        while not stopping.is_set():
+            try:
+                existing = await self._list_topics()
+                if lost or not set(self.topics) <= existing:
+                    await ensure_topics(self.bootstrap, self.topics, self.partitions)
+                    for consumer in self.consumers:
+                        consumer.restart()
+                    self.comebacks += 1
+                    log.warning("broker came back; topics ensured and consumers restarted")
+                    lost = False
+            except (TimeoutError, KafkaError, OSError):
+                lost = True
+            try:
+                await asyncio.wait_for(stopping.wait(), timeout=interval)
+            except TimeoutError:
+                pass
+
+    async def _list_topics(self) -> set[str]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=3000)
+        await asyncio.wait_for(admin.start(), timeout=5)
+        try:
+            return set(await asyncio.wait_for(admin.list_topics(), timeout=5))
+        finally:
+            await admin.close()

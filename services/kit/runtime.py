@@ -106,6 +106,8 @@ async def serve(settings: ServiceSettings, wire: Callable[[Runtime], Wiring]) ->
     http_task = asyncio.create_task(http.serve(), name="http")
     workers = [asyncio.create_task(c.run(stopping), name=f"consumer:{c.group_id}") for c in wiring.consumers]
     workers.append(asyncio.create_task(rt.relay.run(stopping), name="outbox"))
+    watch = kafka.BrokerWatch(settings.kafka_bootstrap, kafka.Topics.all(), settings.kafka_partitions, wiring.consumers)
+    workers.append(asyncio.create_task(watch.run(stopping), name="broker-watch"))
     workers += [asyncio.create_task(job(stopping), name=getattr(job, "__name__", "job")) for job in wiring.background]
 
     def crashed(task: asyncio.Task) -> None:

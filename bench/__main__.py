@@ -1,0 +1,37 @@
+"""`./suite bench`: every benchmark, with ratios against baselines from the same run."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import pathlib
+import tempfile
+
+from bench import ingest, segment_count
+from tests.helpers import create_workspace
+from tools.stack import Stack
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="suite bench")
+    parser.add_argument("--persons", type=int, default=100_000, help="people for the bitmap-vs-Mongo comparison")
+    parser.add_argument("--large", type=int, default=10_000_000, help="people for the bitmap scaling run (0: skip)")
+    parser.add_argument("--requests", type=int, default=100, help="collection API requests of 100 events")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="cdp-bench-") as tmp:
+        stack = Stack.with_free_ports(pathlib.Path(tmp), log_level="WARNING")
+        try:
+            stack.start_infra()
+            stack.start_service("identity")
+            for line in asyncio.run(segment_count.run(stack, args.persons, args.large)):
+                print(line, flush=True)
+            key = create_workspace(stack, "bench")
+            for line in asyncio.run(ingest.run(stack, key, "bench", args.requests)):
+                print(line, flush=True)
+        finally:
+            stack.stop()
+
+
+if __name__ == "__main__":
+    main()
