@@ -7,8 +7,10 @@ import asyncio
 from starlette.routing import Route
 
 from services.identity import graphql_api, grpc_api
+from services.identity.cache import IdentityCache
 from services.identity.collection_api import CollectionApi
 from services.identity.graph import Resolver
+from services.identity.merging import IdentityGraph
 from services.identity.store import INDEXES, IdentityStore
 from services.identity.workers import ResolveWorker
 from services.kit.graphql import graphql_app
@@ -24,11 +26,13 @@ class IdentitySettings(ServiceSettings):
 
 def wire(rt: Runtime) -> Wiring:
     store = IdentityStore(rt.db)
-    resolver = Resolver(store)
+    cache = IdentityCache(rt.redis)
+    graph = IdentityGraph(rt.mongo, store, cache, rt.relay, rt.clock)
+    resolver = Resolver(store, graph, cache)
     collection = CollectionApi(store, rt.producer, rt.clock)
-    gql = graphql_app(graphql_api.build_schema(), graphql_api.context_factory(store))
+    gql = graphql_app(graphql_api.build_schema(), graphql_api.context_factory(store, resolver, graph, rt.clock))
     return Wiring(
-        grpc=[grpc_api.grpc_service(store, resolver, rt.clock)],
+        grpc=[grpc_api.grpc_service(store, resolver, graph, rt.clock)],
         http_routes=[*collection.routes(), Route("/graphql", gql, methods=["GET", "POST"])],
         indexes=INDEXES,
         consumers=[ResolveWorker(resolver, rt.producer, rt.clock).consumer(rt.settings.kafka_bootstrap)],

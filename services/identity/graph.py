@@ -1,9 +1,10 @@
 """Resolving an event's identifiers to one person (ONE_ID + dense uid).
 
-This is the foundation's linking: an identify links the anonymous id to the
-user id; a user id is never attached to a person that holds another user id
-(two logins = two people, however many devices they share). Merging two
-existing persons, normalisation and blocked values come with the merge rules.
+For each event: normalise and drop blocked identifiers (rules.py), look up who
+holds them, plan within the workspace's limits (rules.plan), then merge the
+persons involved into the oldest and attach the unowned identifiers to it.
+A unique index on (workspace, type, value) makes racing resolvers converge:
+whoever loses a claim plans again from what the winner wrote.
 """
 
 from __future__ import annotations
@@ -13,15 +14,15 @@ import secrets
 import time
 
 from cdp.identity.v1 import events_pb2
+from services.identity.cache import IdentityCache
+from services.identity.merging import IdentityGraph, StalePlan, merge_rule, older
+from services.identity.rules import Identifier, Rules, plan
 from services.identity.store import IdentityStore
 from services.kit.errors import InvalidInput
+from services.kit.protos import from_struct
 
-# Highest priority first: the identifier that decides which person an event is.
-PRIORITY = ("user_id", "anonymous_id", "device_id", "email", "phone", "wechat_unionid", "wechat_openid")
-# Types a person holds at most one value of.
-SINGLE_VALUED = {"user_id", "wechat_unionid", "phone"}
-
-Identifier = tuple[str, str]
+RULES_CACHE_SECONDS = 30.0
+MAX_ATTEMPTS = 12
 
 
 def new_person_id() -> str:
@@ -29,67 +30,126 @@ def new_person_id() -> str:
     return f"p_{int(time.time() * 1000):012x}{secrets.token_hex(6)}"
 
 
-def event_identifiers(event: events_pb2.RawEvent) -> list[Identifier]:
-    ids: list[Identifier] = []
+def event_identifiers(event: events_pb2.RawEvent) -> list[tuple[str, object]]:
+    """Every identifier an event carries, before normalisation.
+
+    Besides userId/anonymousId: context.device.id, email/phone/WeChat ids in
+    traits or context.traits, Segment's context.externalIds, and alias's previousId
+    (as an anonymous id: the id the shopper had before).
+    """
+    ids: list[tuple[str, object]] = []
     if event.user_id:
         ids.append(("user_id", event.user_id))
     if event.anonymous_id:
         ids.append(("anonymous_id", event.anonymous_id))
-    ids += [(i.type, i.value) for i in event.identifiers if i.value]
-    return order(ids)
-
-
-def order(identifiers: list[Identifier]) -> list[Identifier]:
-    seen: set[Identifier] = set()
-    unique = [i for i in identifiers if not (i in seen or seen.add(i))]
-    rank = {t: n for n, t in enumerate(PRIORITY)}
-    return sorted(unique, key=lambda i: rank.get(i[0], len(PRIORITY)))
+    if event.type == "alias" and event.previous_id:
+        ids.append(("anonymous_id", event.previous_id))
+    context = from_struct(event.context) if event.context.fields else {}
+    device = context.get("device") if isinstance(context.get("device"), dict) else {}
+    if device.get("id"):
+        ids.append(("device_id", device["id"]))
+    for source in (from_struct(event.traits) if event.traits.fields else {}, context.get("traits") or {}):
+        if not isinstance(source, dict):
+            continue
+        for key in ("email", "phone", "wechat_openid", "wechat_unionid"):
+            if source.get(key) is not None:
+                ids.append((key, source[key]))
+    for ext in context.get("externalIds") or []:
+        if isinstance(ext, dict) and ext.get("type") and ext.get("id") is not None:
+            ids.append((str(ext["type"]), ext["id"]))
+    ids += [(i.type, i.value) for i in event.identifiers]
+    return ids
 
 
 class Resolver:
-    def __init__(self, store: IdentityStore) -> None:
+    def __init__(self, store: IdentityStore, graph: IdentityGraph, cache: IdentityCache) -> None:
         self.store = store
+        self.graph = graph
+        self.cache = cache
+        self._rules: dict[str, tuple[Rules, float]] = {}
+        graph.rules_of = self.rules
+
+    async def rules(self, workspace: str) -> Rules:
+        cached = self._rules.get(workspace)
+        if cached and cached[1] > time.monotonic():
+            return cached[0]
+        rules = Rules.from_document(await self.store.rules_document(workspace))
+        self._rules[workspace] = (rules, time.monotonic() + RULES_CACHE_SECONDS)
+        return rules
+
+    async def prepare(self, workspace: str, identifiers: list[tuple[str, object]]) -> list[Identifier]:
+        return (await self.rules(workspace)).prepare(identifiers)
 
     async def resolve(
-        self, workspace: str, identifiers: list[Identifier], now: dt.datetime, create: bool = True
+        self,
+        workspace: str,
+        identifiers: list[tuple[str, object]],
+        now: dt.datetime,
+        create: bool = True,
+        cause: str = "",
     ) -> tuple[dict | None, bool]:
-        """The person these identifiers belong to; (None, False) when create is off and none does."""
-        identifiers = order(identifiers)
-        if not identifiers:
-            raise InvalidInput("at least one identifier is required", "identifiers")
-        primary = identifiers[0]
-        # Losing a race for an identifier means another worker just linked it:
-        # read again and follow that worker's decision.
-        for _ in range(8):
-            owners = await self.store.owners(workspace, identifiers)
-            target = owners.get(primary)
-            if target is None:
-                target = await self._joinable_owner(workspace, primary, identifiers[1:], owners)
-                if target is None:
-                    if not create:
-                        return None, False
-                    target = new_person_id()
-                if not await self.store.claim(workspace, *primary, target, now):
-                    continue
-            for ident in identifiers[1:]:
-                if ident not in owners and await self._may_hold(workspace, target, ident):
-                    await self.store.claim(workspace, *ident, target, now)
-            return await self.store.ensure_person(workspace, target, now)
+        """The person these identifiers belong to, merging and linking as the rules allow.
+
+        Returns (person document, created); (None, False) when create is off and
+        nobody holds any of them.
+        """
+        rules = await self.rules(workspace)
+        ids = rules.prepare(identifiers)
+        if not ids:
+            raise InvalidInput("no usable identifier: all were empty, blocked or of unknown types", "identifiers")
+        hit = await self._cached(workspace, ids)
+        if hit is not None:
+            return hit, False
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                result = await self._attempt(workspace, ids, rules, now, create, cause)
+            except StalePlan:
+                continue
+            if result is not None:
+                person, created, linked = result
+                if person is not None:
+                    await self.cache.set_many(workspace, linked, person["_id"], person["uid"])
+                return person, created
         raise RuntimeError(f"identifiers of workspace {workspace} kept changing while resolving")
 
-    async def _joinable_owner(
-        self, workspace: str, primary: Identifier, others: list[Identifier], owners: dict[Identifier, str]
-    ) -> str | None:
-        for ident in others:
-            owner = owners.get(ident)
-            if owner and await self._may_hold(workspace, owner, primary):
-                return owner
-        return None
+    async def _cached(self, workspace: str, ids: list[Identifier]) -> dict | None:
+        hits = await self.cache.get_many(workspace, ids)
+        if any(h is None for h in hits) or len({h[0] for h in hits}) != 1:
+            return None
+        person_id, uid = hits[0]
+        return {"_id": person_id, "uid": uid, "workspace": workspace}
 
-    async def _may_hold(self, workspace: str, person_id: str, ident: Identifier) -> bool:
-        if ident[0] not in SINGLE_VALUED:
-            return True
-        held = await self.store.identities.find_one(
-            {"workspace": workspace, "person_id": person_id, "type": ident[0]}, {"value": 1}
-        )
-        return held is None or held["value"] == ident[1]
+    async def _attempt(self, workspace, ids, rules, now, create, cause):
+        owners = await self.store.owners(workspace, ids)
+        involved = sorted(set(owners.values()))
+        docs = await self.store.persons_by_ids(workspace, involved)
+        if len(docs) < len(involved):
+            # An identifier whose person document is missing: a crash between claim
+            # and person creation. Creating it now completes that resolve.
+            for pid in involved:
+                if pid not in docs:
+                    docs[pid], _ = await self.store.ensure_person(workspace, pid, now)
+        holdings = await self.store.holdings(workspace, involved)
+        decided = plan(ids, owners, holdings, {p: older(d) for p, d in docs.items()}, rules)
+        if not decided.persons:
+            if not create:
+                return None, False, []
+            target = new_person_id()
+            first, *rest = decided.attach
+            if not await self.store.claim(workspace, *first, target, now):
+                raise StalePlan
+            attached = [first]
+        else:
+            target, rest, attached = decided.persons[0], decided.attach, []
+        for ident in rest:
+            if not await self.store.claim(workspace, *ident, target, now):
+                raise StalePlan
+            attached.append(ident)
+        for n, loser in enumerate(decided.persons[1:]):
+            linking = [i for i, p in owners.items() if p == loser]
+            await self.graph.merge(
+                workspace, target, loser, cause=cause, rule=merge_rule(linking), attached=attached if n == 0 else []
+            )
+        person, created = await self.store.ensure_person(workspace, target, now)
+        linked = [i for i in ids if i not in decided.dropped]
+        return person, created and not decided.persons, linked

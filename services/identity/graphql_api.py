@@ -1,4 +1,4 @@
-"""GraphQL subgraph of identity: the Person entity, its identities, lookups."""
+"""GraphQL subgraph of identity: the Person entity, identities, merges, erasure."""
 
 from __future__ import annotations
 
@@ -7,9 +7,12 @@ import datetime as dt
 import strawberry
 from strawberry.dataloader import DataLoader
 
+from services.identity.graph import Resolver
+from services.identity.merging import IdentityGraph
 from services.identity.people import PersonView, load_persons
 from services.identity.store import IdentityStore
-from services.kit.errors import InvalidInput
+from services.kit.clock import Clock
+from services.kit.errors import InvalidInput, NotFound
 from services.kit.graphql import schema as make_schema
 from services.kit.graphql import workspace_of
 
@@ -26,6 +29,33 @@ class IdentityInput:
     value: str
 
 
+@strawberry.type
+class Merge:
+    id: strawberry.ID
+    winner_id: strawberry.ID
+    loser_id: strawberry.ID
+    moved: list[Identity]
+    cause_message_id: str
+    rule: str
+    reason: str
+    at: dt.datetime | None
+    undone: bool
+
+
+def _merge(doc: dict) -> Merge:
+    return Merge(
+        id=strawberry.ID(doc["_id"]),
+        winner_id=strawberry.ID(doc["winner"]),
+        loser_id=strawberry.ID(doc["loser"]),
+        moved=[Identity(type=t, value=v) for t, v in doc.get("moved", [])],
+        cause_message_id=doc.get("cause_message_id", ""),
+        rule=doc.get("rule", ""),
+        reason=doc.get("reason", ""),
+        at=doc.get("at"),
+        undone=doc.get("undone", False),
+    )
+
+
 @strawberry.federation.type(keys=["id"])
 class Person:
     id: strawberry.ID
@@ -35,8 +65,13 @@ class Person:
     merged_into: strawberry.ID | None = None
 
     @classmethod
-    async def resolve_reference(cls, info: strawberry.Info, id: strawberry.ID) -> "Person | None":
+    async def resolve_reference(cls, info: strawberry.Info, id: strawberry.ID) -> Person | None:
         return await info.context["persons"].load((workspace_of(info), str(id)))
+
+    @strawberry.field(description="Merges this person won or lost, newest first.")
+    async def merge_history(self, info: strawberry.Info, limit: int = 20) -> list[Merge]:
+        docs = await info.context["store"].merges_of(workspace_of(info), str(self.id), max(1, min(limit, 500)))
+        return [_merge(d) for d in docs]
 
 
 def _person(view: PersonView | None) -> Person | None:
@@ -52,8 +87,14 @@ def _person(view: PersonView | None) -> Person | None:
 
 
 @strawberry.type
+class ForgetResult:
+    person_id: strawberry.ID
+    identifiers_removed: int
+
+
+@strawberry.type
 class Query:
-    @strawberry.field(description="A person by ONE_ID, or by any identifier it holds.")
+    @strawberry.field(description="A person by ONE_ID (an id merged away resolves to the winner) or by identifier.")
     async def person(
         self, info: strawberry.Info, id: strawberry.ID | None = None, identity: IdentityInput | None = None
     ) -> Person | None:
@@ -61,22 +102,54 @@ class Query:
         if (id is None) == (identity is None):
             raise InvalidInput("give exactly one of id or identity", "id")
         if identity is not None:
-            store: IdentityStore = info.context["store"]
-            key = (identity.type, identity.value.strip())
-            owners = await store.owners(workspace, [key])
-            if key not in owners:
+            resolver: Resolver = info.context["resolver"]
+            found, _ = await resolver.resolve(
+                workspace, [(identity.type, identity.value)], info.context["clock"].now(), create=False
+            )
+            if found is None:
                 return None
-            id = owners[key]
-        return await info.context["persons"].load((workspace, str(id)))
+            id = found["_id"]
+        live = await info.context["store"].live_target(workspace, str(id))
+        return await info.context["persons"].load((workspace, live))
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(description="Merge two persons by hand; the older one is kept.")
+    async def merge_persons(
+        self, info: strawberry.Info, person_id_a: strawberry.ID, person_id_b: strawberry.ID, reason: str
+    ) -> Merge:
+        workspace = workspace_of(info)
+        store: IdentityStore = info.context["store"]
+        a, b = [await store.live_target(workspace, str(p)) for p in (person_id_a, person_id_b)]
+        docs = await store.persons_by_ids(workspace, [a, b])
+        for pid, field in ((a, "personIdA"), (b, "personIdB")):
+            if pid not in docs:
+                raise NotFound(f"person {pid!r} not found", field)
+        if a == b:
+            raise InvalidInput("both ids are the same person already", "personIdB")
+        winner, loser = sorted([docs[a], docs[b]], key=lambda d: (d.get("created_at"), d["_id"]))
+        graph: IdentityGraph = info.context["graph"]
+        return _merge(
+            await graph.merge(workspace, winner["_id"], loser["_id"], cause="manual", rule="manual", reason=reason)
+        )
+
+    @strawberry.mutation(description="Reverse a merge from its log entry.")
+    async def unmerge_persons(self, info: strawberry.Info, merge_id: strawberry.ID, reason: str) -> Merge:
+        return _merge(await info.context["graph"].unmerge(workspace_of(info), str(merge_id), reason))
+
+    @strawberry.mutation(description="Erase a person (PIPL/GDPR): identifiers, merges, and downstream data.")
+    async def forget_person(self, info: strawberry.Info, person_id: strawberry.ID) -> ForgetResult:
+        person, removed = await info.context["graph"].forget(workspace_of(info), str(person_id))
+        return ForgetResult(person_id=strawberry.ID(person), identifiers_removed=removed)
 
 
 def build_schema() -> strawberry.Schema:
-    return make_schema(Query, types=[Person])
+    return make_schema(Query, Mutation, types=[Person])
 
 
-def context_factory(store: IdentityStore):
+def context_factory(store: IdentityStore, resolver: Resolver, graph: IdentityGraph, clock: Clock):
     async def load(keys: list[tuple[str, str]]) -> list[Person | None]:
-        # One request is one workspace, but keep keys honest and group anyway.
         out: dict[tuple[str, str], Person | None] = {}
         for workspace in {w for w, _ in keys}:
             ids = [p for w, p in keys if w == workspace]
@@ -85,6 +158,12 @@ def context_factory(store: IdentityStore):
         return [out[k] for k in keys]
 
     async def make(request) -> dict:
-        return {"store": store, "persons": DataLoader(load_fn=load)}
+        return {
+            "store": store,
+            "resolver": resolver,
+            "graph": graph,
+            "clock": clock,
+            "persons": DataLoader(load_fn=load),
+        }
 
     return make

@@ -5,6 +5,7 @@ from __future__ import annotations
 from cdp.common.v1 import common_pb2
 from cdp.identity.v1 import identity_pb2, identity_pb2_grpc
 from services.identity.graph import Resolver
+from services.identity.merging import IdentityGraph
 from services.identity.people import PersonView, load_persons
 from services.identity.store import IdentityStore
 from services.kit.clock import Clock
@@ -24,14 +25,32 @@ def person_message(view: PersonView) -> identity_pb2.Person:
     )
 
 
+def merge_message(doc: dict) -> identity_pb2.MergeRecord:
+    return identity_pb2.MergeRecord(
+        workspace_id=doc["workspace"],
+        id=doc["_id"],
+        winner_id=doc["winner"],
+        loser_id=doc["loser"],
+        moved=[common_pb2.Identifier(type=t, value=v) for t, v in doc.get("moved", [])],
+        cause_message_id=doc.get("cause_message_id", ""),
+        rule=doc.get("rule", ""),
+        reason=doc.get("reason", ""),
+        at=to_timestamp(doc.get("at")),
+        undone=doc.get("undone", False),
+    )
+
+
 class IdentityGrpc(identity_pb2_grpc.IdentityServiceServicer):
-    def __init__(self, store: IdentityStore, resolver: Resolver, clock: Clock) -> None:
+    def __init__(self, store: IdentityStore, resolver: Resolver, graph: IdentityGraph, clock: Clock) -> None:
         self.store = store
         self.resolver = resolver
+        self.graph = graph
         self.clock = clock
 
     async def _view(self, workspace: str, person_id: str) -> PersonView:
-        (view,) = await load_persons(self.store, workspace, [person_id])
+        """The live person; an alias left by a merge resolves to its winner."""
+        live = await self.store.live_target(workspace, person_id)
+        (view,) = await load_persons(self.store, workspace, [live])
         if view is None:
             raise NotFound(f"person {person_id!r} not found", "person_id")
         return view
@@ -39,32 +58,65 @@ class IdentityGrpc(identity_pb2_grpc.IdentityServiceServicer):
     @maps_errors
     async def Resolve(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
-        ids = [(i.type, i.value.strip()) for i in request.identifiers if i.value.strip()]
         for i in request.identifiers:
             if not i.type:
                 raise InvalidInput("identifier type is required", "identifiers.type")
-        person, created = await self.resolver.resolve(workspace, ids, self.clock.now())
-        return identity_pb2.ResolveResponse(
-            person=person_message(await self._view(workspace, person["_id"])), created=created
-        )
+        ids = [(i.type, i.value) for i in request.identifiers]
+        person, created = await self.resolver.resolve(workspace, ids, self.clock.now(), cause="grpc:Resolve")
+        view = await self._view(workspace, person["_id"])
+        return identity_pb2.ResolveResponse(person=person_message(view), created=created)
 
     @maps_errors
     async def Lookup(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
-        ident = (request.identifier.type, request.identifier.value.strip())
-        if not ident[0] or not ident[1]:
+        ident = (request.identifier.type, request.identifier.value)
+        if not ident[0] or not ident[1].strip():
             raise InvalidInput("identifier type and value are required", "identifier")
-        owners = await self.store.owners(workspace, [ident])
-        if ident not in owners:
+        person, _ = await self.resolver.resolve(workspace, [ident], self.clock.now(), create=False)
+        if person is None:
             raise NotFound(f"no person holds {ident[0]} {ident[1]!r}", "identifier")
-        return person_message(await self._view(workspace, owners[ident]))
+        return person_message(await self._view(workspace, person["_id"]))
 
     @maps_errors
     async def GetPerson(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
-        if not request.person_id:
-            raise InvalidInput("person_id is required", "person_id")
-        return person_message(await self._view(workspace, request.person_id))
+        return person_message(await self._view(workspace, required(request.person_id, "person_id")))
+
+    @maps_errors
+    async def Merge(self, request, context):
+        workspace = required(request.workspace_id, "workspace_id")
+        a = await self._view(workspace, required(request.person_id_a, "person_id_a"))
+        b = await self._view(workspace, required(request.person_id_b, "person_id_b"))
+        if a.id == b.id:
+            raise InvalidInput("both ids are the same person already", "person_id_b")
+        winner, loser = (a, b) if (a.created_at, a.id) <= (b.created_at, b.id) else (b, a)
+        record = await self.graph.merge(
+            workspace, winner.id, loser.id, cause="manual", rule="manual", reason=request.reason
+        )
+        return merge_message(record)
+
+    @maps_errors
+    async def Unmerge(self, request, context):
+        workspace = required(request.workspace_id, "workspace_id")
+        record = await self.graph.unmerge(workspace, required(request.merge_id, "merge_id"), request.reason)
+        winner = await self._view(workspace, record["winner"])
+        restored = await self._view(workspace, record["loser"])
+        return identity_pb2.UnmergeResponse(winner=person_message(winner), restored=person_message(restored))
+
+    @maps_errors
+    async def ListMerges(self, request, context):
+        workspace = required(request.workspace_id, "workspace_id")
+        limit = request.limit or 50
+        if not 0 < limit <= 500:
+            raise InvalidInput("limit must be between 1 and 500", "limit")
+        docs = await self.store.merges_of(workspace, required(request.person_id, "person_id"), limit)
+        return identity_pb2.ListMergesResponse(merges=[merge_message(d) for d in docs])
+
+    @maps_errors
+    async def Forget(self, request, context):
+        workspace = required(request.workspace_id, "workspace_id")
+        person_id, removed = await self.graph.forget(workspace, required(request.person_id, "person_id"))
+        return identity_pb2.ForgetResponse(person_id=person_id, identifiers_removed=removed)
 
     @maps_errors
     async def CreateWorkspace(self, request, context):
@@ -79,9 +131,9 @@ class IdentityGrpc(identity_pb2_grpc.IdentityServiceServicer):
         return identity_pb2.Workspace(id=doc["_id"], name=doc["name"], write_keys=doc["write_keys"])
 
 
-def grpc_service(store: IdentityStore, resolver: Resolver, clock: Clock) -> GrpcService:
+def grpc_service(store: IdentityStore, resolver: Resolver, graph: IdentityGraph, clock: Clock) -> GrpcService:
     return GrpcService(
         identity_pb2_grpc.add_IdentityServiceServicer_to_server,
-        IdentityGrpc(store, resolver, clock),
+        IdentityGrpc(store, resolver, graph, clock),
         identity_pb2.DESCRIPTOR.services_by_name["IdentityService"].full_name,
     )

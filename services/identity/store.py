@@ -6,6 +6,8 @@ Collections:
   which is what guarantees that no identifier belongs to two persons.
 - `persons`: {_id: ONE_ID, workspace, uid, created_at, merged_into?}
 - `counters`: {_id: "uid:<workspace>", seq}: dense uids per workspace for bitmaps.
+- `merges`: the merge log, {_id, workspace, winner, loser, moved, attached, cause_message_id,
+  rule, reason, at, undone, undone_at, undo_reason}.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import secrets
 from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.kit.errors import Conflict, InvalidInput
+from services.kit.errors import Conflict, InvalidInput, NotFound
 from services.kit.mongo import IndexSpec, is_duplicate_key
 
 INDEXES = [
@@ -24,6 +26,8 @@ INDEXES = [
     IndexSpec("identities", [("workspace", 1), ("person_id", 1)], name="by_person"),
     IndexSpec("persons", [("workspace", 1), ("uid", 1)], unique=True, name="uid_unique"),
     IndexSpec("workspaces", [("write_keys", 1)], unique=True, name="write_key_unique"),
+    IndexSpec("merges", [("workspace", 1), ("winner", 1), ("at", -1)], name="by_winner"),
+    IndexSpec("merges", [("workspace", 1), ("loser", 1), ("at", -1)], name="by_loser"),
 ]
 
 
@@ -34,6 +38,7 @@ class IdentityStore:
         self.persons = db["persons"]
         self.counters = db["counters"]
         self.workspaces = db["workspaces"]
+        self.merges = db["merges"]
 
     # -- workspaces --------------------------------------------------------
     async def create_workspace(self, workspace_id: str, name: str, write_key: str | None) -> dict:
@@ -122,3 +127,38 @@ class IdentityStore:
         async for d in docs:
             out[d["person_id"]].append(d)
         return out
+
+    # -- rules, merges, forgetting --------------------------------------------
+    async def rules_document(self, workspace: str) -> dict | None:
+        doc = await self.workspaces.find_one({"_id": workspace}, {"identity_rules": 1})
+        return (doc or {}).get("identity_rules")
+
+    async def set_rules_document(self, workspace: str, rules: dict) -> None:
+        result = await self.workspaces.update_one({"_id": workspace}, {"$set": {"identity_rules": rules}})
+        if result.matched_count == 0:
+            raise NotFound(f"workspace {workspace!r} not found", "workspace_id")
+
+    async def holdings(self, workspace: str, person_ids: list[str], session=None) -> dict[str, list[tuple[str, str]]]:
+        out: dict[str, list[tuple[str, str]]] = {p: [] for p in person_ids}
+        docs = self.identities.find({"workspace": workspace, "person_id": {"$in": person_ids}}, session=session)
+        async for d in docs:
+            out[d["person_id"]].append((d["type"], d["value"]))
+        return out
+
+    async def live_target(self, workspace: str, person_id: str) -> str:
+        """Follow merged_into from an alias to the live person it resolves to."""
+        seen = set()
+        while person_id not in seen:
+            seen.add(person_id)
+            doc = await self.persons.find_one({"_id": person_id, "workspace": workspace}, {"merged_into": 1})
+            if not doc or not doc.get("merged_into"):
+                return person_id
+            person_id = doc["merged_into"]
+        return person_id
+
+    async def merges_of(self, workspace: str, person_id: str, limit: int) -> list[dict]:
+        query = {"workspace": workspace, "$or": [{"winner": person_id}, {"loser": person_id}]}
+        return await self.merges.find(query).sort("at", -1).limit(limit).to_list(None)
+
+    async def merge(self, workspace: str, merge_id: str) -> dict | None:
+        return await self.merges.find_one({"_id": merge_id, "workspace": workspace})

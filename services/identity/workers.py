@@ -27,11 +27,14 @@ class ResolveWorker:
         self.clock = clock
 
     async def handle(self, key: str, event: events_pb2.RawEvent) -> None:
-        identifiers = event_identifiers(event)
+        identifiers = await self.resolver.prepare(event.workspace_id, event_identifiers(event))
         if not identifiers:
-            log.warning("event without identifiers skipped", extra={"message_id": event.message_id})
+            # Every identifier was blocked (e.g. anonymousId "undefined"): nobody to attribute it to.
+            log.warning("event without usable identifiers skipped", extra={"message_id": event.message_id})
             return
-        person, created = await self.resolver.resolve(event.workspace_id, identifiers, self.clock.now())
+        person, created = await self.resolver.resolve(
+            event.workspace_id, identifiers, self.clock.now(), cause=event.message_id
+        )
         resolved = events_pb2.ResolvedEvent(
             event=event, person_id=person["_id"], uid=person["uid"], person_created=created
         )
