@@ -203,3 +203,32 @@ def test_cache_is_invalidated_when_a_merge_moves_identifiers(identity, stub, wor
     stub.Merge(identity_pb2.MergeRequest(workspace_id=workspace_id, person_id_a=a.id, person_id_b=b.id, reason="t"))
     assert r.get(f"cdp:idc:{workspace_id}:anonymous_id:c-dev") is None
     assert lookup(stub, workspace_id, "anonymous_id", "c-dev").id == a.id
+
+
+def test_workspace_rules_change_limits_and_add_types(identity, stub, workspace_id):
+    create_workspace(identity, workspace_id)
+    rules = stub.SetIdentityRules(
+        identity_pb2.IdentityRules(
+            workspace_id=workspace_id,
+            custom_types=["member_card"],
+            limits={"device_id": 1},
+            blocked=["kiosk"],
+            default_region="US",
+            priority=["member_card", "user_id", "phone", "email", "device_id", "anonymous_id"],
+        )
+    )
+    assert rules.priority[0] == "member_card" and rules.limits["device_id"] == 1 and "kiosk" in rules.blocked
+    person = resolve(stub, workspace_id, ("member_card", "M-1"), ("device_id", "d1"), ("phone", "(650) 253-0000"))
+    assert ("phone", "+16502530000") in {(i.type, i.value) for i in person.identifiers}
+    # A second device is over the limit of 1 now: being the event's lowest priority, it is dropped.
+    again = resolve(stub, workspace_id, ("member_card", "M-1"), ("device_id", "d2"))
+    assert again.id == person.id and ("device_id", "d2") not in {(i.type, i.value) for i in again.identifiers}
+    with pytest.raises(grpc.RpcError) as err:
+        resolve(stub, workspace_id, ("device_id", "kiosk"))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    with pytest.raises(grpc.RpcError) as err:
+        stub.SetIdentityRules(identity_pb2.IdentityRules(workspace_id=workspace_id, blocked_patterns=["(unclosed"]))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "blocked_patterns" in err.value.details()
+    assert (
+        stub.GetIdentityRules(identity_pb2.GetIdentityRulesRequest(workspace_id=workspace_id)).limits["device_id"] == 1
+    )

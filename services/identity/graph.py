@@ -77,6 +77,10 @@ class Resolver:
         self._rules[workspace] = (rules, time.monotonic() + RULES_CACHE_SECONDS)
         return rules
 
+    def forget_rules(self, workspace: str) -> None:
+        """Drop the cached rules after a change (other replicas pick it up within 30 s)."""
+        self._rules.pop(workspace, None)
+
     async def prepare(self, workspace: str, identifiers: list[tuple[str, object]]) -> list[Identifier]:
         return (await self.rules(workspace)).prepare(identifiers)
 

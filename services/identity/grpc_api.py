@@ -7,6 +7,7 @@ from cdp.identity.v1 import identity_pb2, identity_pb2_grpc
 from services.identity.graph import Resolver
 from services.identity.merging import IdentityGraph
 from services.identity.people import PersonView, load_persons
+from services.identity.rules import validate_rules_document
 from services.identity.store import IdentityStore
 from services.kit.clock import Clock
 from services.kit.errors import InvalidInput, NotFound, required
@@ -117,6 +118,35 @@ class IdentityGrpc(identity_pb2_grpc.IdentityServiceServicer):
         workspace = required(request.workspace_id, "workspace_id")
         person_id, removed = await self.graph.forget(workspace, required(request.person_id, "person_id"))
         return identity_pb2.ForgetResponse(person_id=person_id, identifiers_removed=removed)
+
+    @maps_errors
+    async def SetIdentityRules(self, request, context):
+        workspace = required(request.workspace_id, "workspace_id")
+        doc = {
+            "priority": list(request.priority),
+            "limits": dict(request.limits),
+            "blocked": list(request.blocked),
+            "blocked_patterns": list(request.blocked_patterns),
+            "custom_types": list(request.custom_types),
+            "default_region": request.default_region,
+        }
+        await self.store.set_rules_document(workspace, validate_rules_document(doc))
+        self.resolver.forget_rules(workspace)
+        return await self.GetIdentityRules(request, context)
+
+    @maps_errors
+    async def GetIdentityRules(self, request, context):
+        workspace = required(request.workspace_id, "workspace_id")
+        rules = await self.resolver.rules(workspace)
+        return identity_pb2.IdentityRules(
+            workspace_id=workspace,
+            priority=list(rules.priority),
+            limits=rules.limits,
+            blocked=sorted(rules.blocked),
+            blocked_patterns=list(rules.blocked_patterns),
+            custom_types=list(rules.custom_types),
+            default_region=rules.default_region,
+        )
 
     @maps_errors
     async def CreateWorkspace(self, request, context):

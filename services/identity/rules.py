@@ -122,6 +122,9 @@ def validate_rules_document(doc: dict) -> dict:
     for t, n in (doc.get("limits") or {}).items():
         if not isinstance(n, int) or n < 1:
             raise InvalidInput(f"limit of {t!r} must be a positive integer", "limits")
+    region = doc.get("default_region") or "CN"
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise InvalidInput(f"unknown region {region!r}", "default_region")
     for p in doc.get("blocked_patterns") or []:
         try:
             re.compile(p)

@@ -171,3 +171,34 @@ class Workspace(_message.Message):
     name: str
     write_keys: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, id: _Optional[str] = ..., name: _Optional[str] = ..., write_keys: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class IdentityRules(_message.Message):
+    __slots__ = ("workspace_id", "priority", "limits", "blocked", "blocked_patterns", "custom_types", "default_region")
+    class LimitsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    LIMITS_FIELD_NUMBER: _ClassVar[int]
+    BLOCKED_FIELD_NUMBER: _ClassVar[int]
+    BLOCKED_PATTERNS_FIELD_NUMBER: _ClassVar[int]
+    CUSTOM_TYPES_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_REGION_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    priority: _containers.RepeatedScalarFieldContainer[str]
+    limits: _containers.ScalarMap[str, int]
+    blocked: _containers.RepeatedScalarFieldContainer[str]
+    blocked_patterns: _containers.RepeatedScalarFieldContainer[str]
+    custom_types: _containers.RepeatedScalarFieldContainer[str]
+    default_region: str
+    def __init__(self, workspace_id: _Optional[str] = ..., priority: _Optional[_Iterable[str]] = ..., limits: _Optional[_Mapping[str, int]] = ..., blocked: _Optional[_Iterable[str]] = ..., blocked_patterns: _Optional[_Iterable[str]] = ..., custom_types: _Optional[_Iterable[str]] = ..., default_region: _Optional[str] = ...) -> None: ...
+
+class GetIdentityRulesRequest(_message.Message):
+    __slots__ = ("workspace_id",)
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    def __init__(self, workspace_id: _Optional[str] = ...) -> None: ...

@@ -79,6 +79,16 @@ class IdentityServiceStub:
                 request_serializer=cdp_dot_identity_dot_v1_dot_identity__pb2.GetWorkspaceRequest.SerializeToString,
                 response_deserializer=cdp_dot_identity_dot_v1_dot_identity__pb2.Workspace.FromString,
                 _registered_method=True)
+        self.SetIdentityRules = channel.unary_unary(
+                '/cdp.identity.v1.IdentityService/SetIdentityRules',
+                request_serializer=cdp_dot_identity_dot_v1_dot_identity__pb2.IdentityRules.SerializeToString,
+                response_deserializer=cdp_dot_identity_dot_v1_dot_identity__pb2.IdentityRules.FromString,
+                _registered_method=True)
+        self.GetIdentityRules = channel.unary_unary(
+                '/cdp.identity.v1.IdentityService/GetIdentityRules',
+                request_serializer=cdp_dot_identity_dot_v1_dot_identity__pb2.GetIdentityRulesRequest.SerializeToString,
+                response_deserializer=cdp_dot_identity_dot_v1_dot_identity__pb2.IdentityRules.FromString,
+                _registered_method=True)
 
 
 class IdentityServiceServicer:
@@ -141,6 +151,19 @@ class IdentityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetIdentityRules(self, request, context):
+        """A workspace's identity rules (priority, limits, blocked values, custom types).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetIdentityRules(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IdentityServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -188,6 +211,16 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.GetWorkspace,
                     request_deserializer=cdp_dot_identity_dot_v1_dot_identity__pb2.GetWorkspaceRequest.FromString,
                     response_serializer=cdp_dot_identity_dot_v1_dot_identity__pb2.Workspace.SerializeToString,
+            ),
+            'SetIdentityRules': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetIdentityRules,
+                    request_deserializer=cdp_dot_identity_dot_v1_dot_identity__pb2.IdentityRules.FromString,
+                    response_serializer=cdp_dot_identity_dot_v1_dot_identity__pb2.IdentityRules.SerializeToString,
+            ),
+            'GetIdentityRules': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetIdentityRules,
+                    request_deserializer=cdp_dot_identity_dot_v1_dot_identity__pb2.GetIdentityRulesRequest.FromString,
+                    response_serializer=cdp_dot_identity_dot_v1_dot_identity__pb2.IdentityRules.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -433,6 +466,60 @@ class IdentityService:
             '/cdp.identity.v1.IdentityService/GetWorkspace',
             cdp_dot_identity_dot_v1_dot_identity__pb2.GetWorkspaceRequest.SerializeToString,
             cdp_dot_identity_dot_v1_dot_identity__pb2.Workspace.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetIdentityRules(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cdp.identity.v1.IdentityService/SetIdentityRules',
+            cdp_dot_identity_dot_v1_dot_identity__pb2.IdentityRules.SerializeToString,
+            cdp_dot_identity_dot_v1_dot_identity__pb2.IdentityRules.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetIdentityRules(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cdp.identity.v1.IdentityService/GetIdentityRules',
+            cdp_dot_identity_dot_v1_dot_identity__pb2.GetIdentityRulesRequest.SerializeToString,
+            cdp_dot_identity_dot_v1_dot_identity__pb2.IdentityRules.FromString,
             options,
             channel_credentials,
             insecure,
