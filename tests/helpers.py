@@ -14,6 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import grpc
 import httpx
 from aiokafka import AIOKafkaConsumer
+from google.protobuf.message import DecodeError
 
 from cdp.identity.v1 import identity_pb2, identity_pb2_grpc
 from tools.stack import Stack
@@ -68,7 +69,10 @@ def read_topic(stack: Stack, topic: str, message_type, seconds: float = 5.0, unt
                 for records in batches.values():
                     for record in records:
                         msg = message_type()
-                        msg.ParseFromString(record.value)
+                        try:
+                            msg.ParseFromString(record.value)
+                        except DecodeError:
+                            continue  # e.g. the garbage test_dead_letters puts on a topic
                         out.append(msg)
                 if until is not None and until(out):
                     break

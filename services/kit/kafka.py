@@ -82,6 +82,9 @@ class Producer:
     async def send(self, topic: str, key: str, message: Message) -> None:
         await self._producer.send_and_wait(topic, message.SerializeToString(), key=key.encode())
 
+    async def send_raw(self, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> None:
+        await self._producer.send_and_wait(topic, value, key=key, headers=headers)
+
     async def send_many(self, items: list[tuple[str, str, Message]]) -> None:
         """Send a batch; returns after every record is acknowledged, raises if any failed."""
         futures = [
@@ -103,14 +106,19 @@ class Subscription:
 class Consumer:
     """One consumer-group member that runs handlers and commits after them.
 
-    A handler that raises is retried (with backoff) without committing, so
-    nothing is skipped; a payload that cannot be parsed is logged and skipped,
-    since no retry could ever make it parse.
+    A handler that raises is retried (with backoff) without committing. A
+    transient failure (a store out of reach) is retried for as long as it takes;
+    any other failure that repeats `max_attempts` times, and a payload that
+    cannot be parsed, goes to the dead-letter topic `dlq.<group>` with its
+    origin in the headers, so one bad record cannot stop a partition.
     """
 
-    def __init__(self, bootstrap: str, group_id: str, subscriptions: list[Subscription]) -> None:
+    def __init__(self, bootstrap: str, group_id: str, subscriptions: list[Subscription], max_attempts: int = 6) -> None:
         self.bootstrap = bootstrap
         self.group_id = group_id
+        self.max_attempts = max_attempts
+        # Set by the runtime: where records that can never be handled go.
+        self.dead_letters: Producer | None = None
         self.by_topic = {s.topic: s for s in subscriptions}
         self._consumer: AIOKafkaConsumer | None = None
         self._restart = asyncio.Event()
@@ -169,20 +177,63 @@ class Consumer:
             message.ParseFromString(record.value)
         except Exception:
             log.error("unparseable payload skipped", extra={"topic": record.topic, "offset": record.offset})
+            await self._dead_letter(record, "unparseable payload")
             return
         key = record.key.decode() if record.key else ""
-        delay = 0.2
+        delay, attempt = 0.2, 0
         while True:
+            attempt += 1
             try:
                 await sub.handler(key, message)
                 self.processed += 1
                 return
             except (KafkaError, OSError):
                 raise
-            except Exception:
+            except Exception as exc:
+                if not is_transient(exc) and attempt >= self.max_attempts:
+                    # A record that fails the same way every time would block its partition
+                    # for good: park it on the dead-letter topic and go on.
+                    log.exception(
+                        "handler keeps failing; record dead-lettered",
+                        extra={"topic": record.topic, "offset": record.offset, "attempts": attempt},
+                    )
+                    await self._dead_letter(record, repr(exc))
+                    return
                 log.exception("handler failed; retrying", extra={"topic": record.topic, "offset": record.offset})
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+    async def _dead_letter(self, record, reason: str) -> None:
+        if self.dead_letters is None:
+            return
+        await self.dead_letters.send_raw(
+            dead_letter_topic(self.group_id),
+            record.key or b"",
+            record.value,
+            headers=[
+                ("topic", record.topic.encode()),
+                ("partition", str(record.partition).encode()),
+                ("offset", str(record.offset).encode()),
+                ("reason", reason[:500].encode()),
+            ],
+        )
+
+
+def dead_letter_topic(group_id: str) -> str:
+    return f"dlq.{group_id}"
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Failures that retrying can cure (a store out of reach), as opposed to bad records."""
+    from pymongo.errors import ConnectionFailure, DuplicateKeyError, OperationFailure
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    if isinstance(exc, DuplicateKeyError):
+        return False
+    if isinstance(exc, OperationFailure):
+        return exc.has_error_label("TransientTransactionError") or exc.code in (112, 251)  # WriteConflict, NoSuchTxn
+    return isinstance(exc, (ConnectionFailure, RedisConnectionError, RedisTimeoutError, TimeoutError))
 
 
 class BrokerWatch:

@@ -1,7 +1,9 @@
 """Transactional outbox: a state change and the event announcing it commit together.
 
-Services write outbox documents in the same MongoDB transaction as the change;
-the relay publishes them to Kafka and deletes them after the broker acknowledged.
+Services write outbox documents in the same MongoDB transaction as the change
+(`relay.add(..., session)`), into their own collection (`outbox_<service>`: services
+may share a database, and a relay must publish only its own service's
+documents); the relay publishes them and deletes them after the broker acknowledged.
 A crash between the two re-publishes on restart (at-least-once), which is why
 consumers dedupe by cause/message id. One relay per service holds a lease so
 that replicas do not publish the same documents side by side.
@@ -26,32 +28,26 @@ from services.kit.mongo import is_duplicate_key
 
 log = logging.getLogger(__name__)
 
-COLLECTION = "outbox"
 LEASES = "outbox_leases"
-
-
-async def add(
-    db: AsyncDatabase,
-    topic: str,
-    key: str,
-    message: Message,
-    session: AsyncClientSession | None = None,
-) -> None:
-    await db[COLLECTION].insert_one(
-        {"_id": ObjectId(), "topic": topic, "key": key, "payload": message.SerializeToString()},
-        session=session,
-    )
 
 
 class OutboxRelay:
     def __init__(self, db: AsyncDatabase, producer: Producer, service: str, lease_seconds: float = 10.0) -> None:
         self.db = db
+        self.collection = db[f"outbox_{service}"]
         self.producer = producer
         self.lease_id = f"relay:{service}"
         self.owner = f"{socket.gethostname()}:{os.getpid()}"
         self.lease_seconds = lease_seconds
         self.wake = asyncio.Event()
         self.published = 0
+
+    async def add(self, topic: str, key: str, message: Message, session: AsyncClientSession | None = None) -> None:
+        """Queue an announcement; pass the session of the transaction making the change."""
+        await self.collection.insert_one(
+            {"_id": ObjectId(), "topic": topic, "key": key, "payload": message.SerializeToString()},
+            session=session,
+        )
 
     def notify(self) -> None:
         """Called after a transaction that wrote outbox documents, to publish now."""
@@ -75,7 +71,7 @@ class OutboxRelay:
         return doc is not None and doc.get("owner") == self.owner
 
     async def publish_pending(self, limit: int = 500) -> int:
-        docs = await self.db[COLLECTION].find({}).sort("_id", 1).limit(limit).to_list(None)
+        docs = await self.collection.find({}).sort("_id", 1).limit(limit).to_list(None)
         if not docs:
             return 0
         items = []
@@ -83,7 +79,7 @@ class OutboxRelay:
             message = _RawMessage(doc["payload"])
             items.append((doc["topic"], doc["key"], message))
         await self.producer.send_many(items)
-        await self.db[COLLECTION].delete_many({"_id": {"$in": [d["_id"] for d in docs]}})
+        await self.collection.delete_many({"_id": {"$in": [d["_id"] for d in docs]}})
         self.published += len(docs)
         return len(docs)
 

@@ -94,7 +94,8 @@ async def serve(settings: ServiceSettings, wire: Callable[[Runtime], Wiring]) ->
         return JSONResponse({"service": settings.service_name, "ready": status == 200}, status_code=status)
 
     await mongo.ensure_indexes(rt.db, wiring.indexes)
-    await kafka.ensure_topics(settings.kafka_bootstrap, kafka.Topics.all(), settings.kafka_partitions)
+    topics = kafka.Topics.all() + [kafka.dead_letter_topic(c.group_id) for c in wiring.consumers]
+    await kafka.ensure_topics(settings.kafka_bootstrap, topics, settings.kafka_partitions)
     await rt.producer.start()
 
     grpc_server = GrpcServer(settings.grpc_port, wiring.grpc)
@@ -104,9 +105,11 @@ async def serve(settings: ServiceSettings, wire: Callable[[Runtime], Wiring]) ->
         uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_config=None, lifespan="off")
     )
     http_task = asyncio.create_task(http.serve(), name="http")
+    for consumer in wiring.consumers:
+        consumer.dead_letters = rt.producer
     workers = [asyncio.create_task(c.run(stopping), name=f"consumer:{c.group_id}") for c in wiring.consumers]
     workers.append(asyncio.create_task(rt.relay.run(stopping), name="outbox"))
-    watch = kafka.BrokerWatch(settings.kafka_bootstrap, kafka.Topics.all(), settings.kafka_partitions, wiring.consumers)
+    watch = kafka.BrokerWatch(settings.kafka_bootstrap, topics, settings.kafka_partitions, wiring.consumers)
     workers.append(asyncio.create_task(watch.run(stopping), name="broker-watch"))
     workers += [asyncio.create_task(job(stopping), name=getattr(job, "__name__", "job")) for job in wiring.background]
 
