@@ -10,9 +10,10 @@ from services.kit.graphql import graphql_app
 from services.kit.runtime import Runtime, Wiring, serve
 from services.kit.settings import ServiceSettings
 from services.profile import graphql_api, grpc_api
+from services.profile.merges import MergeApplier
 from services.profile.store import INDEXES, ProfileStore
 from services.profile.updates import ProfileUpdater
-from services.profile.workers import EventWorker
+from services.profile.workers import EventWorker, IdentityWorker
 
 
 class ProfileSettings(ServiceSettings):
@@ -24,12 +25,16 @@ class ProfileSettings(ServiceSettings):
 def wire(rt: Runtime) -> Wiring:
     store = ProfileStore(rt.db)
     updater = ProfileUpdater(rt.mongo, store, rt.relay, rt.clock)
+    merges = MergeApplier(rt.mongo, store, rt.relay, rt.clock)
     gql = graphql_app(graphql_api.build_schema(), graphql_api.context_factory(store))
     return Wiring(
         grpc=[grpc_api.grpc_service(store, updater)],
         http_routes=[Route("/graphql", gql, methods=["GET", "POST"])],
         indexes=INDEXES,
-        consumers=[EventWorker(updater).consumer(rt.settings.kafka_bootstrap)],
+        consumers=[
+            EventWorker(updater).consumer(rt.settings.kafka_bootstrap),
+            IdentityWorker(merges).consumer(rt.settings.kafka_bootstrap),
+        ],
     )
 
 

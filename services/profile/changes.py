@@ -1,9 +1,19 @@
 """How events and trait writes change a profile: pure functions, no I/O.
 
-A profile document is {traits: {...}, computed: {...}}. Each function returns
-the `$set`/`$unset` paths to write and the list of (path, before, after)
-changes to announce on profile.changed, so the store and the announcement can
-never disagree.
+A profile document is {traits: {...}, trait_stamps: {...}, computed: {...},
+api_traits: {...}}. Each function returns the `$set`/`$unset` paths to write
+and the list of (path, before, after) changes to announce on profile.changed,
+so the store and the announcement can never disagree.
+
+Traits are last-writer-wins registers: every trait keeps a stamp {at, by} of
+the write that set (or unset) it. An identify event writes at its own
+timestamp, the API (UpsertTraits) at the clock's time; a write wins when
+(at, rank) >= the stamp's, rank API > event, so a later arrival wins a tie of
+the same kind. Because of that rule, and because the computed counters only
+add, take min or take max, a profile does not depend on the order its events
+arrived in: `recompute` (a fold of `apply_event` over the stored events, then
+the recorded API writes) gives what applying them one by one gave. Merge and
+unmerge are built on that: a combined or restored profile is a recompute.
 """
 
 from __future__ import annotations
@@ -34,6 +44,10 @@ class Update:
         self.unset.append(path)
         self.changes.append((path, before, None))
 
+    def keep(self, path: str, value: Any) -> None:
+        """Write bookkeeping (stamps, recorded API writes) that is not announced."""
+        self.set[path] = value
+
 
 def order_revenue(properties: dict[str, Any]) -> float:
     """Segment e-commerce spec: `revenue`, else `total`; strings of digits accepted."""
@@ -55,6 +69,11 @@ def apply_traits(
     unset: list[str] | None = None,
     update: Update | None = None,
 ) -> Update:
+    """Plain set / set-once / unset semantics on a traits dict, without stamps.
+
+    The service writes traits through `apply_api_traits` and `apply_event`,
+    which add newest-wins stamps on top of these semantics.
+    """
     update = update or Update()
     traits = profile.get("traits") or {}
     for key, value in (set_ or {}).items():
@@ -67,6 +86,76 @@ def apply_traits(
     return update
 
 
+# -- trait stamps -------------------------------------------------------------
+EVENT, API = "event", "api"
+_RANK = {EVENT: 0, API: 1}
+
+
+def _wins(profile: dict, key: str, at: dt.datetime, by: str) -> bool:
+    """Whether a write of trait `key` at `at` by `by` beats the write that set it last.
+
+    Newest wins; on the same instant an API write beats an event (an operator's
+    explicit value over a client's), and within one kind the later arrival wins.
+    A trait without a stamp (written before stamps existed) loses to any write.
+    """
+    stamp = (profile.get("trait_stamps") or {}).get(key)
+    if stamp is None:
+        return True
+    return (at, _RANK[by]) >= (stamp["at"], _RANK[stamp["by"]])
+
+
+def _write_trait(profile: dict, key: str, value: Any, at: dt.datetime, by: str, update: Update) -> None:
+    """A set (value) or an unset (_MISSING) of one trait, if it is the newest write.
+
+    A null value unsets: profile.changed already says "absent" with null, so a
+    stored null would be indistinguishable downstream from no value at all.
+    """
+    if not _wins(profile, key, at, by):
+        return
+    if value is None:
+        value = _MISSING
+    before = (profile.get("traits") or {}).get(key, _MISSING)
+    if value is _MISSING:
+        update.drop(f"traits.{key}", before)
+    else:
+        update.put(f"traits.{key}", None if before is _MISSING else before, value)
+    # Stamp even an unchanged value or an unset: an older late write must still lose.
+    update.keep(f"trait_stamps.{key}", {"at": at, "by": by})
+
+
+def apply_api_traits(
+    profile: dict,
+    at: dt.datetime,
+    set_: dict[str, Any] | None = None,
+    set_once: dict[str, Any] | None = None,
+    unset: list[str] | None = None,
+) -> Update:
+    """UpsertTraits at the clock's time `at`, recorded in `api_traits` for recomputes.
+
+    set_once applies only while the trait is absent; when it applies it is
+    recorded as a plain set, so that a recompute replays what happened rather
+    than deciding again against a different history.
+    """
+    update = Update()
+    traits = profile.get("traits") or {}
+    recorded = profile.get("api_traits") or {}
+    writes: dict[str, Any] = dict(set_ or {})
+    for key, value in (set_once or {}).items():
+        if key not in traits and key not in writes:
+            writes[key] = value
+    for key in unset or []:
+        writes[key] = _MISSING
+    for key, value in writes.items():
+        _write_trait(profile, key, value, at, API, update)
+        # One record per trait: the newest API write dominates the older ones.
+        if key not in recorded or at >= recorded[key]["at"]:
+            update.keep(
+                f"api_traits.{key}",
+                {"at": at, "unset": True} if value is _MISSING or value is None else {"at": at, "value": value},
+            )
+    return update
+
+
 def apply_event(profile: dict, event: dict) -> Update:
     """Apply one resolved event: identify traits, activity and order counters."""
     update = Update()
@@ -74,7 +163,8 @@ def apply_event(profile: dict, event: dict) -> Update:
     at: dt.datetime = event["timestamp"]
 
     if event["type"] == "identify":
-        apply_traits(profile, set_=event.get("traits") or {}, update=update)
+        for key, value in (event.get("traits") or {}).items():
+            _write_trait(profile, key, value, at, EVENT, update)
 
     update.put("computed.event_count", computed.get("event_count", 0), computed.get("event_count", 0) + 1)
     last_active = computed.get("last_active_at")
@@ -92,4 +182,80 @@ def apply_event(profile: dict, event: dict) -> Update:
             update.put("computed.first_order_at", first, at)
         if last is None or at > last:
             update.put("computed.last_order_at", last, at)
+    return update
+
+
+# -- recompute (merge, unmerge) ---------------------------------------------------
+# The sections a recompute rebuilds; the announced ones are what profile.changed carries.
+SECTIONS = ("traits", "trait_stamps", "computed")
+ANNOUNCED = ("traits", "computed")
+
+
+def event_order(event: dict) -> tuple:
+    """Time, then arrival (`seq`, given by the store per person), then id: a total order.
+
+    Within one person `seq` is the arrival order, so a recompute breaks timestamp
+    ties the way applying the events one by one did.
+    """
+    return (event["timestamp"], event.get("seq", 0), event.get("message_id", ""))
+
+
+def apply_update(profile: dict, update: Update) -> dict:
+    """Apply an Update to an in-memory profile the way MongoDB applies it to the document."""
+    for path, value in update.set.items():
+        section, _, key = path.partition(".")
+        if key:
+            profile.setdefault(section, {})[key] = value
+        else:
+            profile[section] = value
+    for path in update.unset:
+        section, _, key = path.partition(".")
+        if key:
+            (profile.get(section) or {}).pop(key, None)
+        else:
+            profile.pop(section, None)
+    return profile
+
+
+def combine_api_traits(recorded: list[dict]) -> dict[str, dict]:
+    """Several persons' recorded API writes as one: per trait the newest, earlier lists first on ties."""
+    out: dict[str, dict] = {}
+    for writes in recorded:
+        for key, write in (writes or {}).items():
+            if key not in out or write["at"] > out[key]["at"]:
+                out[key] = write
+    return out
+
+
+def recompute(events: list[dict], api_traits: dict[str, dict] | None = None) -> dict:
+    """The profile that these events and recorded API writes make, from nothing.
+
+    Returns {traits, trait_stamps, computed} (sections only when non-empty).
+    """
+    profile: dict = {}
+    for event in sorted(events, key=event_order):
+        apply_update(profile, apply_event(profile, event))
+    for key, write in sorted((api_traits or {}).items()):
+        value = _MISSING if write.get("unset") else write.get("value")
+        update = Update()
+        _write_trait(profile, key, value, write["at"], API, update)
+        apply_update(profile, update)
+    return {k: v for k, v in profile.items() if k in SECTIONS and v}
+
+
+def diff(before: dict | None, after: dict | None) -> Update:
+    """What turns profile `before` into `after`, announced field by field.
+
+    The announced sections are traits and computed; stamps are bookkeeping and
+    are written whole by the caller.
+    """
+    update = Update()
+    for section in ANNOUNCED:
+        old = (before or {}).get(section) or {}
+        new = (after or {}).get(section) or {}
+        for key in sorted(old.keys() | new.keys()):
+            if key in new:
+                update.put(f"{section}.{key}", old.get(key), new[key])
+            else:
+                update.drop(f"{section}.{key}", old.get(key, _MISSING))
     return update

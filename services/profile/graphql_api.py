@@ -1,4 +1,8 @@
-"""GraphQL subgraph of profile: Person.traits and Person.computed."""
+"""GraphQL subgraph of profile: Person.traits and Person.computed.
+
+A merged (loser) person id resolves through its tombstone to the winner's
+profile, so a frontend holding an old id still sees the person's values.
+"""
 
 from __future__ import annotations
 
@@ -60,7 +64,7 @@ def context_factory(store: ProfileStore):
     async def load(keys: list[tuple[str, str]]) -> list[dict | None]:
         out: dict[tuple[str, str], dict] = {}
         for workspace in {w for w, _ in keys}:
-            docs = await store.get_many(workspace, [p for w, p in keys if w == workspace])
+            docs = await store.resolve_many(workspace, [p for w, p in keys if w == workspace])
             out.update({(workspace, pid): doc for pid, doc in docs.items()})
         return [out.get(k) for k in keys]
 

@@ -1,4 +1,11 @@
-"""gRPC ProfileService for partners (cdp.profile.v1)."""
+"""gRPC ProfileService for partners (cdp.profile.v1).
+
+A person id that identity merged into another (a loser) answers with the
+winner's profile: its `person_id` is the winner's, which tells the caller about
+the merge, and the caller gets the values it asked for instead of an error it
+would have to follow up. BatchGetProfiles does the same and returns each
+profile once, however many of its ids were asked for.
+"""
 
 from __future__ import annotations
 
@@ -42,7 +49,7 @@ class ProfileGrpc(profile_pb2_grpc.ProfileServiceServicer):
     @maps_errors
     async def GetProfile(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
-        doc = await self.store.get(workspace, required(request.person_id, "person_id"))
+        doc = await self.store.resolve(workspace, required(request.person_id, "person_id"))
         if doc is None:
             raise NotFound(f"no profile for person {request.person_id!r}", "person_id")
         return profile_message(workspace, doc)
@@ -52,10 +59,9 @@ class ProfileGrpc(profile_pb2_grpc.ProfileServiceServicer):
         workspace = required(request.workspace_id, "workspace_id")
         if len(request.person_ids) > MAX_BATCH:
             raise InvalidInput(f"at most {MAX_BATCH} person ids per call", "person_ids")
-        docs = await self.store.get_many(workspace, list(request.person_ids))
-        return profile_pb2.BatchGetProfilesResponse(
-            profiles=[profile_message(workspace, docs[p]) for p in request.person_ids if p in docs]
-        )
+        docs = await self.store.resolve_many(workspace, list(request.person_ids))
+        unique = {docs[p]["_id"]: docs[p] for p in request.person_ids if p in docs}
+        return profile_pb2.BatchGetProfilesResponse(profiles=[profile_message(workspace, d) for d in unique.values()])
 
     @maps_errors
     async def UpsertTraits(self, request, context):
@@ -66,7 +72,7 @@ class ProfileGrpc(profile_pb2_grpc.ProfileServiceServicer):
         check_keys(set_once, "set_once")
         check_keys({k: None for k in request.unset}, "unset")
         await self.updater.upsert_traits(workspace, person_id, set_, set_once, list(request.unset), "grpc:UpsertTraits")
-        return profile_message(workspace, await self.store.get(workspace, person_id))
+        return profile_message(workspace, await self.store.resolve(workspace, person_id))
 
 
 def grpc_service(store: ProfileStore, updater: ProfileUpdater) -> GrpcService:

@@ -1,15 +1,29 @@
 """MongoDB access for profile.
 
 Collections:
-- `profiles`: {_id: person id, workspace, uid, traits: {...}, computed: {...}, updated_at}
+- `profiles`: a live profile is {_id: person id, workspace, uid, traits: {...},
+  trait_stamps: {name: {at, by}}, computed: {...}, api_traits: {name: {at, value|unset}},
+  seq, merged_from: [person ids], updated_at}; a person merged into another is a
+  tombstone {_id, workspace, uid, merged_into, merged_from, api_traits} without
+  traits or computed values. Tombstones keep what an unmerge needs to rebuild the
+  person (its own recorded API writes and the persons merged into it).
 - `events`: each person's event history, {_id: "<workspace>:<messageId>", workspace,
-  person_id, type, event, timestamp, properties, traits}; the _id makes applying
-  an event idempotent (a redelivered event collides and is skipped).
+  person_id, seq, type, event, timestamp, properties, traits}; the _id makes applying
+  an event idempotent (a redelivered event collides and is skipped). `person_id` stays
+  the person the event was resolved to, even when a merge folds it into another
+  profile, so an unmerge can give the events back. `seq` is the arrival order within
+  the profile that applied it (breaks timestamp ties in a recompute).
+- `profile_merges`: {_id: "<workspace>:<merge_id>", winner, loser, state}: merges and
+  unmerges applied, so a redelivery is a no-op.
+- `profile_forgotten`: {_id: sha256 of "<workspace>:<person id>"}: persons erased by
+  person.forgotten, so an event or merge still in flight cannot bring them back.
+  Hashed: nothing readable of the person stays behind.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
@@ -21,19 +35,76 @@ INDEXES = [
     IndexSpec("events", [("workspace", 1), ("person_id", 1), ("timestamp", -1)], name="timeline"),
 ]
 
+# A merge chain longer than this is a corrupt graph (a cycle), not a real history.
+MAX_CHAIN = 64
+# What a recompute reads of an event (context can be large and is not needed).
+_EVENT_FIELDS = {"person_id": 1, "seq": 1, "message_id": 1, "type": 1, "event": 1, "timestamp": 1}
+_EVENT_FIELDS |= {"properties": 1, "traits": 1}
+# The sections of a live profile that a tombstone does not have.
+LIVE_SECTIONS = ("traits", "trait_stamps", "computed", "seq")
+
+Session = AsyncClientSession | None
+
+
+def forgotten_key(workspace: str, person_id: str) -> str:
+    return hashlib.sha256(f"{workspace}:{person_id}".encode()).hexdigest()
+
 
 class ProfileStore:
     def __init__(self, db: AsyncDatabase) -> None:
         self.db = db
         self.profiles = db["profiles"]
         self.events = db["events"]
+        self.merges = db["profile_merges"]
+        self.forgotten = db["profile_forgotten"]
 
-    async def get(self, workspace: str, person_id: str, session: AsyncClientSession | None = None) -> dict | None:
+    async def get(self, workspace: str, person_id: str, session: Session = None) -> dict | None:
         return await self.profiles.find_one({"_id": person_id, "workspace": workspace}, session=session)
 
-    async def get_many(self, workspace: str, person_ids: list[str]) -> dict[str, dict]:
-        docs = self.profiles.find({"_id": {"$in": person_ids}, "workspace": workspace})
+    async def get_many(self, workspace: str, person_ids: list[str], session: Session = None) -> dict[str, dict]:
+        docs = self.profiles.find({"_id": {"$in": person_ids}, "workspace": workspace}, session=session)
         return {d["_id"]: d async for d in docs}
+
+    async def resolve(self, workspace: str, person_id: str, session: Session = None) -> dict | None:
+        """The live profile a person id stands for: itself, or the end of its merged_into chain."""
+        doc = await self.get(workspace, person_id, session)
+        for _ in range(MAX_CHAIN):
+            if doc is None or not doc.get("merged_into"):
+                return doc
+            doc = await self.get(workspace, doc["merged_into"], session)
+        raise RuntimeError(f"merge chain of {person_id!r} in {workspace!r} does not end")
+
+    async def resolve_many(self, workspace: str, person_ids: list[str]) -> dict[str, dict]:
+        """{requested id: live profile} for the ids that have one, one round trip per chain level."""
+        docs = await self.get_many(workspace, person_ids)
+        out: dict[str, dict] = {}
+        pending = {pid: doc for pid, doc in docs.items()}
+        for _ in range(MAX_CHAIN):
+            waiting = {pid: doc["merged_into"] for pid, doc in pending.items() if doc.get("merged_into")}
+            out.update({pid: doc for pid, doc in pending.items() if not doc.get("merged_into")})
+            if not waiting:
+                return out
+            targets = await self.get_many(workspace, sorted(set(waiting.values())))
+            pending = {pid: targets[t] for pid, t in waiting.items() if t in targets}
+        raise RuntimeError(f"merge chain in {workspace!r} does not end")
+
+    async def subtree(self, workspace: str, person_id: str, session: Session = None) -> list[dict]:
+        """The documents of a person and of everyone merged into it, at any depth."""
+        out: list[dict] = []
+        seen: set[str] = set()
+        frontier = [person_id]
+        while frontier:
+            seen.update(frontier)
+            docs = await self.get_many(workspace, frontier, session)
+            out.extend(docs.values())
+            frontier = sorted({m for d in docs.values() for m in d.get("merged_from") or []} - seen)
+        return out
+
+    async def events_of(self, workspace: str, person_ids: list[str], session: Session = None) -> list[dict]:
+        cursor = self.events.find(
+            {"workspace": workspace, "person_id": {"$in": person_ids}}, _EVENT_FIELDS, session=session
+        )
+        return await cursor.to_list(None)
 
     async def write(
         self,
@@ -43,7 +114,7 @@ class ProfileStore:
         set_: dict,
         unset: list[str],
         now: dt.datetime,
-        session: AsyncClientSession | None = None,
+        session: Session = None,
     ) -> None:
         update: dict = {
             "$set": {**set_, "updated_at": now},
@@ -53,5 +124,104 @@ class ProfileStore:
             update["$unset"] = {path: "" for path in unset}
         await self.profiles.update_one({"_id": person_id, "workspace": workspace}, update, upsert=True, session=session)
 
+    async def write_live(
+        self,
+        workspace: str,
+        person_id: str,
+        uid: int,
+        profile: dict,
+        seq: int,
+        now: dt.datetime,
+        session: Session,
+        merged_from: list[str] | None = None,
+    ) -> None:
+        """Replace a profile's recomputed sections (and make a tombstone live again)."""
+        fields = {section: profile.get(section) or {} for section in ("traits", "trait_stamps", "computed")}
+        fields |= {"seq": seq, "uid": uid, "updated_at": now}
+        if merged_from is not None:
+            fields["merged_from"] = merged_from
+        await self.profiles.update_one(
+            {"_id": person_id, "workspace": workspace},
+            {
+                "$set": fields,
+                "$unset": {"merged_into": ""},
+                "$setOnInsert": {"workspace": workspace, "created_at": now},
+            },
+            upsert=True,
+            session=session,
+        )
+
+    async def attach(
+        self, workspace: str, winner: str, winner_uid: int, loser: str, now: dt.datetime, session: Session
+    ) -> None:
+        """Record that `loser` is merged into `winner` (creating the winner's document if needed)."""
+        await self.profiles.update_one(
+            {"_id": winner, "workspace": workspace},
+            {
+                "$addToSet": {"merged_from": loser},
+                "$set": {"updated_at": now},
+                "$setOnInsert": {"workspace": workspace, "uid": winner_uid, "created_at": now},
+            },
+            upsert=True,
+            session=session,
+        )
+
+    async def detach(self, workspace: str, winner: str, loser: str, now: dt.datetime, session: Session) -> None:
+        await self.profiles.update_one(
+            {"_id": winner, "workspace": workspace},
+            {"$pull": {"merged_from": loser}, "$set": {"updated_at": now}},
+            session=session,
+        )
+
+    async def tombstone(
+        self, workspace: str, loser: str, loser_uid: int, winner: str, now: dt.datetime, session: Session
+    ) -> None:
+        """Turn the loser's profile into {merged_into: winner}; its values now live in the winner."""
+        await self.profiles.update_one(
+            {"_id": loser, "workspace": workspace},
+            {
+                "$set": {"merged_into": winner, "updated_at": now},
+                "$unset": {section: "" for section in LIVE_SECTIONS},
+                "$setOnInsert": {"workspace": workspace, "uid": loser_uid, "created_at": now},
+            },
+            upsert=True,
+            session=session,
+        )
+
     async def record_event(self, doc: dict, session: AsyncClientSession) -> None:
         await self.events.insert_one(doc, session=session)
+
+    # -- merges ----------------------------------------------------------------
+    async def merge_record(self, workspace: str, merge_id: str, session: Session) -> dict | None:
+        return await self.merges.find_one({"_id": f"{workspace}:{merge_id}"}, session=session)
+
+    async def put_merge_record(
+        self, workspace: str, merge_id: str, winner: str, loser: str, state: str, session: Session
+    ) -> None:
+        await self.merges.update_one(
+            {"_id": f"{workspace}:{merge_id}"},
+            {"$set": {"workspace": workspace, "winner": winner, "loser": loser, "state": state}},
+            upsert=True,
+            session=session,
+        )
+
+    # -- forget ----------------------------------------------------------------
+    async def is_forgotten(self, workspace: str, person_ids: list[str], session: Session) -> bool:
+        keys = [forgotten_key(workspace, p) for p in person_ids]
+        return await self.forgotten.find_one({"_id": {"$in": keys}}, session=session) is not None
+
+    async def erase(self, workspace: str, person_ids: list[str], now: dt.datetime, session: Session) -> None:
+        """Delete every profile, tombstone, event and merge record of these persons."""
+        await self.events.delete_many({"workspace": workspace, "person_id": {"$in": person_ids}}, session=session)
+        await self.profiles.delete_many({"workspace": workspace, "_id": {"$in": person_ids}}, session=session)
+        await self.merges.delete_many(
+            {"workspace": workspace, "$or": [{"winner": {"$in": person_ids}}, {"loser": {"$in": person_ids}}]},
+            session=session,
+        )
+        for person_id in person_ids:
+            await self.forgotten.update_one(
+                {"_id": forgotten_key(workspace, person_id)},
+                {"$setOnInsert": {"at": now}},
+                upsert=True,
+                session=session,
+            )

@@ -1,12 +1,14 @@
-"""Kafka workers of profile: events.resolved -> profile + event history."""
+"""Kafka workers of profile: events.resolved -> profile + event history; identity changes -> profiles."""
 
 from __future__ import annotations
 
 from cdp.identity.v1 import events_pb2
 from services.kit.kafka import Consumer, Subscription, Topics
+from services.profile.merges import MergeApplier
 from services.profile.updates import ProfileUpdater
 
 GROUP = "profile.events"
+IDENTITY_GROUP = "profile.identity"
 
 
 class EventWorker:
@@ -18,3 +20,36 @@ class EventWorker:
 
     def consumer(self, bootstrap: str) -> Consumer:
         return Consumer(bootstrap, GROUP, [Subscription(Topics.EVENTS_RESOLVED, events_pb2.ResolvedEvent, self.handle)])
+
+
+class IdentityWorker:
+    """Merges, unmerges and erasures from identity.
+
+    Its own group, apart from events.resolved: a slow merge (it reads every event
+    of both persons) must not hold up ordinary events, and the two never need
+    each other's order, since a late event finds the loser's tombstone and
+    follows it to the winner.
+    """
+
+    def __init__(self, merges: MergeApplier) -> None:
+        self.merges = merges
+
+    async def merged(self, key: str, msg: events_pb2.IdentityMerged) -> None:
+        await self.merges.merge(msg)
+
+    async def unmerged(self, key: str, msg: events_pb2.IdentityUnmerged) -> None:
+        await self.merges.unmerge(msg)
+
+    async def forgotten(self, key: str, msg: events_pb2.PersonForgotten) -> None:
+        await self.merges.forget(msg)
+
+    def consumer(self, bootstrap: str) -> Consumer:
+        return Consumer(
+            bootstrap,
+            IDENTITY_GROUP,
+            [
+                Subscription(Topics.IDENTITY_MERGED, events_pb2.IdentityMerged, self.merged),
+                Subscription(Topics.IDENTITY_UNMERGED, events_pb2.IdentityUnmerged, self.unmerged),
+                Subscription(Topics.PERSON_FORGOTTEN, events_pb2.PersonForgotten, self.forgotten),
+            ],
+        )
