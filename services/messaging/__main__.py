@@ -16,7 +16,7 @@ from services.messaging.delivery import Deliverer
 from services.messaging.sending import Sender
 from services.messaging.store import INDEXES, MessagingStore
 from services.messaging.webhook import WebhookProvider
-from services.messaging.workers import DeliveryWorker
+from services.messaging.workers import DeliveryWorker, IdentityWorker
 
 
 class MessagingSettings(ServiceSettings):
@@ -38,7 +38,10 @@ def wire(rt: Runtime) -> Wiring:
         grpc=[grpc_api.grpc_service(store, sender, rt.clock)],
         http_routes=[Route("/graphql", gql, methods=["GET", "POST"])],
         indexes=INDEXES,
-        consumers=[DeliveryWorker(deliverer).consumer(settings.kafka_bootstrap)],
+        consumers=[
+            DeliveryWorker(deliverer).consumer(settings.kafka_bootstrap),
+            IdentityWorker(store, rt.clock).consumer(settings.kafka_bootstrap),
+        ],
         closers=[http.aclose],
     )
 

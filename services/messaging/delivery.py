@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from cdp.messaging.v1 import events_pb2
-from services.kit import outbox
 from services.kit.clock import Clock
 from services.kit.kafka import Topics
 from services.kit.mongo import in_transaction
@@ -88,7 +87,7 @@ class Deliverer:
         async def work(session) -> None:
             doc = await self.store.finish(message.workspace, message.id, update, now, session)
             if doc is not None:
-                await outbox.add(self.store.db, Topics.MESSAGES_STATUS, doc["person_id"], status_event(doc), session)
+                await self.relay.add(Topics.MESSAGES_STATUS, doc["person_id"], status_event(doc), session)
 
         await in_transaction(self.client, work)
         self.relay.notify()

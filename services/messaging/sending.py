@@ -7,7 +7,6 @@ from typing import Any
 from bson import ObjectId
 
 from cdp.messaging.v1 import events_pb2, messaging_pb2
-from services.kit import outbox
 from services.kit.clock import Clock
 from services.kit.errors import InvalidInput
 from services.kit.kafka import Topics
@@ -54,7 +53,7 @@ class Sender:
 
         async def work(session) -> None:
             await self.store.insert_message(doc, session)
-            await outbox.add(self.store.db, Topics.MESSAGES_OUTBOUND, cmd.person_id, outbound(doc), session)
+            await self.relay.add(Topics.MESSAGES_OUTBOUND, cmd.person_id, outbound(doc), session)
 
         try:
             await in_transaction(self.client, work)

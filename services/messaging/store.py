@@ -5,15 +5,23 @@ Collections:
   (workspace, name).
 - `messages`: {_id: message id, workspace, person_id, channel, idempotency_key,
   campaign_id, step_id, category, content, status, status_reason, attempts,
-  created_at, updated_at, sending_at?, sent_at?}; unique on (workspace,
-  idempotency_key), which is what makes the same key send once.
+  created_at, updated_at, sending_at?, sent_at?, original_person_id?,
+  merged_via?}; unique on (workspace, idempotency_key), which is what makes
+  the same key send once. A message that identity merges moved to another
+  person keeps the person it was sent to in `original_person_id` and, in
+  `merged_via`, the merges that carried it ([{merge_id, from}], oldest first)
+  so that an unmerge moves back exactly the messages its merge moved.
+- `identity_log`: what identity events left behind that a later (reordered or
+  replayed) event must respect: {_id: "<ws>:unmerged:<merge_id>"} for undone
+  merges, {_id: "<ws>:forgotten:<person_id>"} for forgotten persons (the
+  internal id only, nothing personal).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from pymongo import ReturnDocument
+from pymongo import ReturnDocument, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -24,6 +32,8 @@ INDEXES = [
     IndexSpec("channels", [("workspace", 1), ("name", 1)], unique=True, name="channel_unique"),
     IndexSpec("messages", [("workspace", 1), ("idempotency_key", 1)], unique=True, name="idempotency_unique"),
     IndexSpec("messages", [("workspace", 1), ("person_id", 1), ("created_at", -1)], name="by_person"),
+    IndexSpec("messages", [("workspace", 1), ("merged_via.merge_id", 1)], name="by_merge"),
+    IndexSpec("messages", [("workspace", 1), ("original_person_id", 1)], name="by_original_person"),
 ]
 
 NEWEST_FIRST = [("created_at", -1), ("_id", -1)]
@@ -34,6 +44,7 @@ class MessagingStore:
         self.db = db
         self.channels = db["channels"]
         self.messages = db["messages"]
+        self.identity_log = db["identity_log"]
 
     # -- channels ------------------------------------------------------------
     async def upsert_channel(self, workspace: str, name: str, type_: str, config: dict, now: dt.datetime) -> dict:
@@ -106,3 +117,69 @@ class MessagingStore:
             return_document=ReturnDocument.AFTER,
             session=session,
         )
+
+    # -- following identity (merges, unmerges, forgetting) ------------------
+    async def move_to_winner(self, workspace: str, merge_id: str, loser_id: str, winner_id: str) -> int:
+        """Move the loser's messages to the winner, recording the merge on each; idempotent."""
+        # First the person each message was sent to (kept through later merges), then the move.
+        await self.messages.update_many(
+            {"workspace": workspace, "person_id": loser_id, "original_person_id": {"$exists": False}},
+            {"$set": {"original_person_id": loser_id}},
+        )
+        result = await self.messages.update_many(
+            {"workspace": workspace, "person_id": loser_id, "merged_via.merge_id": {"$ne": merge_id}},
+            {"$set": {"person_id": winner_id}, "$push": {"merged_via": {"merge_id": merge_id, "from": loser_id}}},
+        )
+        return result.modified_count
+
+    async def move_back(self, workspace: str, merge_id: str, restored_id: str) -> int:
+        """Give back the messages a merge moved, wherever later merges carried them.
+
+        Merges after `merge_id` are dropped from each message's trail: they
+        moved the message only because it was then the winner's.
+        """
+        docs = await self.messages.find(
+            {"workspace": workspace, "merged_via.merge_id": merge_id}, {"merged_via": 1}
+        ).to_list(None)
+        ops = []
+        for doc in docs:
+            trail = doc["merged_via"]
+            kept = trail[: next(i for i, m in enumerate(trail) if m.get("merge_id") == merge_id)]
+            ops.append(
+                UpdateOne(
+                    # Guarded by the trail read, so a concurrent change is not overwritten.
+                    {"_id": doc["_id"], "workspace": workspace, "merged_via": trail},
+                    {"$set": {"person_id": restored_id, "merged_via": kept}},
+                )
+            )
+        if not ops:
+            return 0
+        result = await self.messages.bulk_write(ops, ordered=False)
+        return result.modified_count
+
+    async def delete_person_messages(self, workspace: str, person_id: str) -> int:
+        """Every message the person has now (moved-in ones too) or was sent originally."""
+        result = await self.messages.delete_many(
+            {"workspace": workspace, "$or": [{"person_id": person_id}, {"original_person_id": person_id}]}
+        )
+        return result.deleted_count
+
+    async def note_unmerged(self, workspace: str, merge_id: str, at: dt.datetime) -> None:
+        await self.identity_log.update_one(
+            {"_id": f"{workspace}:unmerged:{merge_id}"},
+            {"$setOnInsert": {"workspace": workspace, "kind": "unmerged", "merge_id": merge_id, "at": at}},
+            upsert=True,
+        )
+
+    async def was_unmerged(self, workspace: str, merge_id: str) -> bool:
+        return await self.identity_log.find_one({"_id": f"{workspace}:unmerged:{merge_id}"}) is not None
+
+    async def note_forgotten(self, workspace: str, person_id: str, at: dt.datetime) -> None:
+        await self.identity_log.update_one(
+            {"_id": f"{workspace}:forgotten:{person_id}"},
+            {"$setOnInsert": {"workspace": workspace, "kind": "forgotten", "person_id": person_id, "at": at}},
+            upsert=True,
+        )
+
+    async def was_forgotten(self, workspace: str, person_id: str) -> bool:
+        return await self.identity_log.find_one({"_id": f"{workspace}:forgotten:{person_id}"}) is not None

@@ -13,7 +13,7 @@ from services.segment import graphql_api, grpc_api
 from services.segment.audiences import Audiences
 from services.segment.bitmaps import BitmapIndex
 from services.segment.store import INDEXES, SegmentStore
-from services.segment.workers import IndexWorker
+from services.segment.workers import IdentityWorker, IndexWorker
 
 
 class SegmentSettings(ServiceSettings):
@@ -30,7 +30,10 @@ def wire(rt: Runtime) -> Wiring:
         grpc=[grpc_api.grpc_service(audiences)],
         http_routes=[Route("/graphql", gql, methods=["GET", "POST"])],
         indexes=INDEXES,
-        consumers=[IndexWorker(index).consumer(rt.settings.kafka_bootstrap)],
+        consumers=[
+            IndexWorker(index).consumer(rt.settings.kafka_bootstrap),
+            IdentityWorker(index).consumer(rt.settings.kafka_bootstrap),
+        ],
     )
 
 
