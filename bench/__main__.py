@@ -7,7 +7,7 @@ import asyncio
 import pathlib
 import tempfile
 
-from bench import ingest, segment_count
+from bench import identity_resolve, ingest, segment_count
 from tests.helpers import create_workspace
 from tools.stack import Stack
 
@@ -17,6 +17,7 @@ def main() -> None:
     parser.add_argument("--persons", type=int, default=100_000, help="people for the bitmap-vs-Mongo comparison")
     parser.add_argument("--large", type=int, default=10_000_000, help="people for the bitmap scaling run (0: skip)")
     parser.add_argument("--requests", type=int, default=100, help="collection API requests of 100 events")
+    parser.add_argument("--identities", type=int, default=3000, help="persons for the identity resolve benchmark")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="cdp-bench-") as tmp:
@@ -28,6 +29,8 @@ def main() -> None:
                 print(line, flush=True)
             key = create_workspace(stack, "bench")
             for line in asyncio.run(ingest.run(stack, key, "bench", args.requests)):
+                print(line, flush=True)
+            for line in asyncio.run(identity_resolve.run(stack, key, "bench", args.identities)):
                 print(line, flush=True)
         finally:
             stack.stop()

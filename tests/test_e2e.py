@@ -105,8 +105,8 @@ def test_one_query_joins_all_four_subgraphs(suite, sink, workspace_id):
             segment_pb2.CountRequest(workspace_id=workspace_id, segment_id=segment["id"])
         )
     assert count.count == 1
-    preview = graphql(suite.gateway_url, workspace_id, '{ previewSegment(rule: "traits.vip = true") { count } }')
-    assert preview["data"]["previewSegment"]["count"] == 3
+    preview = '{ previewSegment(rule: "traits.vip = true") { count } }'
+    eventually(lambda: graphql(suite.gateway_url, workspace_id, preview)["data"]["previewSegment"]["count"] == 3)
 
     # A webhook message to her, sent once for one key.
     graphql(

@@ -154,6 +154,8 @@ class Resolver:
             await self.graph.merge(
                 workspace, target, loser, cause=cause, rule=merge_rule(linking), attached=attached if n == 0 else []
             )
-        person, created = await self.store.ensure_person(workspace, target, now)
+        person, _ = await self.store.ensure_person(workspace, target, now)
         linked = [i for i in ids if i not in decided.dropped]
-        return person, created and not decided.persons, linked
+        # Created means this call claimed the first identifier of a new person, even if a
+        # concurrent resolver that saw the claim wrote the person document first.
+        return person, not decided.persons, linked

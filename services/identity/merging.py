@@ -19,7 +19,6 @@ from cdp.identity.v1 import events_pb2
 from services.identity.cache import IdentityCache
 from services.identity.rules import Rules, over_limits
 from services.identity.store import IdentityStore
-from services.kit import outbox
 from services.kit.clock import Clock
 from services.kit.errors import Conflict, InvalidInput, NotFound
 from services.kit.kafka import Topics
@@ -112,7 +111,7 @@ class IdentityGraph:
                 rule=rule,
                 at=to_timestamp(now),
             )
-            await outbox.add(self.store.db, Topics.IDENTITY_MERGED, winner, event, session)
+            await self.relay.add(Topics.IDENTITY_MERGED, winner, event, session)
 
         await in_transaction(self.client, work)
         self.relay.notify()
@@ -163,7 +162,7 @@ class IdentityGraph:
                 moved_back=_ids([tuple(i) for i in record["moved"]]),
                 at=to_timestamp(now),
             )
-            await outbox.add(self.store.db, Topics.IDENTITY_UNMERGED, winner, event, session)
+            await self.relay.add(Topics.IDENTITY_UNMERGED, winner, event, session)
             return {**record, **changes}
 
         record = await in_transaction(self.client, work)
@@ -202,7 +201,7 @@ class IdentityGraph:
             event = events_pb2.PersonForgotten(
                 workspace_id=workspace, person_id=person_id, uid=person["uid"], at=to_timestamp(now)
             )
-            await outbox.add(self.store.db, Topics.PERSON_FORGOTTEN, person_id, event, session)
+            await self.relay.add(Topics.PERSON_FORGOTTEN, person_id, event, session)
             return len(held)
 
         count = await in_transaction(self.client, work)

@@ -12,6 +12,7 @@ Collections:
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import secrets
 
@@ -100,17 +101,33 @@ class IdentityStore:
             if not is_duplicate_key(exc):
                 raise
         # A concurrent creator may have won the upsert; its uid stands and ours is a gap.
-        doc = await self.persons.find_one({"_id": person_id})
-        return doc, doc["uid"] == uid
+        # Its insert can collide with ours a moment before it is visible to reads.
+        for attempt in range(50):
+            doc = await self.persons.find_one({"_id": person_id})
+            if doc is not None:
+                return doc, doc["uid"] == uid
+            await asyncio.sleep(0.002 * (attempt + 1))
+        raise RuntimeError(f"person {person_id} neither created nor visible")
 
     async def _next_uid(self, workspace: str) -> int:
-        doc = await self.counters.find_one_and_update(
-            {"_id": f"uid:{workspace}"},
-            {"$inc": {"seq": 1}},
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
-        )
-        return int(doc["seq"])
+        # Two first-ever upserts of a workspace's counter can race; SecantusDB then
+        # answers one of them with no document (and no error): ask again.
+        for _ in range(20):
+            try:
+                doc = await self.counters.find_one_and_update(
+                    {"_id": f"uid:{workspace}"},
+                    {"$inc": {"seq": 1}},
+                    upsert=True,
+                    return_document=ReturnDocument.AFTER,
+                )
+            except Exception as exc:
+                if not is_duplicate_key(exc):
+                    raise
+                doc = None
+            if doc is not None:
+                return int(doc["seq"])
+            await asyncio.sleep(0.005)
+        raise RuntimeError(f"uid counter of workspace {workspace} could not be read")
 
     async def person(self, workspace: str, person_id: str) -> dict | None:
         return await self.persons.find_one({"_id": person_id, "workspace": workspace})
