@@ -38,10 +38,12 @@ def lookup(stub, workspace: str, id_type: str, value: str):
 
 
 def resolve(stub, workspace: str, *ids: tuple[str, str]):
+    """Resolve, then the whole person (Resolve itself answers id and uid only)."""
     request = identity_pb2.ResolveRequest(
         workspace_id=workspace, identifiers=[common_pb2.Identifier(type=t, value=v) for t, v in ids]
     )
-    return stub.Resolve(request).person
+    person = stub.Resolve(request).person
+    return stub.GetPerson(identity_pb2.GetPersonRequest(workspace_id=workspace, person_id=person.id))
 
 
 def graph_of(identity, workspace: str) -> dict[tuple[str, str], str]:

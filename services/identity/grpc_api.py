@@ -64,8 +64,9 @@ class IdentityGrpc(identity_pb2_grpc.IdentityServiceServicer):
                 raise InvalidInput("identifier type is required", "identifiers.type")
         ids = [(i.type, i.value) for i in request.identifiers]
         person, created = await self.resolver.resolve(workspace, ids, self.clock.now(), cause="grpc:Resolve")
-        view = await self._view(workspace, person["_id"])
-        return identity_pb2.ResolveResponse(person=person_message(view), created=created)
+        # Id and uid only, so that a cached resolve touches no database; GetPerson has the rest.
+        answer = identity_pb2.Person(workspace_id=workspace, id=person["_id"], uid=person["uid"])
+        return identity_pb2.ResolveResponse(person=answer, created=created)
 
     @maps_errors
     async def Lookup(self, request, context):

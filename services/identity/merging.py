@@ -22,7 +22,7 @@ from services.identity.store import IdentityStore
 from services.kit.clock import Clock
 from services.kit.errors import Conflict, InvalidInput, NotFound
 from services.kit.kafka import Topics
-from services.kit.mongo import in_transaction
+from services.kit.mongo import find_each, in_transaction
 from services.kit.outbox import OutboxRelay
 from services.kit.protos import to_timestamp
 
@@ -81,9 +81,13 @@ class IdentityGraph:
         }
 
         async def work(session) -> None:
-            docs = await self.store.persons.find(
-                {"_id": {"$in": [winner, loser]}, "workspace": workspace}, session=session
-            ).to_list(None)
+            docs = [
+                d
+                for found in await find_each(
+                    self.store.persons, [{"_id": p, "workspace": workspace} for p in (winner, loser)], session=session
+                )
+                for d in found
+            ]
             found = {d["_id"]: d for d in docs}
             if len(found) < 2 or any(d.get("merged_into") for d in docs):
                 raise StalePlan
@@ -128,7 +132,13 @@ class IdentityGraph:
             if record["undone"]:
                 return record
             winner, loser = record["winner"], record["loser"]
-            docs = await self.store.persons.find({"_id": {"$in": [winner, loser]}}, session=session).to_list(None)
+            docs = [
+                d
+                for found in await find_each(
+                    self.store.persons, [{"_id": p, "workspace": workspace} for p in (winner, loser)], session=session
+                )
+                for d in found
+            ]
             found = {d["_id"]: d for d in docs}
             if winner not in found or loser not in found:
                 raise Conflict("a person of this merge was forgotten; nothing to split", "merge_id")

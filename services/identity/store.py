@@ -20,7 +20,7 @@ from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.kit.errors import Conflict, InvalidInput, NotFound
-from services.kit.mongo import IndexSpec, is_duplicate_key
+from services.kit.mongo import IndexSpec, find_each, is_duplicate_key
 
 INDEXES = [
     IndexSpec("identities", [("workspace", 1), ("type", 1), ("value", 1)], unique=True, name="identifier_unique"),
@@ -65,13 +65,12 @@ class IdentityStore:
     # -- identifiers and persons -------------------------------------------
     async def owners(self, workspace: str, identifiers: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
         """Which person holds each identifier (those nobody holds are absent)."""
-        if not identifiers:
-            return {}
-        docs = self.identities.find(
-            {"workspace": workspace, "$or": [{"type": t, "value": v} for t, v in identifiers]},
+        found = await find_each(
+            self.identities,
+            [{"workspace": workspace, "type": t, "value": v} for t, v in identifiers],
             {"type": 1, "value": 1, "person_id": 1},
         )
-        return {(d["type"], d["value"]): d["person_id"] async for d in docs}
+        return {(d["type"], d["value"]): d["person_id"] for docs in found for d in docs}
 
     async def claim(self, workspace: str, id_type: str, value: str, person_id: str, now: dt.datetime) -> bool:
         """Give an unowned identifier to a person; False when someone holds it already."""
@@ -133,17 +132,15 @@ class IdentityStore:
         return await self.persons.find_one({"_id": person_id, "workspace": workspace})
 
     async def persons_by_ids(self, workspace: str, person_ids: list[str]) -> dict[str, dict]:
-        docs = self.persons.find({"_id": {"$in": person_ids}, "workspace": workspace})
-        return {d["_id"]: d async for d in docs}
+        found = await find_each(self.persons, [{"_id": p, "workspace": workspace} for p in person_ids])
+        return {d["_id"]: d for docs in found for d in docs}
 
     async def identifiers_of(self, workspace: str, person_ids: list[str]) -> dict[str, list[dict]]:
-        out: dict[str, list[dict]] = {pid: [] for pid in person_ids}
-        docs = self.identities.find({"workspace": workspace, "person_id": {"$in": person_ids}}).sort(
-            [("type", 1), ("value", 1)]
-        )
-        async for d in docs:
-            out[d["person_id"]].append(d)
-        return out
+        found = await find_each(self.identities, [{"workspace": workspace, "person_id": p} for p in person_ids])
+        return {
+            pid: sorted(docs, key=lambda d: (d["type"], d["value"]))
+            for pid, docs in zip(person_ids, found, strict=True)
+        }
 
     # -- rules, merges, forgetting --------------------------------------------
     async def rules_document(self, workspace: str) -> dict | None:
@@ -156,11 +153,10 @@ class IdentityStore:
             raise NotFound(f"workspace {workspace!r} not found", "workspace_id")
 
     async def holdings(self, workspace: str, person_ids: list[str], session=None) -> dict[str, list[tuple[str, str]]]:
-        out: dict[str, list[tuple[str, str]]] = {p: [] for p in person_ids}
-        docs = self.identities.find({"workspace": workspace, "person_id": {"$in": person_ids}}, session=session)
-        async for d in docs:
-            out[d["person_id"]].append((d["type"], d["value"]))
-        return out
+        found = await find_each(
+            self.identities, [{"workspace": workspace, "person_id": p} for p in person_ids], session=session
+        )
+        return {pid: [(d["type"], d["value"]) for d in docs] for pid, docs in zip(person_ids, found, strict=True)}
 
     async def live_target(self, workspace: str, person_id: str) -> str:
         """Follow merged_into from an alias to the live person it resolves to."""

@@ -155,20 +155,26 @@ class Consumer:
         try:
             while not stopping.is_set() and not self._restart.is_set():
                 batches = await consumer.getmany(timeout_ms=200)
-                for tp, records in batches.items():
-                    last = None
-                    for record in records:
-                        if stopping.is_set():
-                            break
-                        await self._handle(record)
-                        last = record.offset
-                    # Commit only what was handled, so a stop mid-batch re-delivers the rest.
-                    if last is not None:
-                        await consumer.commit({TopicPartition(tp.topic, tp.partition): last + 1})
+                # Partitions are independent (order is only kept within one), so their
+                # batches run side by side; each partition's records stay in order.
+                await asyncio.gather(
+                    *(self._partition(consumer, tp, records, stopping) for tp, records in batches.items())
+                )
         finally:
             self._consumer = None
             await consumer.stop()
             log.info("consumer stopped", extra={"group": self.group_id})
+
+    async def _partition(self, consumer: AIOKafkaConsumer, tp, records, stopping: asyncio.Event) -> None:
+        last = None
+        for record in records:
+            if stopping.is_set():
+                break
+            await self._handle(record)
+            last = record.offset
+        # Commit only what was handled, so a stop mid-batch re-delivers the rest.
+        if last is not None:
+            await consumer.commit({TopicPartition(tp.topic, tp.partition): last + 1})
 
     async def _handle(self, record) -> None:
         sub = self.by_topic[record.topic]
