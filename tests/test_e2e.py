@@ -157,3 +157,76 @@ def test_official_segment_sdk_is_accepted_unmodified(suite, workspace_id):
     assert person["computed"]["revenue"] == pytest.approx(100.0)
     assert person["traits"]["email"] == "sdk@example.com"
     assert ("anonymous_id", "sdk-device") in {(i["type"], i["value"]) for i in person["identities"]}
+
+
+def test_forget_through_the_gateway_leaves_nothing_anywhere(suite, sink, workspace_id):
+    """PIPL/GDPR erasure: after forgetPerson no service holds anything of the person."""
+    import redis
+
+    from tests.helpers import mongo_db
+
+    key = create_workspace(suite, workspace_id)
+    events = [
+        {"type": "identify", "anonymousId": "dev-x", "userId": "u-x", "traits": {"email": "X@Shop.cn", "vip": True}},
+        {
+            "type": "track",
+            "anonymousId": "dev-x",
+            "userId": "u-x",
+            "event": "Order Completed",
+            "properties": {"order_id": "x1", "revenue": 10},
+        },
+        {"type": "identify", "anonymousId": "dev-y", "userId": "u-y", "traits": {"vip": True}},
+    ]
+    assert collect(suite, key, events).status_code == 200
+    x = person_via_gateway(suite, workspace_id, "user_id", "u-x", lambda p: p["computed"]["orderCount"] == 1)
+    person_via_gateway(suite, workspace_id, "user_id", "u-y", lambda p: p["traits"].get("vip"))
+    graphql(
+        suite.gateway_url,
+        workspace_id,
+        'mutation($u: String!) { upsertWebhookChannel(name: "hook", url: $u) { name } }',
+        {"u": sink.url + "/forget"},
+    )
+    graphql(
+        suite.gateway_url,
+        workspace_id,
+        """mutation($p: ID!) { sendMessage(input: {personId: $p, channel: "hook",
+            idempotencyKey: "fx", content: {body: "hi"}}) { id } }""",
+        {"p": x["id"]},
+    )
+    preview = '{ previewSegment(rule: "traits.vip = true") { count } }'
+    eventually(lambda: graphql(suite.gateway_url, workspace_id, preview)["data"]["previewSegment"]["count"] == 2)
+    eventually(lambda: person_via_gateway(suite, workspace_id, "user_id", "u-x")["messages"])
+
+    forgotten = graphql(
+        suite.gateway_url,
+        workspace_id,
+        "mutation($p: ID!) { forgetPerson(personId: $p) { personId identifiersRemoved } }",
+        {"p": x["id"]},
+    )
+    assert forgotten["data"]["forgetPerson"] == {"personId": x["id"], "identifiersRemoved": 3}
+    eventually(lambda: graphql(suite.gateway_url, workspace_id, preview)["data"]["previewSegment"]["count"] == 1)
+
+    db = mongo_db(suite)
+
+    def traces() -> list[str]:
+        found = []
+        for name in db.list_collection_names():
+            for doc in db[name].find({"workspace": workspace_id}):
+                text = str(doc)
+                if x["id"] in text or "u-x" in text or "dev-x" in text or "x@shop.cn" in text:
+                    found.append(name)
+        return found
+
+    try:
+        eventually(lambda: traces() == [], timeout=30)
+    except AssertionError:
+        assert traces() == []  # names the collections still holding something of the person
+    r = redis.Redis.from_url(suite.redis_url)
+    assert not [k for k in r.scan_iter(f"cdp:idc:{workspace_id}:*") if b"u-x" in k or b"dev-x" in k]
+    shard, offset = divmod(x["uid"], 1 << 20)
+    bitmaps = [k for k in r.scan_iter(f"cdp:{{{workspace_id}:{shard}}}:*") if b":t:" in k or k.endswith(b":alive")]
+    assert bitmaps
+    for key_name in bitmaps:
+        assert not r.getbit(key_name, offset), key_name
+    data = graphql(suite.gateway_url, workspace_id, PERSON, {"type": "user_id", "value": "u-x"})
+    assert data["data"]["person"] is None

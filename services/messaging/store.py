@@ -25,6 +25,7 @@ from pymongo import ReturnDocument, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
+from services.kit.erasure import erased_digest
 from services.kit.mongo import IndexSpec, is_duplicate_key
 from services.messaging.messages import QUEUED, SENDING
 
@@ -175,11 +176,13 @@ class MessagingStore:
         return await self.identity_log.find_one({"_id": f"{workspace}:unmerged:{merge_id}"}) is not None
 
     async def note_forgotten(self, workspace: str, person_id: str, at: dt.datetime) -> None:
+        # A digest only: erasure must not leave the person's id behind.
+        digest = erased_digest(workspace, person_id)
         await self.identity_log.update_one(
-            {"_id": f"{workspace}:forgotten:{person_id}"},
-            {"$setOnInsert": {"workspace": workspace, "kind": "forgotten", "person_id": person_id, "at": at}},
+            {"_id": f"forgotten:{digest}"},
+            {"$setOnInsert": {"workspace": workspace, "kind": "forgotten", "at": at}},
             upsert=True,
         )
 
     async def was_forgotten(self, workspace: str, person_id: str) -> bool:
-        return await self.identity_log.find_one({"_id": f"{workspace}:forgotten:{person_id}"}) is not None
+        return await self.identity_log.find_one({"_id": f"forgotten:{erased_digest(workspace, person_id)}"}) is not None

@@ -23,11 +23,11 @@ Collections:
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
+from services.kit.erasure import erased_digest
 from services.kit.mongo import IndexSpec
 
 INDEXES = [
@@ -47,7 +47,7 @@ Session = AsyncClientSession | None
 
 
 def forgotten_key(workspace: str, person_id: str) -> str:
-    return hashlib.sha256(f"{workspace}:{person_id}".encode()).hexdigest()
+    return erased_digest(workspace, person_id)
 
 
 class ProfileStore:
