@@ -17,7 +17,7 @@ def main() -> None:
     parser.add_argument("--persons", type=int, default=100_000, help="people for the bitmap-vs-Mongo comparison")
     parser.add_argument("--large", type=int, default=10_000_000, help="people for the bitmap scaling run (0: skip)")
     parser.add_argument("--requests", type=int, default=100, help="collection API requests of 100 events")
-    parser.add_argument("--identities", type=int, default=3000, help="persons for the identity resolve benchmark")
+    parser.add_argument("--identities", type=int, default=1000, help="persons for the identity resolve benchmark")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="cdp-bench-") as tmp:
