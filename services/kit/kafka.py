@@ -285,3 +285,21 @@ class BrokerWatch:
             return set(await asyncio.wait_for(admin.list_topics(), timeout=5))
         finally:
             await admin.close()
+
+
+def identity_consumer(bootstrap: str, group_id: str, follower) -> Consumer:
+    """Subscribes a service to the identity announcements every downstream service follows.
+
+    `follower` has async `merged`, `unmerged` and `forgotten` handlers.
+    """
+    from cdp.identity.v1 import events_pb2
+
+    return Consumer(
+        bootstrap,
+        group_id,
+        [
+            Subscription(Topics.IDENTITY_MERGED, events_pb2.IdentityMerged, follower.merged),
+            Subscription(Topics.IDENTITY_UNMERGED, events_pb2.IdentityUnmerged, follower.unmerged),
+            Subscription(Topics.PERSON_FORGOTTEN, events_pb2.PersonForgotten, follower.forgotten),
+        ],
+    )

@@ -7,7 +7,7 @@ import logging
 from cdp.identity.v1 import events_pb2 as identity_events
 from cdp.messaging.v1 import events_pb2
 from services.kit.clock import Clock
-from services.kit.kafka import Consumer, Subscription, Topics
+from services.kit.kafka import Consumer, Subscription, Topics, identity_consumer
 from services.kit.protos import from_timestamp
 from services.messaging.delivery import Deliverer
 from services.messaging.store import MessagingStore
@@ -104,12 +104,4 @@ class IdentityWorker:
         log.info("messages of a forgotten person deleted", extra={"workspace": ws, "deleted": deleted})
 
     def consumer(self, bootstrap: str) -> Consumer:
-        return Consumer(
-            bootstrap,
-            IDENTITY_GROUP,
-            [
-                Subscription(Topics.IDENTITY_MERGED, identity_events.IdentityMerged, self.merged),
-                Subscription(Topics.IDENTITY_UNMERGED, identity_events.IdentityUnmerged, self.unmerged),
-                Subscription(Topics.PERSON_FORGOTTEN, identity_events.PersonForgotten, self.forgotten),
-            ],
-        )
+        return identity_consumer(bootstrap, IDENTITY_GROUP, self)

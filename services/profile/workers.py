@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cdp.identity.v1 import events_pb2
-from services.kit.kafka import Consumer, Subscription, Topics
+from services.kit.kafka import Consumer, Subscription, Topics, identity_consumer
 from services.profile.merges import MergeApplier
 from services.profile.updates import ProfileUpdater
 
@@ -44,12 +44,4 @@ class IdentityWorker:
         await self.merges.forget(msg)
 
     def consumer(self, bootstrap: str) -> Consumer:
-        return Consumer(
-            bootstrap,
-            IDENTITY_GROUP,
-            [
-                Subscription(Topics.IDENTITY_MERGED, events_pb2.IdentityMerged, self.merged),
-                Subscription(Topics.IDENTITY_UNMERGED, events_pb2.IdentityUnmerged, self.unmerged),
-                Subscription(Topics.PERSON_FORGOTTEN, events_pb2.PersonForgotten, self.forgotten),
-            ],
-        )
+        return identity_consumer(bootstrap, IDENTITY_GROUP, self)

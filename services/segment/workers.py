@@ -9,7 +9,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from cdp.identity.v1 import events_pb2 as identity_events
 from cdp.profile.v1 import events_pb2
-from services.kit.kafka import Consumer, Subscription, Topics
+from services.kit.kafka import Consumer, Subscription, Topics, identity_consumer
 from services.kit.protos import from_value
 from services.segment.bitmaps import FORGOTTEN, MERGED, BitmapIndex
 
@@ -104,12 +104,4 @@ class IdentityWorker:
         return _ms(ts) or int(time.time() * 1000)
 
     def consumer(self, bootstrap: str) -> Consumer:
-        return Consumer(
-            bootstrap,
-            IDENTITY_GROUP,
-            [
-                Subscription(Topics.IDENTITY_MERGED, identity_events.IdentityMerged, self.merged),
-                Subscription(Topics.IDENTITY_UNMERGED, identity_events.IdentityUnmerged, self.unmerged),
-                Subscription(Topics.PERSON_FORGOTTEN, identity_events.PersonForgotten, self.forgotten),
-            ],
-        )
+        return identity_consumer(bootstrap, IDENTITY_GROUP, self)
