@@ -58,6 +58,16 @@ def _healthy(stack: Stack, name: str) -> bool:
         return resp.status == 200
 
 
+@pytest.fixture(scope="module")
+def sink():
+    """A real HTTP server in the test process that records what webhooks receive."""
+    from tests.helpers import Sink
+
+    s = Sink()
+    yield s
+    s.close()
+
+
 @pytest.fixture
 def workspace_id() -> str:
     return f"ws_{uuid.uuid4().hex[:12]}"

@@ -16,6 +16,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer
 from google.protobuf.message import DecodeError
 
+from cdp.common.v1 import common_pb2
 from cdp.identity.v1 import identity_pb2, identity_pb2_grpc
 from tools.stack import Stack
 
@@ -26,6 +27,20 @@ def create_workspace(stack: Stack, workspace_id: str) -> str:
         stub = identity_pb2_grpc.IdentityServiceStub(channel)
         ws = stub.CreateWorkspace(identity_pb2.CreateWorkspaceRequest(id=workspace_id, write_key=f"wk-{workspace_id}"))
     return ws.write_keys[0]
+
+
+def lookup(stub, workspace_id: str, id_type: str, value: str) -> identity_pb2.Person | None:
+    """identity's Lookup, with None for NOT_FOUND."""
+    try:
+        return stub.Lookup(
+            identity_pb2.LookupRequest(
+                workspace_id=workspace_id, identifier=common_pb2.Identifier(type=id_type, value=value)
+            )
+        )
+    except grpc.RpcError as exc:
+        if exc.code() == grpc.StatusCode.NOT_FOUND:
+            return None
+        raise
 
 
 def basic_auth(write_key: str) -> dict[str, str]:

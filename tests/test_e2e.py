@@ -13,7 +13,7 @@ from segment.analytics import Client
 
 from cdp.segment.v1 import segment_pb2, segment_pb2_grpc
 from tests.conftest import eventually
-from tests.helpers import Sink, collect, create_workspace, graphql, new_id
+from tests.helpers import collect, create_workspace, graphql, new_id
 
 PERSON = """
 query($type: String!, $value: String!) {
@@ -27,13 +27,6 @@ query($type: String!, $value: String!) {
   }
 }
 """
-
-
-@pytest.fixture(scope="module")
-def sink():
-    s = Sink()
-    yield s
-    s.close()
 
 
 def person_via_gateway(suite, workspace_id, id_type, value, ready=lambda p: True):

@@ -11,7 +11,7 @@ from cdp.common.v1 import common_pb2
 from cdp.identity.v1 import events_pb2, identity_pb2, identity_pb2_grpc
 from services.kit.kafka import Topics
 from tests.conftest import eventually
-from tests.helpers import collect, create_workspace, graphql, new_id, read_topic
+from tests.helpers import collect, create_workspace, graphql, lookup, new_id, read_topic
 
 
 @pytest.fixture(scope="module")
@@ -23,19 +23,6 @@ def identity(start_service):
 def stub(identity):
     with grpc.insecure_channel(identity.grpc_target("identity")) as channel:
         yield identity_pb2_grpc.IdentityServiceStub(channel)
-
-
-def lookup(stub, workspace_id: str, id_type: str, value: str) -> identity_pb2.Person | None:
-    try:
-        return stub.Lookup(
-            identity_pb2.LookupRequest(
-                workspace_id=workspace_id, identifier=common_pb2.Identifier(type=id_type, value=value)
-            )
-        )
-    except grpc.RpcError as exc:
-        if exc.code() == grpc.StatusCode.NOT_FOUND:
-            return None
-        raise
 
 
 def test_identify_links_the_anonymous_id_to_the_user(identity, stub, workspace_id):

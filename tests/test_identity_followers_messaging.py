@@ -19,14 +19,7 @@ from services.kit.kafka import Topics
 from services.kit.protos import to_struct, to_timestamp
 from services.messaging.messages import Content, SendCommand, new_message
 from tests.conftest import eventually, grpc_stub
-from tests.helpers import Sink, graphql, produce
-
-
-@pytest.fixture(scope="module")
-def sink():
-    s = Sink()
-    yield s
-    s.close()
+from tests.helpers import graphql, produce
 
 
 @pytest.fixture(scope="module")

@@ -19,15 +19,7 @@ from services.kit.kafka import Topics
 from services.kit.protos import to_struct
 from services.messaging.messages import derived_key
 from tests.conftest import eventually, eventually_async, grpc_stub
-from tests.helpers import Sink
 from tests.helpers import graphql as graphql_at
-
-
-@pytest.fixture(scope="module")
-def sink():
-    s = Sink()
-    yield s
-    s.close()
 
 
 @pytest.fixture(scope="module")
