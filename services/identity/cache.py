@@ -23,17 +23,25 @@ class IdentityCache:
     def __init__(self, redis: aioredis.Redis) -> None:
         self.redis = redis
 
-    async def get_many(self, workspace: str, identifiers: list[Identifier]) -> list[tuple[str, int] | None]:
-        # A pipeline of GETs rather than MGET: keys of one request may live on different Cluster slots.
+    async def get_sets(self, sets: list[tuple[str, list[Identifier]]]) -> list[tuple[str, int] | None]:
+        """For each (workspace, identifiers): the person all of them are cached for, or None.
+
+        One pipeline for all sets (GETs, not MGET: keys may live on different
+        Cluster slots); None when any identifier is uncached or they
+        are cached for different persons (a merge is due).
+        """
         pipe = self.redis.pipeline(transaction=False)
-        for ident in identifiers:
-            pipe.get(_key(workspace, ident))
-        out = []
-        for raw in await pipe.execute():
-            if raw is None:
+        for workspace, identifiers in sets:
+            for ident in identifiers:
+                pipe.get(_key(workspace, ident))
+        raw = iter(await pipe.execute())
+        out: list[tuple[str, int] | None] = []
+        for _, identifiers in sets:
+            values = {next(raw) for _ in identifiers}
+            if len(values) != 1 or None in values:
                 out.append(None)
             else:
-                person, uid = raw.decode().split(" ")
+                person, uid = values.pop().decode().split(" ")
                 out.append((person, int(uid)))
         return out
 

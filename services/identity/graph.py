@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import time
+from dataclasses import dataclass
 
 from cdp.identity.v1 import events_pb2
 from services.identity.cache import IdentityCache
@@ -61,6 +62,13 @@ def event_identifiers(event: events_pb2.RawEvent) -> list[tuple[str, object]]:
     return ids
 
 
+@dataclass(frozen=True)
+class ResolveItem:
+    workspace: str
+    identifiers: list[tuple[str, object]]
+    cause: str = ""
+
+
 class Resolver:
     def __init__(self, store: IdentityStore, graph: IdentityGraph, cache: IdentityCache) -> None:
         self.store = store
@@ -97,31 +105,62 @@ class Resolver:
         Returns (person document, created); (None, False) when create is off and
         nobody holds any of them.
         """
-        rules = await self.rules(workspace)
-        ids = rules.prepare(identifiers)
-        if not ids:
-            raise InvalidInput("no usable identifier: all were empty, blocked or of unknown types", "identifiers")
-        hit = await self._cached(workspace, ids)
-        if hit is not None:
-            return hit, False
+        (result,) = await self.resolve_many([ResolveItem(workspace, identifiers, cause)], now, create)
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    async def resolve_many(
+        self, items: list[ResolveItem], now: dt.datetime, create: bool = True
+    ) -> list[tuple[dict | None, bool] | InvalidInput]:
+        """Resolve several identifier sets in order, as resolve() would one after another.
+
+        The common case (every identifier already cached for one person) costs one
+        Redis pipeline for the whole list. Misses go through MongoDB one by one, in
+        order; a miss that merged persons may have moved cached identifiers, so the
+        hits of the items after it are read again. An item without a usable
+        identifier gets an InvalidInput in its place instead of failing the rest.
+        """
+        results: list = [None] * len(items)
+        prepared: dict[int, tuple[str, list[Identifier], Rules]] = {}
+        for n, item in enumerate(items):
+            rules = await self.rules(item.workspace)
+            ids = rules.prepare(item.identifiers)
+            if ids:
+                prepared[n] = (item.workspace, ids, rules)
+            else:
+                results[n] = InvalidInput(
+                    "no usable identifier: all were empty, blocked or of unknown types", "identifiers"
+                )
+        pending = sorted(prepared)
+        while pending:
+            hits = await self.cache.get_sets([prepared[n][:2] for n in pending])
+            for pos, n in enumerate(pending):
+                if hits[pos] is not None:
+                    person_id, uid = hits[pos]
+                    results[n] = ({"_id": person_id, "uid": uid, "workspace": prepared[n][0]}, False)
+                    continue
+                workspace, ids, rules = prepared[n]
+                person, created, merged = await self._uncached(workspace, ids, rules, now, create, items[n].cause)
+                results[n] = (person, created)
+                if merged:
+                    pending = pending[pos + 1 :]
+                    break
+            else:
+                pending = []
+        return results
+
+    async def _uncached(self, workspace, ids, rules, now, create, cause) -> tuple[dict | None, bool, bool]:
         for _ in range(MAX_ATTEMPTS):
             try:
                 result = await self._attempt(workspace, ids, rules, now, create, cause)
             except StalePlan:
                 continue
-            if result is not None:
-                person, created, linked = result
-                if person is not None:
-                    await self.cache.set_many(workspace, linked, person["_id"], person["uid"])
-                return person, created
+            person, created, linked, merged = result
+            if person is not None:
+                await self.cache.set_many(workspace, linked, person["_id"], person["uid"])
+            return person, created, merged
         raise RuntimeError(f"identifiers of workspace {workspace} kept changing while resolving")
-
-    async def _cached(self, workspace: str, ids: list[Identifier]) -> dict | None:
-        hits = await self.cache.get_many(workspace, ids)
-        if any(h is None for h in hits) or len({h[0] for h in hits}) != 1:
-            return None
-        person_id, uid = hits[0]
-        return {"_id": person_id, "uid": uid, "workspace": workspace}
 
     async def _attempt(self, workspace, ids, rules, now, create, cause):
         owners = await self.store.owners(workspace, ids)
@@ -137,7 +176,7 @@ class Resolver:
         decided = plan(ids, owners, holdings, {p: older(d) for p, d in docs.items()}, rules)
         if not decided.persons:
             if not create:
-                return None, False, []
+                return None, False, [], False
             target = new_person_id()
             first, *rest = decided.attach
             if not await self.store.claim(workspace, *first, target, now):
@@ -158,4 +197,4 @@ class Resolver:
         linked = [i for i in ids if i not in decided.dropped]
         # Created means this call claimed the first identifier of a new person, even if a
         # concurrent resolver that saw the claim wrote the person document first.
-        return person, not decided.persons, linked
+        return person, not decided.persons, linked, len(decided.persons) > 1

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 
 from cdp.identity.v1 import events_pb2
-from services.identity.graph import Resolver, event_identifiers
+from services.identity.graph import ResolveItem, Resolver, event_identifiers
 from services.kit.clock import Clock
+from services.kit.errors import InvalidInput
 from services.kit.kafka import Consumer, Producer, Subscription, Topics
 
 log = logging.getLogger(__name__)
@@ -15,11 +16,7 @@ GROUP = "identity.resolver"
 
 
 class ResolveWorker:
-    """Resolves each raw event and republishes it keyed by its person.
-
-    Idempotent: resolving the same identifiers again returns the same person,
-    and downstream consumers dedupe the republished event by its messageId.
-    """
+    """Resolves raw events and republishes each keyed by its person."""
 
     def __init__(self, resolver: Resolver, producer: Producer, clock: Clock) -> None:
         self.resolver = resolver
@@ -27,18 +24,33 @@ class ResolveWorker:
         self.clock = clock
 
     async def handle(self, key: str, event: events_pb2.RawEvent) -> None:
-        identifiers = await self.resolver.prepare(event.workspace_id, event_identifiers(event))
-        if not identifiers:
-            # Every identifier was blocked (e.g. anonymousId "undefined"): nobody to attribute it to.
-            log.warning("event without usable identifiers skipped", extra={"message_id": event.message_id})
-            return
-        person, created = await self.resolver.resolve(
-            event.workspace_id, identifiers, self.clock.now(), cause=event.message_id
-        )
-        resolved = events_pb2.ResolvedEvent(
-            event=event, person_id=person["_id"], uid=person["uid"], person_created=created
-        )
-        await self.producer.send(Topics.EVENTS_RESOLVED, person["_id"], resolved)
+        await self.handle_batch([(key, event)])
+
+    async def handle_batch(self, records: list[tuple[str, events_pb2.RawEvent]]) -> None:
+        """Resolve a partition batch in order with shared round trips, then publish it in one go.
+
+        Safe to repeat after a failure: resolving is idempotent and consumers
+        downstream dedupe by messageId.
+        """
+        events = [event for _, event in records]
+        items = [ResolveItem(e.workspace_id, event_identifiers(e), e.message_id) for e in events]
+        results = await self.resolver.resolve_many(items, self.clock.now())
+        out = []
+        for event, result in zip(events, results, strict=True):
+            if isinstance(result, InvalidInput):
+                # Every identifier was blocked (e.g. anonymousId "undefined"): nobody to attribute it to.
+                log.warning("event without usable identifiers skipped", extra={"message_id": event.message_id})
+                continue
+            person, created = result
+            resolved = events_pb2.ResolvedEvent(
+                event=event, person_id=person["_id"], uid=person["uid"], person_created=created
+            )
+            out.append((Topics.EVENTS_RESOLVED, person["_id"], resolved))
+        await self.producer.send_many(out)
 
     def consumer(self, bootstrap: str) -> Consumer:
-        return Consumer(bootstrap, GROUP, [Subscription(Topics.EVENTS_RAW, events_pb2.RawEvent, self.handle)])
+        return Consumer(
+            bootstrap,
+            GROUP,
+            [Subscription(Topics.EVENTS_RAW, events_pb2.RawEvent, self.handle, batch_handler=self.handle_batch)],
+        )

@@ -94,6 +94,7 @@ class Producer:
 
 
 Handler = Callable[[str, Message], Awaitable[None]]
+BatchHandler = Callable[[list[tuple[str, Message]]], Awaitable[None]]
 
 
 @dataclass
@@ -101,6 +102,11 @@ class Subscription:
     topic: str
     message_type: type[Message]
     handler: Handler
+    # Optional: takes a whole partition batch (in order) so that the handler can share
+    # round trips between records. It must be safe to repeat: if it fails, the batch is
+    # handled again record by record through `handler`, which keeps retries and dead
+    # letters per record.
+    batch_handler: BatchHandler | None = None
 
 
 class Consumer:
@@ -166,6 +172,9 @@ class Consumer:
             log.info("consumer stopped", extra={"group": self.group_id})
 
     async def _partition(self, consumer: AIOKafkaConsumer, tp, records, stopping: asyncio.Event) -> None:
+        if await self._batch(records):
+            await consumer.commit({TopicPartition(tp.topic, tp.partition): records[-1].offset + 1})
+            return
         last = None
         for record in records:
             if stopping.is_set():
@@ -175,6 +184,29 @@ class Consumer:
         # Commit only what was handled, so a stop mid-batch re-delivers the rest.
         if last is not None:
             await consumer.commit({TopicPartition(tp.topic, tp.partition): last + 1})
+
+    async def _batch(self, records) -> bool:
+        """Handle a partition batch in one call when the subscription can; False to go record by record."""
+        sub = self.by_topic[records[0].topic]
+        if sub.batch_handler is None or len(records) < 2:
+            return False
+        items = []
+        for record in records:
+            message = sub.message_type()
+            try:
+                message.ParseFromString(record.value)
+            except Exception:
+                return False  # the per-record path dead-letters it
+            items.append((record.key.decode() if record.key else "", message))
+        try:
+            await sub.batch_handler(items)
+        except (KafkaError, OSError):
+            raise
+        except Exception:
+            log.warning("batch handler failed; handling the batch record by record", exc_info=True)
+            return False
+        self.processed += len(items)
+        return True
 
     async def _handle(self, record) -> None:
         sub = self.by_topic[record.topic]
