@@ -143,3 +143,61 @@ def test_graphql_requires_the_workspace_header(identity):
 
     resp = httpx.post(identity.http_url("identity") + "/graphql", json={"query": '{ person(id: "x") { id } }'})
     assert resp.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+def _set(*pairs):
+    return identity_pb2.IdentifierSet(identifiers=[common_pb2.Identifier(type=t, value=v) for t, v in pairs])
+
+
+def test_resolve_batch_answers_in_order_as_one_resolve_each(identity, stub, workspace_id):
+    # a3 and a4 are cached for two persons before the batch; the batch's third item
+    # merges them, so the fourth must be read again and land on the winner.
+    first = stub.Resolve(
+        identity_pb2.ResolveRequest(workspace_id=workspace_id, identifiers=_set(("anonymous_id", "a3")).identifiers)
+    )
+    second = stub.Resolve(
+        identity_pb2.ResolveRequest(workspace_id=workspace_id, identifiers=_set(("anonymous_id", "a4")).identifiers)
+    )
+    assert first.person.id != second.person.id
+    answer = stub.ResolveBatch(
+        identity_pb2.ResolveBatchRequest(
+            workspace_id=workspace_id,
+            items=[
+                _set(("user_id", "u1"), ("anonymous_id", "a1")),
+                _set(("anonymous_id", "a1"), ("device_id", "d1")),
+                _set(("anonymous_id", "a3"), ("anonymous_id", "a4")),
+                _set(("anonymous_id", "a4")),
+                _set(("anonymous_id", "undefined")),
+                _set(("user_id", "u2"), ("anonymous_id", "a1")),
+            ],
+        )
+    )
+    r = answer.results
+    assert len(r) == 6
+    assert r[0].created and not r[1].created and r[1].person.id == r[0].person.id
+    assert r[2].person.id == r[3].person.id == first.person.id  # the older person wins
+    assert "no usable identifier" in r[4].error and not r[4].person.id
+    # Two user ids never merge: a1 stays with u1, u2 becomes its own person.
+    assert r[5].created and r[5].person.id != r[0].person.id
+    assert lookup(stub, workspace_id, "device_id", "d1").id == r[0].person.id
+    assert lookup(stub, workspace_id, "anonymous_id", "a1").id == r[0].person.id
+
+
+def test_resolve_batch_refuses_oversized_and_typeless_requests(identity, stub, workspace_id):
+    with pytest.raises(grpc.RpcError) as err:
+        stub.ResolveBatch(
+            identity_pb2.ResolveBatchRequest(
+                workspace_id=workspace_id, items=[_set(("user_id", f"x{n}")) for n in range(1001)]
+            )
+        )
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "at most 1000" in err.value.details()
+    with pytest.raises(grpc.RpcError) as err:
+        stub.ResolveBatch(
+            identity_pb2.ResolveBatchRequest(
+                workspace_id=workspace_id, items=[_set(("user_id", "fine")), _set(("", "typeless"))]
+            )
+        )
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "items[1]" in err.value.details()
+    # Nothing of the refused requests was written.
+    assert lookup(stub, workspace_id, "user_id", "x0") is None
+    assert lookup(stub, workspace_id, "user_id", "fine") is None

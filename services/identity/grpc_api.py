@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cdp.common.v1 import common_pb2
 from cdp.identity.v1 import identity_pb2, identity_pb2_grpc
-from services.identity.graph import Resolver
+from services.identity.graph import ResolveItem, Resolver
 from services.identity.merging import IdentityGraph
 from services.identity.people import PersonView, load_persons
 from services.identity.rules import validate_rules_document
@@ -13,6 +13,8 @@ from services.kit.clock import Clock
 from services.kit.errors import InvalidInput, NotFound, required
 from services.kit.grpc_server import GrpcService, maps_errors
 from services.kit.protos import to_timestamp
+
+MAX_BATCH = 1000
 
 
 def person_message(view: PersonView) -> identity_pb2.Person:
@@ -67,6 +69,26 @@ class IdentityGrpc(identity_pb2_grpc.IdentityServiceServicer):
         # Id and uid only, so that a cached resolve touches no database; GetPerson has the rest.
         answer = identity_pb2.Person(workspace_id=workspace, id=person["_id"], uid=person["uid"])
         return identity_pb2.ResolveResponse(person=answer, created=created)
+
+    @maps_errors
+    async def ResolveBatch(self, request, context):
+        workspace = required(request.workspace_id, "workspace_id")
+        if len(request.items) > MAX_BATCH:
+            raise InvalidInput(f"at most {MAX_BATCH} items per call, got {len(request.items)}", "items")
+        items = []
+        for n, item in enumerate(request.items):
+            if any(not i.type for i in item.identifiers):
+                raise InvalidInput(f"identifier type is required (item {n})", f"items[{n}].identifiers.type")
+            items.append(ResolveItem(workspace, [(i.type, i.value) for i in item.identifiers], "grpc:ResolveBatch"))
+        results = []
+        for result in await self.resolver.resolve_many(items, self.clock.now()):
+            if isinstance(result, InvalidInput):
+                results.append(identity_pb2.ResolveResult(error=str(result)))
+            else:
+                person, created = result
+                answer = identity_pb2.Person(workspace_id=workspace, id=person["_id"], uid=person["uid"])
+                results.append(identity_pb2.ResolveResult(person=answer, created=created))
+        return identity_pb2.ResolveBatchResponse(results=results)
 
     @maps_errors
     async def Lookup(self, request, context):

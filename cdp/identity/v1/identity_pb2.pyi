@@ -42,6 +42,36 @@ class ResolveResponse(_message.Message):
     created: bool
     def __init__(self, person: _Optional[_Union[Person, _Mapping]] = ..., created: _Optional[bool] = ...) -> None: ...
 
+class IdentifierSet(_message.Message):
+    __slots__ = ("identifiers",)
+    IDENTIFIERS_FIELD_NUMBER: _ClassVar[int]
+    identifiers: _containers.RepeatedCompositeFieldContainer[_common_pb2.Identifier]
+    def __init__(self, identifiers: _Optional[_Iterable[_Union[_common_pb2.Identifier, _Mapping]]] = ...) -> None: ...
+
+class ResolveBatchRequest(_message.Message):
+    __slots__ = ("workspace_id", "items")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    items: _containers.RepeatedCompositeFieldContainer[IdentifierSet]
+    def __init__(self, workspace_id: _Optional[str] = ..., items: _Optional[_Iterable[_Union[IdentifierSet, _Mapping]]] = ...) -> None: ...
+
+class ResolveResult(_message.Message):
+    __slots__ = ("person", "created", "error")
+    PERSON_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    person: Person
+    created: bool
+    error: str
+    def __init__(self, person: _Optional[_Union[Person, _Mapping]] = ..., created: _Optional[bool] = ..., error: _Optional[str] = ...) -> None: ...
+
+class ResolveBatchResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[ResolveResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[ResolveResult, _Mapping]]] = ...) -> None: ...
+
 class LookupRequest(_message.Message):
     __slots__ = ("workspace_id", "identifier")
     WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]

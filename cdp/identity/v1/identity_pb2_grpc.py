@@ -39,6 +39,11 @@ class IdentityServiceStub:
                 request_serializer=cdp_dot_identity_dot_v1_dot_identity__pb2.ResolveRequest.SerializeToString,
                 response_deserializer=cdp_dot_identity_dot_v1_dot_identity__pb2.ResolveResponse.FromString,
                 _registered_method=True)
+        self.ResolveBatch = channel.unary_unary(
+                '/cdp.identity.v1.IdentityService/ResolveBatch',
+                request_serializer=cdp_dot_identity_dot_v1_dot_identity__pb2.ResolveBatchRequest.SerializeToString,
+                response_deserializer=cdp_dot_identity_dot_v1_dot_identity__pb2.ResolveBatchResponse.FromString,
+                _registered_method=True)
         self.Lookup = channel.unary_unary(
                 '/cdp.identity.v1.IdentityService/Lookup',
                 request_serializer=cdp_dot_identity_dot_v1_dot_identity__pb2.LookupRequest.SerializeToString,
@@ -96,6 +101,14 @@ class IdentityServiceServicer:
 
     def Resolve(self, request, context):
         """Resolve identifiers to one person, creating the person when none matches.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResolveBatch(self, request, context):
+        """Many identifier sets of one workspace in one call (up to 1,000), resolved in
+        order as if by one Resolve each; a bad item fails alone (see ResolveResult.error).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -171,6 +184,11 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.Resolve,
                     request_deserializer=cdp_dot_identity_dot_v1_dot_identity__pb2.ResolveRequest.FromString,
                     response_serializer=cdp_dot_identity_dot_v1_dot_identity__pb2.ResolveResponse.SerializeToString,
+            ),
+            'ResolveBatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResolveBatch,
+                    request_deserializer=cdp_dot_identity_dot_v1_dot_identity__pb2.ResolveBatchRequest.FromString,
+                    response_serializer=cdp_dot_identity_dot_v1_dot_identity__pb2.ResolveBatchResponse.SerializeToString,
             ),
             'Lookup': grpc.unary_unary_rpc_method_handler(
                     servicer.Lookup,
@@ -250,6 +268,33 @@ class IdentityService:
             '/cdp.identity.v1.IdentityService/Resolve',
             cdp_dot_identity_dot_v1_dot_identity__pb2.ResolveRequest.SerializeToString,
             cdp_dot_identity_dot_v1_dot_identity__pb2.ResolveResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResolveBatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cdp.identity.v1.IdentityService/ResolveBatch',
+            cdp_dot_identity_dot_v1_dot_identity__pb2.ResolveBatchRequest.SerializeToString,
+            cdp_dot_identity_dot_v1_dot_identity__pb2.ResolveBatchResponse.FromString,
             options,
             channel_credentials,
             insecure,
