@@ -201,3 +201,30 @@ def test_resolve_batch_refuses_oversized_and_typeless_requests(identity, stub, w
     # Nothing of the refused requests was written.
     assert lookup(stub, workspace_id, "user_id", "x0") is None
     assert lookup(stub, workspace_id, "user_id", "fine") is None
+
+
+def test_concurrent_batches_of_new_shoppers_converge_without_merges(identity, stub, workspace_id):
+    import random
+
+    shoppers = [(("user_id", f"nu{n}"), ("anonymous_id", f"na{n}")) for n in range(40)]
+
+    def call(seed):
+        order = list(range(len(shoppers)))
+        random.Random(seed).shuffle(order)
+        answer = stub.ResolveBatch(
+            identity_pb2.ResolveBatchRequest(workspace_id=workspace_id, items=[_set(*shoppers[n]) for n in order])
+        )
+        return {n: r for n, r in zip(order, answer.results, strict=True)}
+
+    with ThreadPoolExecutor(6) as pool:
+        runs = list(pool.map(call, range(6)))
+    for n in range(len(shoppers)):
+        assert len({run[n].person.id for run in runs}) == 1
+        assert sum(run[n].created for run in runs) == 1
+        person = runs[0][n].person.id
+        assert lookup(stub, workspace_id, "anonymous_id", f"na{n}").id == person
+        # Racing bulk claims must not leave half-claimed persons that then need merging.
+        merges = stub.ListMerges(identity_pb2.ListMergesRequest(workspace_id=workspace_id, person_id=person))
+        assert list(merges.merges) == []
+    uids = [runs[0][n].person.uid for n in range(len(shoppers))]
+    assert len(set(uids)) == len(shoppers)

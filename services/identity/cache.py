@@ -46,9 +46,14 @@ class IdentityCache:
         return out
 
     async def set_many(self, workspace: str, identifiers: list[Identifier], person_id: str, uid: int) -> None:
+        await self.set_persons(workspace, [(identifiers, person_id, uid)])
+
+    async def set_persons(self, workspace: str, persons: list[tuple[list[Identifier], str, int]]) -> None:
+        """Cache several persons' identifiers in one pipeline."""
         pipe = self.redis.pipeline(transaction=False)
-        for ident in identifiers:
-            pipe.set(_key(workspace, ident), f"{person_id} {uid}", ex=TTL_SECONDS)
+        for identifiers, person_id, uid in persons:
+            for ident in identifiers:
+                pipe.set(_key(workspace, ident), f"{person_id} {uid}", ex=TTL_SECONDS)
         await pipe.execute()
 
     async def invalidate(self, workspace: str, identifiers: list[Identifier]) -> None:

@@ -9,6 +9,7 @@ whoever loses a claim plans again from what the winner wrote.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import secrets
 import time
@@ -133,28 +134,90 @@ class Resolver:
                     "no usable identifier: all were empty, blocked or of unknown types", "identifiers"
                 )
         pending = sorted(prepared)
+        settled: set[int] = set()
         while pending:
             hits = await self.cache.get_sets([prepared[n][:2] for n in pending])
+            missed = [n for n, hit in zip(pending, hits, strict=True) if hit is None and n not in settled]
+            created, looked_up = await self._create_fresh({n: prepared[n] for n in missed}, now, create)
+            for n, result in created.items():
+                results[n] = result
+                settled.add(n)
             for pos, n in enumerate(pending):
+                if n in settled:
+                    continue
                 if hits[pos] is not None:
                     person_id, uid = hits[pos]
                     results[n] = ({"_id": person_id, "uid": uid, "workspace": prepared[n][0]}, False)
                     continue
                 workspace, ids, rules = prepared[n]
-                person, created, merged = await self._uncached(workspace, ids, rules, now, create, items[n].cause)
-                results[n] = (person, created)
+                person, new, merged = await self._uncached(
+                    workspace, ids, rules, now, create, items[n].cause, looked_up.pop(n, None)
+                )
+                results[n] = (person, new)
+                settled.add(n)
                 if merged:
-                    pending = pending[pos + 1 :]
+                    pending = [m for m in pending[pos + 1 :] if m not in settled]
                     break
             else:
                 pending = []
         return results
 
-    async def _uncached(self, workspace, ids, rules, now, create, cause) -> tuple[dict | None, bool, bool]:
+    async def _create_fresh(self, missed: dict[int, tuple], now, create) -> tuple[dict[int, tuple], dict[int, dict]]:
+        """Create, in bulk, the persons of missed items whose identifiers nobody holds.
+
+        New shoppers are most of the misses; each would otherwise cost about eight
+        round trips. An item qualifies when MongoDB knows none of its identifiers
+        and no other missed item shares one (so order between them cannot matter).
+        Items whose bulk claim loses a race go the one-by-one way. Returns the
+        created (person, True) by item, and the owners it found of other items,
+        which spare the one-by-one way its first lookup.
+        """
+        if not create or not missed:
+            return {}, {}
+        seen: dict[Identifier, int] = {}
+        for workspace, ids, _ in missed.values():
+            for ident in ids:
+                seen[(workspace, *ident)] = seen.get((workspace, *ident), 0) + 1
+        alone = [n for n, (ws, ids, _) in missed.items() if all(seen[(ws, *i)] == 1 for i in ids)]
+        owners = await asyncio.gather(*(self.store.owners(missed[n][0], missed[n][1]) for n in alone))
+        looked_up = {n: owned for n, owned in zip(alone, owners, strict=True) if owned}
+        fresh = [n for n in alone if n not in looked_up]
+        by_workspace: dict[str, list[int]] = {}
+        for n in fresh:
+            by_workspace.setdefault(missed[n][0], []).append(n)
+        done: dict[int, tuple[dict, bool]] = {}
+        for workspace, numbers in by_workspace.items():
+            person_of = {n: new_person_id() for n in numbers}
+            attach = {n: plan(missed[n][1], {}, {}, {}, missed[n][2]).attach for n in numbers}
+            # The highest-priority identifier first, as the one-by-one way claims it: whoever
+            # loses it to a concurrent resolver holds nothing and simply plans again.
+            firsts = [(n, attach[n][0]) for n in numbers]
+            lost = await self.store.claim_many(self._claims(workspace, firsts, person_of, now))
+            holding = [n for i, (n, _) in enumerate(firsts) if i not in lost]
+            rest = [(n, ident) for n in holding for ident in attach[n][1:]]
+            lost = await self.store.claim_many(self._claims(workspace, rest, person_of, now))
+            lost_items = {rest[i][0] for i in lost}
+            # A person whose later claims lost still holds its first identifier: create it, and
+            # let the one-by-one way link or merge it as the rules say (as after a lost claim there).
+            docs = await self.store.create_persons(workspace, [person_of[n] for n in holding], now)
+            won = [(n, doc) for n, doc in zip(holding, docs, strict=True) if n not in lost_items]
+            await self.cache.set_persons(workspace, [(attach[n], doc["_id"], doc["uid"]) for n, doc in won])
+            done.update((n, (doc, True)) for n, doc in won)
+        return done, looked_up
+
+    @staticmethod
+    def _claims(workspace: str, claims: list[tuple[int, Identifier]], person_of: dict, now: dt.datetime) -> list[dict]:
+        return [
+            {"workspace": workspace, "type": t, "value": v, "person_id": person_of[n], "created_at": now}
+            for n, (t, v) in claims
+        ]
+
+    async def _uncached(self, workspace, ids, rules, now, create, cause, owners=None) -> tuple[dict | None, bool, bool]:
         for _ in range(MAX_ATTEMPTS):
             try:
-                result = await self._attempt(workspace, ids, rules, now, create, cause)
+                result = await self._attempt(workspace, ids, rules, now, create, cause, owners)
             except StalePlan:
+                owners = None  # the next plan must look again
                 continue
             person, created, linked, merged = result
             if person is not None:
@@ -162,8 +225,9 @@ class Resolver:
             return person, created, merged
         raise RuntimeError(f"identifiers of workspace {workspace} kept changing while resolving")
 
-    async def _attempt(self, workspace, ids, rules, now, create, cause):
-        owners = await self.store.owners(workspace, ids)
+    async def _attempt(self, workspace, ids, rules, now, create, cause, owners=None):
+        if owners is None:
+            owners = await self.store.owners(workspace, ids)
         involved = sorted(set(owners.values()))
         docs = await self.store.persons_by_ids(workspace, involved)
         if len(docs) < len(involved):

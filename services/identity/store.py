@@ -18,6 +18,7 @@ import secrets
 
 from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
 
 from services.kit.errors import Conflict, InvalidInput, NotFound
 from services.kit.mongo import IndexSpec, find_each, is_duplicate_key
@@ -84,6 +85,40 @@ class IdentityStore:
                 return False
             raise
 
+    async def claim_many(self, docs: list[dict]) -> set[int]:
+        """Claim many unowned identifiers at once; returns the positions someone held already."""
+        if not docs:
+            return set()
+        try:
+            await self.identities.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != 11000 for e in errors):
+                raise
+            return {e["index"] for e in errors}
+        return set()
+
+    async def create_persons(self, workspace: str, person_ids: list[str], now: dt.datetime) -> list[dict]:
+        """New person documents with consecutive dense uids (one counter update for all)."""
+        last = await self._next_uid(workspace, len(person_ids))
+        docs = [
+            {"_id": pid, "workspace": workspace, "uid": last - len(person_ids) + 1 + n, "created_at": now}
+            for n, pid in enumerate(person_ids)
+        ]
+        if not docs:
+            return docs
+        try:
+            await self.persons.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != 11000 for e in errors):
+                raise
+            # A concurrent resolver that saw our claim before our person document
+            # created it (see ensure_person): its uid stands, ours is a gap.
+            for e in errors:
+                docs[e["index"]], _ = await self.ensure_person(workspace, docs[e["index"]]["_id"], now)
+        return docs
+
     async def ensure_person(self, workspace: str, person_id: str, now: dt.datetime) -> tuple[dict, bool]:
         """The person document, created with a fresh dense uid when missing."""
         existing = await self.persons.find_one({"_id": person_id})
@@ -108,14 +143,15 @@ class IdentityStore:
             await asyncio.sleep(0.002 * (attempt + 1))
         raise RuntimeError(f"person {person_id} neither created nor visible")
 
-    async def _next_uid(self, workspace: str) -> int:
+    async def _next_uid(self, workspace: str, count: int = 1) -> int:
+        """Reserve `count` uids; returns the last of them."""
         # Two first-ever upserts of a workspace's counter can race; SecantusDB then
         # answers one of them with no document (and no error): ask again.
         for _ in range(20):
             try:
                 doc = await self.counters.find_one_and_update(
                     {"_id": f"uid:{workspace}"},
-                    {"$inc": {"seq": 1}},
+                    {"$inc": {"seq": count}},
                     upsert=True,
                     return_document=ReturnDocument.AFTER,
                 )
