@@ -30,7 +30,7 @@ def main() -> None:
             key = create_workspace(stack, "bench")
             # Identity before ingest: the ingest run leaves thousands of events for the
             # identity worker, which would otherwise be counted in the worker's figure.
-            for line in asyncio.run(identity_resolve.run(stack, key, "bench", args.identities)):
+            for line in asyncio.run(identity_resolve.run(stack, "bench", args.identities)):
                 print(line, flush=True)
             for line in asyncio.run(ingest.run(stack, key, "bench", args.requests)):
                 print(line, flush=True)
