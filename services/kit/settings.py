@@ -20,6 +20,12 @@ class ServiceSettings(BaseSettings):
     http_host: str = "0.0.0.0"
     http_port: int = 4000
     grpc_port: int = 50050
+    # Where the peers' gRPC servers are, for services that call one another
+    # (profile asks segment for members to tag, messaging reads profiles).
+    identity_grpc: str = "127.0.0.1:50051"
+    profile_grpc: str = "127.0.0.1:50052"
+    segment_grpc: str = "127.0.0.1:50053"
+    messaging_grpc: str = "127.0.0.1:50054"
     log_level: str = "INFO"
     # Seconds to let in-flight requests and handlers finish on SIGTERM.
     shutdown_grace: float = 5.0
