@@ -18,10 +18,9 @@ import secrets
 
 from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError
 
 from services.kit.errors import Conflict, InvalidInput, NotFound
-from services.kit.mongo import IndexSpec, find_each, is_duplicate_key
+from services.kit.mongo import IndexSpec, find_each, insert_new, is_duplicate_key
 
 INDEXES = [
     IndexSpec("identities", [("workspace", 1), ("type", 1), ("value", 1)], unique=True, name="identifier_unique"),
@@ -87,16 +86,7 @@ class IdentityStore:
 
     async def claim_many(self, docs: list[dict]) -> set[int]:
         """Claim many unowned identifiers at once; returns the positions someone held already."""
-        if not docs:
-            return set()
-        try:
-            await self.identities.insert_many(docs, ordered=False)
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(e.get("code") != 11000 for e in errors):
-                raise
-            return {e["index"] for e in errors}
-        return set()
+        return await insert_new(self.identities, docs)
 
     async def create_persons(self, workspace: str, person_ids: list[str], now: dt.datetime) -> list[dict]:
         """New person documents with consecutive dense uids (one counter update for all)."""
@@ -105,18 +95,10 @@ class IdentityStore:
             {"_id": pid, "workspace": workspace, "uid": last - len(person_ids) + 1 + n, "created_at": now}
             for n, pid in enumerate(person_ids)
         ]
-        if not docs:
-            return docs
-        try:
-            await self.persons.insert_many(docs, ordered=False)
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(e.get("code") != 11000 for e in errors):
-                raise
-            # A concurrent resolver that saw our claim before our person document
-            # created it (see ensure_person): its uid stands, ours is a gap.
-            for e in errors:
-                docs[e["index"]], _ = await self.ensure_person(workspace, docs[e["index"]]["_id"], now)
+        # A position that collides was created by a concurrent resolver that saw our
+        # claim before our person document (see ensure_person): its uid stands, ours is a gap.
+        for n in await insert_new(self.persons, docs):
+            docs[n], _ = await self.ensure_person(workspace, docs[n]["_id"], now)
         return docs
 
     async def ensure_person(self, workspace: str, person_id: str, now: dt.datetime) -> tuple[dict, bool]:
@@ -144,25 +126,22 @@ class IdentityStore:
         raise RuntimeError(f"person {person_id} neither created nor visible")
 
     async def _next_uid(self, workspace: str, count: int = 1) -> int:
-        """Reserve `count` uids; returns the last of them."""
-        # Two first-ever upserts of a workspace's counter can race; SecantusDB then
-        # answers one of them with no document (and no error): ask again.
-        for _ in range(20):
-            try:
-                doc = await self.counters.find_one_and_update(
-                    {"_id": f"uid:{workspace}"},
-                    {"$inc": {"seq": count}},
-                    upsert=True,
-                    return_document=ReturnDocument.AFTER,
-                )
-            except Exception as exc:
-                if not is_duplicate_key(exc):
-                    raise
-                doc = None
+        """Reserve `count` uids; returns the last of them.
+
+        No upsert: SecantusDB can answer one of two racing first-ever upserts with
+        no document although it applied the increment, and asking again would skip
+        uids. The counter is created by a plain insert (a racing twin is a harmless
+        duplicate key) and then only ever incremented.
+        """
+        counter = f"uid:{workspace}"
+        for _ in range(2):
+            doc = await self.counters.find_one_and_update(
+                {"_id": counter}, {"$inc": {"seq": count}}, return_document=ReturnDocument.AFTER
+            )
             if doc is not None:
                 return int(doc["seq"])
-            await asyncio.sleep(0.005)
-        raise RuntimeError(f"uid counter of workspace {workspace} could not be read")
+            await insert_new(self.counters, [{"_id": counter, "seq": 0}])
+        raise RuntimeError(f"uid counter of workspace {workspace} could not be created")
 
     async def person(self, workspace: str, person_id: str) -> dict | None:
         return await self.persons.find_one({"_id": person_id, "workspace": workspace})

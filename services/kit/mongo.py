@@ -41,6 +41,22 @@ async def ensure_indexes(db: AsyncDatabase, specs: list[IndexSpec]) -> None:
     log.info("indexes ensured", extra={"collections": sorted(by_collection)})
 
 
+async def insert_new(collection, docs: list[dict], session=None) -> set[int]:
+    """insert_many that skips documents colliding with a unique index; returns their positions.
+
+    Any other write error is raised.
+    """
+    if not docs:
+        return set()
+    try:
+        await collection.insert_many(docs, ordered=False, session=session)
+    except BulkWriteError as exc:
+        if not is_duplicate_key(exc):
+            raise
+        return {e["index"] for e in exc.details["writeErrors"]}
+    return set()
+
+
 def is_duplicate_key(exc: BaseException) -> bool:
     if isinstance(exc, DuplicateKeyError):
         return True
