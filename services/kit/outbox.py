@@ -49,6 +49,14 @@ class OutboxRelay:
             session=session,
         )
 
+    async def add_many(self, items: list[tuple[str, str, Message]], session: AsyncClientSession | None = None) -> None:
+        """Queue several announcements in one round trip (batched writers)."""
+        if items:
+            await self.collection.insert_many(
+                [{"_id": ObjectId(), "topic": t, "key": k, "payload": m.SerializeToString()} for t, k, m in items],
+                session=session,
+            )
+
     def notify(self) -> None:
         """Called after a transaction that wrote outbox documents, to publish now."""
         self.wake.set()

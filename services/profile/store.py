@@ -24,24 +24,33 @@ from __future__ import annotations
 
 import datetime as dt
 
+from pymongo import UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.kit.erasure import erased_digest
-from services.kit.mongo import IndexSpec
+from services.kit.mongo import IndexSpec, find_each
 
 INDEXES = [
     IndexSpec("profiles", [("workspace", 1), ("uid", 1)], name="by_uid"),
     IndexSpec("events", [("workspace", 1), ("person_id", 1), ("timestamp", -1)], name="timeline"),
+    IndexSpec("events", [("workspace", 1), ("timestamp", 1)], name="retention"),
+    IndexSpec("profiles", [("next_sweep_at", 1)], name="sweep"),
+    IndexSpec("profiles", [("workspace", 1), ("computed.acquisition_channel", 1)], name="by_channel"),
+    IndexSpec("tag_definitions", [("workspace", 1), ("name", 1)], name="by_workspace"),
+    IndexSpec("tag_jobs", [("state", 1), ("lease_until", 1)], name="runnable"),
 ]
 
 # A merge chain longer than this is a corrupt graph (a cycle), not a real history.
 MAX_CHAIN = 64
 # What a recompute reads of an event (context can be large and is not needed).
 _EVENT_FIELDS = {"person_id": 1, "seq": 1, "message_id": 1, "type": 1, "event": 1, "timestamp": 1}
-_EVENT_FIELDS |= {"properties": 1, "traits": 1}
+_EVENT_FIELDS |= {"properties": 1, "traits": 1, "context": 1}
+# What a whole-profile write (batched apply, sweep) replaces.
+WHOLE_SECTIONS = ("traits", "trait_stamps", "computed", "tags", "own_tags", "merged_tags")
 # The sections of a live profile that a tombstone does not have.
-LIVE_SECTIONS = ("traits", "trait_stamps", "computed", "seq")
+# A tombstone keeps its own_tags and api_traits: what an unmerge needs to give back.
+LIVE_SECTIONS = ("traits", "trait_stamps", "computed", "seq", "tags", "merged_tags", "next_sweep_at")
 
 Session = AsyncClientSession | None
 
@@ -100,6 +109,60 @@ class ProfileStore:
             frontier = sorted({m for d in docs.values() for m in d.get("merged_from") or []} - seen)
         return out
 
+    async def get_each(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict]:
+        """Profiles by (workspace, person id), one indexed equality each, side by side (see kit find_each)."""
+        found = await find_each(self.profiles, [{"_id": p, "workspace": w} for w, p in keys])
+        return {(d["workspace"], d["_id"]): d for docs in found for d in docs}
+
+    async def any_forgotten(self, keys: list[tuple[str, str]], session: Session) -> bool:
+        digests = [forgotten_key(w, p) for w, p in keys]
+        return await self.forgotten.find_one({"_id": {"$in": digests}}, session=session) is not None
+
+    async def record_events(self, docs: list[dict], session: Session) -> None:
+        await self.events.insert_many(docs, ordered=True, session=session)
+
+    def whole_write(self, workspace: str, profile: dict, original: dict | None, now: dt.datetime) -> UpdateOne:
+        """Replace a profile's sections, only if it is still at the `seq` it was read at (else: no match)."""
+        fields = {s: profile.get(s) or {} for s in WHOLE_SECTIONS}
+        fields |= {"seq": profile.get("seq", 0), "updated_at": now}
+        update: dict = {
+            "$set": fields,
+            "$setOnInsert": {"workspace": workspace, "uid": profile["uid"], "created_at": now},
+        }
+        if profile.get("next_sweep_at") is not None:
+            fields["next_sweep_at"] = profile["next_sweep_at"]
+        else:
+            update["$unset"] = {"next_sweep_at": ""}
+        seq = (original or {}).get("seq")
+        guard = {"_id": profile["_id"], "workspace": workspace, "seq": seq if seq is not None else {"$exists": False}}
+        return UpdateOne(guard, update, upsert=original is None)
+
+    async def set_member_tags(
+        self, workspace: str, root: str, tags: list[dict], removals: list[str], session: Session
+    ) -> None:
+        """Write an operator's tag decision into everyone merged into `root` (their own_tags)."""
+        members = [d["_id"] for d in await self.subtree(workspace, root, session) if d["_id"] != root]
+        update: dict = {}
+        if tags:
+            update["$set"] = {f"own_tags.{t['name']}": {k: v for k, v in t.items() if k != "name"} for t in tags}
+        if removals:
+            update["$unset"] = {f"own_tags.{name}": "" for name in removals}
+        for member in members:
+            await self.profiles.update_one({"_id": member, "workspace": workspace}, update, session=session)
+
+    async def advance_job(self, job_id: str, chunk: int, count: int, tagged: int, session: Session) -> None:
+        """Count a tagged chunk of a bulk job; a chunk counted before (a second runner) aborts the transaction."""
+        result = await self.db["tag_jobs"].update_one(
+            {"_id": job_id, "next_chunk": chunk},
+            {
+                "$inc": {"done": count, "tagged": tagged},
+                "$set": {"next_chunk": chunk + 1, "updated_at": dt.datetime.now(dt.UTC)},
+            },
+            session=session,
+        )
+        if result.matched_count != 1:
+            raise RuntimeError(f"chunk {chunk} of tag job {job_id} was already counted")
+
     async def events_of(self, workspace: str, person_ids: list[str], session: Session = None) -> list[dict]:
         cursor = self.events.find(
             {"workspace": workspace, "person_id": {"$in": person_ids}}, _EVENT_FIELDS, session=session
@@ -136,15 +199,20 @@ class ProfileStore:
         merged_from: list[str] | None = None,
     ) -> None:
         """Replace a profile's recomputed sections (and make a tombstone live again)."""
-        fields = {section: profile.get(section) or {} for section in ("traits", "trait_stamps", "computed")}
+        fields = {section: profile.get(section) or {} for section in WHOLE_SECTIONS}
         fields |= {"seq": seq, "uid": uid, "updated_at": now}
         if merged_from is not None:
             fields["merged_from"] = merged_from
+        unset = {"merged_into": ""}
+        if profile.get("next_sweep_at") is not None:
+            fields["next_sweep_at"] = profile["next_sweep_at"]
+        else:
+            unset["next_sweep_at"] = ""
         await self.profiles.update_one(
             {"_id": person_id, "workspace": workspace},
             {
                 "$set": fields,
-                "$unset": {"merged_into": ""},
+                "$unset": unset,
                 "$setOnInsert": {"workspace": workspace, "created_at": now},
             },
             upsert=True,
