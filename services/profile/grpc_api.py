@@ -183,8 +183,9 @@ class ProfileGrpc(profile_pb2_grpc.ProfileServiceServicer):
     @maps_errors
     async def DefineTag(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
-        fields = {k: getattr(request, k) for k in TagDefinition.__dataclass_fields__}
-        definition = await self.rulebook.define(workspace, TagDefinition(**fields))
+        # Empty fields (proto3 defaults) take the definition's defaults (custom, own, flag).
+        fields = {k: getattr(request, k) for k in TagDefinition.__dataclass_fields__ if getattr(request, k)}
+        definition = await self.rulebook.define(workspace, TagDefinition(**{"name": "", **fields}))
         return definition_message(workspace, definition)
 
     @maps_errors
