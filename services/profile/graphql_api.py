@@ -303,6 +303,7 @@ class Mutation:
         if not persons:
             raise InvalidInput("give personIds or segmentId", "personIds")
         tagged = await updater.assign_tags(workspace, persons, checked, request_cause("graphql:assignTags"))
+        info.context["profiles"].clear_all()
         return AssignTagsResult(persons=[Person(id=strawberry.ID(p)) for p in dict.fromkeys(tagged)], job=None)
 
     @strawberry.mutation(description="Remove assigned tags from a person.")
@@ -345,7 +346,8 @@ def _object(value, field: str) -> dict:
 
 
 async def _person(info: strawberry.Info, person_id) -> Person:
-    info.context["profiles"].clear((workspace_of(info), str(person_id)))
+    # The mutation changed it: later fields of this request must read it afresh.
+    info.context["profiles"].clear_all()
     doc = await _load(info, person_id)
     if doc is None:
         raise NotFound(f"no profile for person {person_id!r}", "personId")
