@@ -22,6 +22,7 @@ Collections:
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
 from pymongo import UpdateOne
@@ -29,24 +30,24 @@ from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.kit.erasure import erased_digest
-from services.kit.mongo import IndexSpec, find_each
+from services.kit.mongo import IndexSpec
 
 INDEXES = [
     IndexSpec("profiles", [("workspace", 1), ("uid", 1)], name="by_uid"),
     IndexSpec("events", [("workspace", 1), ("person_id", 1), ("timestamp", -1)], name="timeline"),
     IndexSpec("events", [("workspace", 1), ("timestamp", 1)], name="retention"),
     IndexSpec("profiles", [("next_sweep_at", 1)], name="sweep"),
-    IndexSpec("profiles", [("workspace", 1), ("computed.acquisition_channel", 1)], name="by_channel"),
     IndexSpec("tag_definitions", [("workspace", 1), ("name", 1)], name="by_workspace"),
     IndexSpec("tag_jobs", [("state", 1), ("lease_until", 1)], name="runnable"),
 ]
 
+IN_CHUNK = 50
 # A merge chain longer than this is a corrupt graph (a cycle), not a real history.
 MAX_CHAIN = 64
 # What a recompute reads of an event (context can be large and is not needed).
 _EVENT_FIELDS = {"person_id": 1, "seq": 1, "message_id": 1, "type": 1, "event": 1, "timestamp": 1}
 _EVENT_FIELDS |= {"properties": 1, "traits": 1, "context": 1}
-# What a whole-profile write (batched apply, sweep) replaces.
+# What a whole-profile write (merge, unmerge) replaces.
 WHOLE_SECTIONS = ("traits", "trait_stamps", "computed", "tags", "own_tags", "merged_tags")
 # The sections of a live profile that a tombstone does not have.
 # A tombstone keeps its own_tags and api_traits: what an unmerge needs to give back.
@@ -71,8 +72,24 @@ class ProfileStore:
         return await self.profiles.find_one({"_id": person_id, "workspace": workspace}, session=session)
 
     async def get_many(self, workspace: str, person_ids: list[str], session: Session = None) -> dict[str, dict]:
-        docs = self.profiles.find({"_id": {"$in": person_ids}, "workspace": workspace}, session=session)
-        return {d["_id"]: d async for d in docs}
+        """Profiles by id, `$in` on _id in chunks of IN_CHUNK.
+
+        SecantusDB answers `$in` on _id from the index, but its cost grows with
+        the square of the list (measured: 50 ids 14 ms, 200 ids 134 ms, 1,000 ids
+        2,039 ms), so long lists go in chunks, side by side outside a transaction.
+        """
+        ids = list(dict.fromkeys(person_ids))
+        chunks = [ids[i : i + IN_CHUNK] for i in range(0, len(ids), IN_CHUNK)]
+
+        async def one(chunk: list[str]) -> list[dict]:
+            query = {"_id": {"$in": chunk}, "workspace": workspace}
+            return await self.profiles.find(query, session=session).to_list(None)
+
+        if session is not None:
+            found = [await one(chunk) for chunk in chunks]
+        else:
+            found = await asyncio.gather(*(one(chunk) for chunk in chunks))
+        return {d["_id"]: d for docs in found for d in docs}
 
     async def resolve(self, workspace: str, person_id: str, session: Session = None) -> dict | None:
         """The live profile a person id stands for: itself, or the end of its merged_into chain."""
@@ -110,9 +127,17 @@ class ProfileStore:
         return out
 
     async def get_each(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict]:
-        """Profiles by (workspace, person id), one indexed equality each, side by side (see kit find_each)."""
-        found = await find_each(self.profiles, [{"_id": p, "workspace": w} for w, p in keys])
-        return {(d["workspace"], d["_id"]): d for docs in found for d in docs}
+        """Profiles by (workspace, person id): one `$in` on _id per workspace.
+
+        Unlike `$in` on other fields (see kit find_each), `$in` on _id uses the
+        _id index on SecantusDB (in chunks, see get_many): measured 200 of 20,000
+        profiles in 48 ms, against 277 ms for 200 concurrent find_one calls.
+        """
+        out: dict[tuple[str, str], dict] = {}
+        for workspace in sorted({w for w, _ in keys}):
+            docs = await self.get_many(workspace, [p for w, p in keys if w == workspace])
+            out.update({(workspace, pid): doc for pid, doc in docs.items()})
+        return out
 
     async def any_forgotten(self, keys: list[tuple[str, str]], session: Session) -> bool:
         digests = [forgotten_key(w, p) for w, p in keys]
@@ -121,18 +146,17 @@ class ProfileStore:
     async def record_events(self, docs: list[dict], session: Session) -> None:
         await self.events.insert_many(docs, ordered=True, session=session)
 
-    def whole_write(self, workspace: str, profile: dict, original: dict | None, now: dt.datetime) -> UpdateOne:
-        """Replace a profile's sections, only if it is still at the `seq` it was read at (else: no match)."""
-        fields = {s: profile.get(s) or {} for s in WHOLE_SECTIONS}
-        fields |= {"seq": profile.get("seq", 0), "updated_at": now}
+    def guarded_write(
+        self, workspace: str, profile: dict, original: dict | None, change, now: dt.datetime
+    ) -> UpdateOne:
+        """Write the changed paths, only if the profile is still at the `seq` it was read at (else: no match)."""
+        fields = {**change.set, "seq": profile.get("seq", 0), "updated_at": now}
         update: dict = {
             "$set": fields,
             "$setOnInsert": {"workspace": workspace, "uid": profile["uid"], "created_at": now},
         }
-        if profile.get("next_sweep_at") is not None:
-            fields["next_sweep_at"] = profile["next_sweep_at"]
-        else:
-            update["$unset"] = {"next_sweep_at": ""}
+        if change.unset:
+            update["$unset"] = dict.fromkeys(change.unset, "")
         seq = (original or {}).get("seq")
         guard = {"_id": profile["_id"], "workspace": workspace, "seq": seq if seq is not None else {"$exists": False}}
         return UpdateOne(guard, update, upsert=original is None)

@@ -173,8 +173,9 @@ class ProfileUpdater:
             originals[key] = stored
             profiles[key] = copy.deepcopy(stored) if stored else {"_id": key[1], "uid": uid}
         announcements = []
+        writes: dict[tuple[str, str], Update] = {key: Update() for key in keys}
         # Each event is folded and settled exactly as apply_resolved would, and announced with its
-        # own cause; only the writes are gathered (one per person).
+        # own cause; only the writes are gathered (one per person, the paths the events changed).
         for doc in docs.values():
             ws, key = doc["workspace"], (doc["workspace"], doc["person_id"])
             profile = profiles[key]
@@ -182,10 +183,11 @@ class ProfileUpdater:
             update = apply_event(profile, doc)
             settle(apply_update(profile, update), now, (await self.rulebook.of(ws)).rules, update)
             apply_update(profile, update)
+            writes[key].absorb(update)
             if update.changes:
                 message = announcement(ws, key[1], profile["uid"], update, doc["message_id"], now)
                 announcements.append((Topics.PROFILE_CHANGED, key[1], message))
-        ops = [self.store.whole_write(key[0], profiles[key], originals[key], now) for key in keys]
+        ops = [self.store.guarded_write(key[0], profiles[key], originals[key], writes[key], now) for key in keys]
         new_persons = [key for key in keys if originals[key] is None]
 
         async def work(session) -> None:
