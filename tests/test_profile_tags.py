@@ -285,3 +285,22 @@ def test_bulk_tagging_of_a_segment_against_the_real_segment_service(start_servic
     assert job.state == "done" and (job.total, job.tagged) == (3, 3), job
     tagged = {p for p in persons if "smart_shopper" in tags_of(get_profile(stack, ws, p))}
     assert tagged == set(persons[:3])
+
+
+def test_a_new_rule_reaches_persons_who_send_no_event(profile, stub, workspace_id):
+    ws, person = workspace_id, f"p_{workspace_id}"
+    send(profile, [order(ws, person, 6, 90, products=[{"category": "sunscreen"}])])
+    with_events(profile, ws, person, 1)
+    stub.DefineTag(
+        profile_pb2.TagDefinition(
+            workspace_id=ws,
+            name="sunscreen_fan",
+            category="preference",
+            rule='computed.categories contains "sunscreen"',
+        )
+    )
+    assert "sunscreen_fan" not in tags_of(get_profile(profile, ws, person))
+    assert sweep(profile, ws, NOW) == 1
+    got = tags_of(get_profile(profile, ws, person))
+    assert got["sunscreen_fan"].source == "computed"
+    assert changes(profile, ws, person, f"sweep:lifecycle:{person}:{NOW.date().isoformat()}")["tags.sunscreen_fan"][1]

@@ -31,6 +31,8 @@ from services.profile.tags import TEMPLATES, TagDefinition
 from services.profile.traits import check_schema
 
 MAX_DEFINITIONS = 500
+# A moment every sweep considers due.
+RESETTLE_AT = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 MAX_RETENTION_DAYS = 3650
 
 
@@ -44,6 +46,7 @@ class WorkspaceRules:
 
 class Rulebook:
     def __init__(self, db: AsyncDatabase, ttl: float = 2.0) -> None:
+        self.profiles = db["profiles"]
         self.settings = db["profile_settings"]
         self.definitions = db["tag_definitions"]
         self.ttl = ttl
@@ -93,7 +96,23 @@ class Rulebook:
             upsert=True,
         )
         self.forget_cache(workspace)
+        before = known.definitions.get(definition.name)
+        if (before.rule if before else "") != definition.rule or (
+            before and before.value_kind != definition.value_kind
+        ):
+            await self.resettle(workspace)
         return definition
+
+    async def resettle(self, workspace: str) -> None:
+        """Make every profile of the workspace due for the sweep, which re-derives it under the new settings.
+
+        A changed rule or threshold must reach the persons who send no event
+        (a new rule tag, a lifecycle stage under new thresholds); the sweep
+        settles them at its next run and announces what changed.
+        """
+        await self.profiles.update_many(
+            {"workspace": workspace, "computed": {"$exists": True}}, {"$set": {"next_sweep_at": RESETTLE_AT}}
+        )
 
     async def update_settings(
         self,
@@ -116,4 +135,6 @@ class Rulebook:
         if fields:
             await self.settings.update_one({"_id": workspace}, {"$set": fields}, upsert=True)
         self.forget_cache(workspace)
+        if thresholds is not None:
+            await self.resettle(workspace)
         return await self.of(workspace)
