@@ -268,9 +268,18 @@ def test_bulk_tagging_of_a_segment_against_the_real_segment_service(start_servic
     send(stack, events)
     with grpc.insecure_channel(stack.grpc_target("segment")) as channel:
         segments = segment_pb2_grpc.SegmentServiceStub(channel)
-        segment = segments.CreateSegment(
-            segment_pb2.CreateSegmentRequest(workspace_id=ws, name="vip", rule="traits.vip = true")
-        )
+
+        # A segment service may refuse a rule on a trait it has not seen yet: retry until it has.
+        def create():
+            try:
+                return segments.CreateSegment(
+                    segment_pb2.CreateSegmentRequest(workspace_id=ws, name="vip", rule="traits.vip = true")
+                )
+            except grpc.RpcError as exc:
+                assert exc.code() == grpc.StatusCode.INVALID_ARGUMENT, exc
+                return None
+
+        segment = eventually(create, timeout=30)
         count = segment_pb2.CountRequest(workspace_id=ws, segment_id=segment.id)
         eventually(lambda: segments.Count(count).count == 3, timeout=30)
     answer = stub.AssignTags(
