@@ -131,6 +131,8 @@ class TagJobs:
             await self.jobs.update_one(
                 {"_id": job["_id"]}, {"$set": {"state": "failed", "error": repr(exc)[:500], "updated_at": now}}
             )
+            # A failed job does not resume: its list of persons has no further use.
+            await self.items.delete_many({"job": job["_id"]})
         return True
 
     async def _collect(self, job: dict) -> dict:

@@ -18,6 +18,13 @@ Collections:
 - `profile_forgotten`: {_id: sha256 of "<workspace>:<person id>"}: persons erased by
   person.forgotten, so an event or merge still in flight cannot bring them back.
   Hashed: nothing readable of the person stays behind.
+- Live profiles also hold `tags` (in force: {name: {value, confidence, source,
+  assigned_at, expires_at}}), `own_tags` (the person's API assignments, kept by
+  tombstones for an unmerge), `merged_tags` (the stronger of what persons merged
+  into it brought), `next_sweep_at` (when time alone next changes the profile)
+  and `archive` (what events pruned by retention made; see retention.py).
+- `tag_jobs` / `tag_job_items`: bulk tagging jobs and their chunks of persons (jobs.py).
+- `profile_settings` / `tag_definitions`: per-workspace settings and tag definitions (rulebook.py).
 """
 
 from __future__ import annotations
@@ -311,6 +318,10 @@ class ProfileStore:
             session=session,
         )
         for person_id in person_ids:
+            # A bulk tagging job still to run must not keep (or tag) the person.
+            await self.db["tag_job_items"].update_many(
+                {"persons": person_id}, {"$pull": {"persons": person_id}}, session=session
+            )
             await self.forgotten.update_one(
                 {"_id": forgotten_key(workspace, person_id)},
                 {"$setOnInsert": {"at": now}},
