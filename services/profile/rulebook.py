@@ -111,7 +111,8 @@ class Rulebook:
         settles them at its next run and announces what changed.
         """
         await self.profiles.update_many(
-            {"workspace": workspace, "computed": {"$exists": True}}, {"$set": {"next_sweep_at": RESETTLE_AT}}
+            {"workspace": workspace, "computed": {"$exists": True}},
+            {"$set": {"next_sweep_at": RESETTLE_AT}, "$inc": {"version": 1}},
         )
 
     async def update_settings(

@@ -161,11 +161,16 @@ class ProfileStore:
         update: dict = {
             "$set": fields,
             "$setOnInsert": {"workspace": workspace, "uid": profile["uid"], "created_at": now},
+            "$inc": {"version": 1},
         }
         if change.unset:
             update["$unset"] = dict.fromkeys(change.unset, "")
-        seq = (original or {}).get("seq")
-        guard = {"_id": profile["_id"], "workspace": workspace, "seq": seq if seq is not None else {"$exists": False}}
+        # `seq` moves with events, `version` with every write (API, tags, sweep, merges): a
+        # profile changed by anyone since it was read no longer matches.
+        guard = {"_id": profile["_id"], "workspace": workspace}
+        for name in ("seq", "version"):
+            value = (original or {}).get(name)
+            guard[name] = value if value is not None else {"$exists": False}
         return UpdateOne(guard, update, upsert=original is None)
 
     async def set_member_tags(
@@ -212,6 +217,7 @@ class ProfileStore:
     ) -> None:
         update: dict = {
             "$set": {**set_, "updated_at": now},
+            "$inc": {"version": 1},
             "$setOnInsert": {"workspace": workspace, "uid": uid, "created_at": now},
         }
         if unset:
@@ -244,6 +250,7 @@ class ProfileStore:
             {
                 "$set": fields,
                 "$unset": unset,
+                "$inc": {"version": 1},
                 "$setOnInsert": {"workspace": workspace, "created_at": now},
             },
             upsert=True,
@@ -259,6 +266,7 @@ class ProfileStore:
             {
                 "$addToSet": {"merged_from": loser},
                 "$set": {"updated_at": now},
+                "$inc": {"version": 1},
                 "$setOnInsert": {"workspace": workspace, "uid": winner_uid, "created_at": now},
             },
             upsert=True,
@@ -268,7 +276,7 @@ class ProfileStore:
     async def detach(self, workspace: str, winner: str, loser: str, now: dt.datetime, session: Session) -> None:
         await self.profiles.update_one(
             {"_id": winner, "workspace": workspace},
-            {"$pull": {"merged_from": loser}, "$set": {"updated_at": now}},
+            {"$pull": {"merged_from": loser}, "$set": {"updated_at": now}, "$inc": {"version": 1}},
             session=session,
         )
 
@@ -280,6 +288,7 @@ class ProfileStore:
             {"_id": loser, "workspace": workspace},
             {
                 "$set": {"merged_into": winner, "updated_at": now},
+                "$inc": {"version": 1},
                 "$unset": {section: "" for section in LIVE_SECTIONS},
                 "$setOnInsert": {"workspace": workspace, "uid": loser_uid, "created_at": now},
             },
