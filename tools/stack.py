@@ -221,8 +221,8 @@ class Stack:
             "CDP_HTTP_PORT": str(self.ports[f"{service}.http"]),
             "CDP_GRPC_PORT": str(self.ports[f"{service}.grpc"]),
             "CDP_LOG_LEVEL": self.log_level,
-            # Where a service finds its peers' gRPC servers (profile's bulk tagging asks segment).
-            **{f"CDP_{peer.upper()}_GRPC": self.grpc_target(peer) for peer in SERVICES},
+            # Profile's bulk tagging asks segment for a segment's members.
+            "CDP_SEGMENT_GRPC_TARGET": self.grpc_target("segment"),
             "PYTHONUNBUFFERED": "1",
             **self.service_env,
         }

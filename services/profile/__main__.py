@@ -24,7 +24,7 @@ class ProfileSettings(ServiceSettings):
     http_port: int = 4002
     grpc_port: int = 50052
     # Where bulk tagging asks for a segment's members (StreamMembers).
-    segment_grpc: str = "127.0.0.1:50053"
+    segment_grpc_target: str = "127.0.0.1:50053"
     # Seconds between sweeps (tag expiry, lifecycle and RFM decay, event retention).
     sweep_interval: float = 60.0
 
@@ -35,7 +35,7 @@ def wire(rt: Runtime) -> Wiring:
     rulebook = Rulebook(rt.db)
     updater = ProfileUpdater(rt.mongo, store, rt.relay, rt.clock, rulebook)
     merges = MergeApplier(rt.mongo, store, rt.relay, rt.clock, rulebook)
-    jobs = TagJobs(store, updater, rt.clock, settings.segment_grpc)
+    jobs = TagJobs(store, updater, rt.clock, settings.segment_grpc_target)
     sweeper = Sweeper(rt.mongo, store, rt.relay, rt.clock, rulebook, interval=settings.sweep_interval)
     gql = graphql_app(graphql_api.build_schema(), graphql_api.context_factory(store, updater, rulebook, jobs))
     return Wiring(
