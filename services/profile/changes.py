@@ -18,11 +18,13 @@ unmerge are built on that: a combined or restored profile is a recompute.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
 ORDER_COMPLETED = "Order Completed"
+ORDER_REFUNDED = "Order Refunded"
 _MISSING = object()
 
 
@@ -47,6 +49,17 @@ class Update:
     def keep(self, path: str, value: Any) -> None:
         """Write bookkeeping (stamps, recorded API writes) that is not announced."""
         self.set[path] = value
+
+    def absorb(self, later: "Update") -> None:
+        """Fold a later update's writes into this one (announcements stay with each update)."""
+        for path, value in later.set.items():
+            self.set[path] = value
+            if path in self.unset:
+                self.unset.remove(path)
+        for path in later.unset:
+            self.set.pop(path, None)
+            if path not in self.unset:
+                self.unset.append(path)
 
 
 def order_revenue(properties: dict[str, Any]) -> float:
@@ -156,24 +169,58 @@ def apply_api_traits(
     return update
 
 
-def apply_event(profile: dict, event: dict) -> Update:
-    """Apply one resolved event: identify traits, activity and order counters."""
+def acquisition_channel(event: dict) -> str:
+    """Where the person came from: the utm source of the event (Segment puts it in context.campaign)."""
+    campaign = (event.get("context") or {}).get("campaign") or {}
+    for value in (campaign.get("source"), (event.get("properties") or {}).get("utm_source")):
+        if isinstance(value, str) and value.strip():
+            return value.strip()[:128]
+    return "direct"
+
+
+def order_categories(properties: dict[str, Any]) -> set[str]:
+    """Categories of an order: products[].category and a top-level category (Segment e-commerce spec)."""
+    out = set()
+    products = properties.get("products")
+    for product in products if isinstance(products, list) else []:
+        if isinstance(product, dict) and isinstance(product.get("category"), str):
+            out.add(product["category"].strip()[:128])
+    if isinstance(properties.get("category"), str):
+        out.add(properties["category"].strip()[:128])
+    out.discard("")
+    return out
+
+
+MAX_CATEGORIES = 200
+
+
+def apply_event(profile: dict, event: dict, traits: dict[str, Any] | None = None) -> Update:
+    """Apply one resolved event: identify traits, activity, orders and refunds.
+
+    `traits` are the identify traits after the schema check (default: the event's own).
+    """
     update = Update()
     computed = profile.get("computed") or {}
     at: dt.datetime = event["timestamp"]
 
     if event["type"] == "identify":
-        for key, value in (event.get("traits") or {}).items():
+        for key, value in (event.get("traits") or {} if traits is None else traits).items():
             _write_trait(profile, key, value, at, EVENT, update)
 
     update.put("computed.event_count", computed.get("event_count", 0), computed.get("event_count", 0) + 1)
     last_active = computed.get("last_active_at")
     if last_active is None or at > last_active:
         update.put("computed.last_active_at", last_active, at)
+    first_seen = computed.get("first_seen_at")
+    if first_seen is None or at < first_seen:
+        # First touch: the channel of the earliest event (a tie keeps the one applied first).
+        update.put("computed.first_seen_at", first_seen, at)
+        update.put("computed.acquisition_channel", computed.get("acquisition_channel"), acquisition_channel(event))
 
+    properties = event.get("properties") or {}
     if event["type"] == "track" and event.get("event") == ORDER_COMPLETED:
         count = computed.get("order_count", 0) + 1
-        revenue = round(computed.get("revenue", 0.0) + order_revenue(event.get("properties") or {}), 2)
+        revenue = round(computed.get("revenue", 0.0) + order_revenue(properties), 2)
         update.put("computed.order_count", computed.get("order_count", 0), count)
         update.put("computed.revenue", computed.get("revenue", 0.0), revenue)
         update.put("computed.average_order_value", computed.get("average_order_value"), round(revenue / count, 2))
@@ -182,12 +229,31 @@ def apply_event(profile: dict, event: dict) -> Update:
             update.put("computed.first_order_at", first, at)
         if last is None or at > last:
             update.put("computed.last_order_at", last, at)
+        categories = computed.get("categories") or []
+        merged = sorted(set(categories) | order_categories(properties))[:MAX_CATEGORIES]
+        update.put("computed.categories", categories or None, merged or None)
+        if properties.get("coupon"):
+            coupons = computed.get("coupon_order_count", 0)
+            update.put("computed.coupon_order_count", coupons or None, coupons + 1)
+        _put_ltv(computed, revenue, computed.get("refunded_amount", 0.0), update)
+    elif event["type"] == "track" and event.get("event") == ORDER_REFUNDED:
+        refunds = computed.get("refund_count", 0) + 1
+        refunded = round(computed.get("refunded_amount", 0.0) + order_revenue(properties), 2)
+        update.put("computed.refund_count", computed.get("refund_count"), refunds)
+        update.put("computed.refunded_amount", computed.get("refunded_amount"), refunded)
+        _put_ltv(computed, computed.get("revenue", 0.0), refunded, update)
     return update
+
+
+def _put_ltv(computed: dict, revenue: float, refunded: float, update: Update) -> None:
+    update.put("computed.ltv", computed.get("ltv"), round(revenue - refunded, 2))
 
 
 # -- recompute (merge, unmerge) ---------------------------------------------------
 # The sections a recompute rebuilds; the announced ones are what profile.changed carries.
 SECTIONS = ("traits", "trait_stamps", "computed")
+# The sections `settle` derives and a whole-profile write replaces (see updates.ProfileUpdater).
+DERIVED = ("tags", "own_tags", "merged_tags", "next_sweep_at")
 ANNOUNCED = ("traits", "computed")
 
 
@@ -227,12 +293,67 @@ def combine_api_traits(recorded: list[dict]) -> dict[str, dict]:
     return out
 
 
-def recompute(events: list[dict], api_traits: dict[str, dict] | None = None) -> dict:
-    """The profile that these events and recorded API writes make, from nothing.
+_SUMS = ("event_count", "order_count", "refund_count", "coupon_order_count")
+_MONEY = ("revenue", "refunded_amount")
+
+
+def combine(parts: list[dict | None]) -> dict:
+    """Several event-derived states as one: the merge rules, as a function.
+
+    Newest trait wins (by stamp; the earlier part on a tie), counters and money
+    add, first/last times take min/max, categories unite, the acquisition
+    channel is the one of the earliest first event. Used to start a recompute
+    from the archives that retention folded pruned events into.
+    """
+    out: dict = {}
+    stamps: dict[str, dict] = {}
+    traits: dict[str, Any] = {}
+    computed: dict[str, Any] = {}
+    for part in [p for p in parts if p]:
+        for key, stamp in (part.get("trait_stamps") or {}).items():
+            if key not in stamps or (stamp["at"], _RANK[stamp["by"]]) > (stamps[key]["at"], _RANK[stamps[key]["by"]]):
+                stamps[key] = stamp
+                if key in (part.get("traits") or {}):
+                    traits[key] = part["traits"][key]
+                else:
+                    traits.pop(key, None)
+        c = part.get("computed") or {}
+        for name in _SUMS:
+            if name in c:
+                computed[name] = computed.get(name, 0) + c[name]
+        for name in _MONEY:
+            if name in c:
+                computed[name] = round(computed.get(name, 0.0) + c[name], 2)
+        for name, pick in (("first_order_at", min), ("last_order_at", max), ("last_active_at", max)):
+            if c.get(name) is not None:
+                computed[name] = pick(computed[name], c[name]) if name in computed else c[name]
+        if c.get("first_seen_at") is not None and (
+            "first_seen_at" not in computed or c["first_seen_at"] < computed["first_seen_at"]
+        ):
+            computed["first_seen_at"] = c["first_seen_at"]
+            computed["acquisition_channel"] = c.get("acquisition_channel", "direct")
+        if c.get("categories"):
+            computed["categories"] = sorted(set(computed.get("categories") or []) | set(c["categories"]))
+    if computed.get("order_count"):
+        computed["average_order_value"] = round(computed.get("revenue", 0.0) / computed["order_count"], 2)
+    if computed.get("order_count") or computed.get("refund_count"):
+        computed["ltv"] = round(computed.get("revenue", 0.0) - computed.get("refunded_amount", 0.0), 2)
+    for name, value in (("traits", traits), ("trait_stamps", stamps), ("computed", computed)):
+        if value:
+            out[name] = value
+    return out
+
+
+def recompute(
+    events: list[dict], api_traits: dict[str, dict] | None = None, archives: list[dict | None] | None = None
+) -> dict:
+    """The profile that these events and recorded API writes make, from nothing (or from archives).
 
     Returns {traits, trait_stamps, computed} (sections only when non-empty).
+    `archives` are the states retention folded pruned events into (older than
+    every stored event): the fold starts from their combination.
     """
-    profile: dict = {}
+    profile: dict = copy.deepcopy(combine(archives or []))
     for event in sorted(events, key=event_order):
         apply_update(profile, apply_event(profile, event))
     for key, write in sorted((api_traits or {}).items()):
@@ -246,9 +367,11 @@ def recompute(events: list[dict], api_traits: dict[str, dict] | None = None) -> 
 def diff(before: dict | None, after: dict | None) -> Update:
     """What turns profile `before` into `after`, announced field by field.
 
-    The announced sections are traits and computed; stamps are bookkeeping and
-    are written whole by the caller.
+    The announced sections are traits, computed and tags (in their announced
+    form); stamps are bookkeeping and are written whole by the caller.
     """
+    from services.profile.tags import announced
+
     update = Update()
     for section in ANNOUNCED:
         old = (before or {}).get(section) or {}
@@ -258,4 +381,8 @@ def diff(before: dict | None, after: dict | None) -> Update:
                 update.put(f"{section}.{key}", old.get(key), new[key])
             else:
                 update.drop(f"{section}.{key}", old.get(key, _MISSING))
+    old_tags, new_tags = (before or {}).get("tags") or {}, (after or {}).get("tags") or {}
+    for name in sorted(old_tags.keys() | new_tags.keys()):
+        if old_tags.get(name) != new_tags.get(name):
+            update.changes.append((f"tags.{name}", announced(old_tags.get(name)), announced(new_tags.get(name))))
     return update

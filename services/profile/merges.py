@@ -19,8 +19,11 @@ from services.kit.clock import Clock
 from services.kit.kafka import Topics
 from services.kit.mongo import in_transaction
 from services.kit.outbox import OutboxRelay
-from services.profile.changes import Update, combine_api_traits, diff, recompute
+from services.profile.changes import Update, apply_update, combine_api_traits, diff, recompute
+from services.profile.derived import settle
+from services.profile.rulebook import Rulebook
 from services.profile.store import ProfileStore
+from services.profile.tags import stronger
 from services.profile.updates import announcement
 
 log = logging.getLogger(__name__)
@@ -29,7 +32,8 @@ MERGED, UNMERGED = "merged", "unmerged"
 
 
 class MergeApplier:
-    def __init__(self, client: Any, store: ProfileStore, relay: OutboxRelay, clock: Clock) -> None:
+    def __init__(self, client: Any, store: ProfileStore, relay: OutboxRelay, clock: Clock, rulebook: Rulebook) -> None:
+        self.rulebook = rulebook
         self.client = client
         self.store = store
         self.relay = relay
@@ -133,7 +137,18 @@ class MergeApplier:
         events = await self.store.events_of(ws, members, session)
         # The person's own API writes first: they win ties against absorbed persons' writes.
         api = combine_api_traits([d.get("api_traits") for d in sorted(tree, key=lambda d: d["_id"] != doc["_id"])])
-        after = recompute(events, api)
+        after = recompute(events, api, [d.get("archive") for d in tree])
+        # Tags: the person's own assignments, plus the stronger of what those merged into it
+        # brought (higher confidence wins); then everything derived, at the clock's time.
+        own = next((d.get("own_tags") or {} for d in tree if d["_id"] == doc["_id"]), {})
+        brought: dict[str, dict] = {}
+        for member in tree:
+            if member["_id"] != doc["_id"]:
+                for name, value in (member.get("own_tags") or {}).items():
+                    brought[name] = stronger(brought.get(name), value)
+        after |= {"own_tags": own, "merged_tags": brought, "tags": (before or {}).get("tags") or {}}
+        rules = await self.rulebook.of(ws)
+        apply_update(after, settle(after, now, rules.rules))
         seq = max([doc.get("seq", 0), *(e.get("seq", 0) for e in events)])
         merged_from = next((d.get("merged_from") or [] for d in tree if d["_id"] == doc["_id"]), [])
         await self.store.write_live(ws, doc["_id"], doc["uid"], after, seq, now, session, merged_from)

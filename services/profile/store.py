@@ -18,12 +18,21 @@ Collections:
 - `profile_forgotten`: {_id: sha256 of "<workspace>:<person id>"}: persons erased by
   person.forgotten, so an event or merge still in flight cannot bring them back.
   Hashed: nothing readable of the person stays behind.
+- Live profiles also hold `tags` (in force: {name: {value, confidence, source,
+  assigned_at, expires_at}}), `own_tags` (the person's API assignments, kept by
+  tombstones for an unmerge), `merged_tags` (the stronger of what persons merged
+  into it brought), `next_sweep_at` (when time alone next changes the profile)
+  and `archive` (what events pruned by retention made; see retention.py).
+- `tag_jobs` / `tag_job_items`: bulk tagging jobs and their chunks of persons (jobs.py).
+- `profile_settings` / `tag_definitions`: per-workspace settings and tag definitions (rulebook.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 
+from pymongo import UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -33,15 +42,23 @@ from services.kit.mongo import IndexSpec
 INDEXES = [
     IndexSpec("profiles", [("workspace", 1), ("uid", 1)], name="by_uid"),
     IndexSpec("events", [("workspace", 1), ("person_id", 1), ("timestamp", -1)], name="timeline"),
+    IndexSpec("events", [("workspace", 1), ("timestamp", 1)], name="retention"),
+    IndexSpec("profiles", [("next_sweep_at", 1)], name="sweep"),
+    IndexSpec("tag_definitions", [("workspace", 1), ("name", 1)], name="by_workspace"),
+    IndexSpec("tag_jobs", [("state", 1), ("lease_until", 1)], name="runnable"),
 ]
 
+IN_CHUNK = 50
 # A merge chain longer than this is a corrupt graph (a cycle), not a real history.
 MAX_CHAIN = 64
 # What a recompute reads of an event (context can be large and is not needed).
 _EVENT_FIELDS = {"person_id": 1, "seq": 1, "message_id": 1, "type": 1, "event": 1, "timestamp": 1}
-_EVENT_FIELDS |= {"properties": 1, "traits": 1}
+_EVENT_FIELDS |= {"properties": 1, "traits": 1, "context": 1}
+# What a whole-profile write (merge, unmerge) replaces.
+WHOLE_SECTIONS = ("traits", "trait_stamps", "computed", "tags", "own_tags", "merged_tags")
 # The sections of a live profile that a tombstone does not have.
-LIVE_SECTIONS = ("traits", "trait_stamps", "computed", "seq")
+# A tombstone keeps its own_tags and api_traits: what an unmerge needs to give back.
+LIVE_SECTIONS = ("traits", "trait_stamps", "computed", "seq", "tags", "merged_tags", "next_sweep_at")
 
 Session = AsyncClientSession | None
 
@@ -62,8 +79,24 @@ class ProfileStore:
         return await self.profiles.find_one({"_id": person_id, "workspace": workspace}, session=session)
 
     async def get_many(self, workspace: str, person_ids: list[str], session: Session = None) -> dict[str, dict]:
-        docs = self.profiles.find({"_id": {"$in": person_ids}, "workspace": workspace}, session=session)
-        return {d["_id"]: d async for d in docs}
+        """Profiles by id, `$in` on _id in chunks of IN_CHUNK.
+
+        SecantusDB answers `$in` on _id from the index, but its cost grows with
+        the square of the list (measured: 50 ids 14 ms, 200 ids 134 ms, 1,000 ids
+        2,039 ms), so long lists go in chunks, side by side outside a transaction.
+        """
+        ids = list(dict.fromkeys(person_ids))
+        chunks = [ids[i : i + IN_CHUNK] for i in range(0, len(ids), IN_CHUNK)]
+
+        async def one(chunk: list[str]) -> list[dict]:
+            query = {"_id": {"$in": chunk}, "workspace": workspace}
+            return await self.profiles.find(query, session=session).to_list(None)
+
+        if session is not None:
+            found = [await one(chunk) for chunk in chunks]
+        else:
+            found = await asyncio.gather(*(one(chunk) for chunk in chunks))
+        return {d["_id"]: d for docs in found for d in docs}
 
     async def resolve(self, workspace: str, person_id: str, session: Session = None) -> dict | None:
         """The live profile a person id stands for: itself, or the end of its merged_into chain."""
@@ -100,6 +133,72 @@ class ProfileStore:
             frontier = sorted({m for d in docs.values() for m in d.get("merged_from") or []} - seen)
         return out
 
+    async def get_each(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict]:
+        """Profiles by (workspace, person id): one `$in` on _id per workspace.
+
+        Unlike `$in` on other fields (see kit find_each), `$in` on _id uses the
+        _id index on SecantusDB (in chunks, see get_many): measured 200 of 20,000
+        profiles in 48 ms, against 277 ms for 200 concurrent find_one calls.
+        """
+        out: dict[tuple[str, str], dict] = {}
+        for workspace in sorted({w for w, _ in keys}):
+            docs = await self.get_many(workspace, [p for w, p in keys if w == workspace])
+            out.update({(workspace, pid): doc for pid, doc in docs.items()})
+        return out
+
+    async def any_forgotten(self, keys: list[tuple[str, str]], session: Session) -> bool:
+        digests = [forgotten_key(w, p) for w, p in keys]
+        return await self.forgotten.find_one({"_id": {"$in": digests}}, session=session) is not None
+
+    async def record_events(self, docs: list[dict], session: Session) -> None:
+        await self.events.insert_many(docs, ordered=True, session=session)
+
+    def guarded_write(
+        self, workspace: str, profile: dict, original: dict | None, change, now: dt.datetime
+    ) -> UpdateOne:
+        """Write the changed paths, only if the profile is still at the `seq` it was read at (else: no match)."""
+        fields = {**change.set, "seq": profile.get("seq", 0), "updated_at": now}
+        update: dict = {
+            "$set": fields,
+            "$setOnInsert": {"workspace": workspace, "uid": profile["uid"], "created_at": now},
+            "$inc": {"version": 1},
+        }
+        if change.unset:
+            update["$unset"] = dict.fromkeys(change.unset, "")
+        # `seq` moves with events, `version` with every write (API, tags, sweep, merges): a
+        # profile changed by anyone since it was read no longer matches.
+        guard = {"_id": profile["_id"], "workspace": workspace}
+        for name in ("seq", "version"):
+            value = (original or {}).get(name)
+            guard[name] = value if value is not None else {"$exists": False}
+        return UpdateOne(guard, update, upsert=original is None)
+
+    async def set_member_tags(
+        self, workspace: str, root: str, tags: list[dict], removals: list[str], session: Session
+    ) -> None:
+        """Write an operator's tag decision into everyone merged into `root` (their own_tags)."""
+        members = [d["_id"] for d in await self.subtree(workspace, root, session) if d["_id"] != root]
+        update: dict = {}
+        if tags:
+            update["$set"] = {f"own_tags.{t['name']}": {k: v for k, v in t.items() if k != "name"} for t in tags}
+        if removals:
+            update["$unset"] = {f"own_tags.{name}": "" for name in removals}
+        for member in members:
+            await self.profiles.update_one({"_id": member, "workspace": workspace}, update, session=session)
+
+    async def advance_job(self, job_id: str, chunk: int, count: int, tagged: int, session: Session) -> None:
+        """Count a tagged chunk of a bulk job; a chunk counted before (a second runner) aborts the transaction."""
+        result = await self.db["tag_jobs"].update_one(
+            {"_id": job_id, "next_chunk": chunk},
+            {
+                "$inc": {"done": count, "tagged": tagged},
+                "$set": {"next_chunk": chunk + 1, "updated_at": dt.datetime.now(dt.UTC)},
+            },
+            session=session,
+        )
+        if result.matched_count != 1:
+            raise RuntimeError(f"chunk {chunk} of tag job {job_id} was already counted")
+
     async def events_of(self, workspace: str, person_ids: list[str], session: Session = None) -> list[dict]:
         cursor = self.events.find(
             {"workspace": workspace, "person_id": {"$in": person_ids}}, _EVENT_FIELDS, session=session
@@ -118,6 +217,7 @@ class ProfileStore:
     ) -> None:
         update: dict = {
             "$set": {**set_, "updated_at": now},
+            "$inc": {"version": 1},
             "$setOnInsert": {"workspace": workspace, "uid": uid, "created_at": now},
         }
         if unset:
@@ -136,15 +236,21 @@ class ProfileStore:
         merged_from: list[str] | None = None,
     ) -> None:
         """Replace a profile's recomputed sections (and make a tombstone live again)."""
-        fields = {section: profile.get(section) or {} for section in ("traits", "trait_stamps", "computed")}
+        fields = {section: profile.get(section) or {} for section in WHOLE_SECTIONS}
         fields |= {"seq": seq, "uid": uid, "updated_at": now}
         if merged_from is not None:
             fields["merged_from"] = merged_from
+        unset = {"merged_into": ""}
+        if profile.get("next_sweep_at") is not None:
+            fields["next_sweep_at"] = profile["next_sweep_at"]
+        else:
+            unset["next_sweep_at"] = ""
         await self.profiles.update_one(
             {"_id": person_id, "workspace": workspace},
             {
                 "$set": fields,
-                "$unset": {"merged_into": ""},
+                "$unset": unset,
+                "$inc": {"version": 1},
                 "$setOnInsert": {"workspace": workspace, "created_at": now},
             },
             upsert=True,
@@ -160,6 +266,7 @@ class ProfileStore:
             {
                 "$addToSet": {"merged_from": loser},
                 "$set": {"updated_at": now},
+                "$inc": {"version": 1},
                 "$setOnInsert": {"workspace": workspace, "uid": winner_uid, "created_at": now},
             },
             upsert=True,
@@ -169,7 +276,7 @@ class ProfileStore:
     async def detach(self, workspace: str, winner: str, loser: str, now: dt.datetime, session: Session) -> None:
         await self.profiles.update_one(
             {"_id": winner, "workspace": workspace},
-            {"$pull": {"merged_from": loser}, "$set": {"updated_at": now}},
+            {"$pull": {"merged_from": loser}, "$set": {"updated_at": now}, "$inc": {"version": 1}},
             session=session,
         )
 
@@ -181,6 +288,7 @@ class ProfileStore:
             {"_id": loser, "workspace": workspace},
             {
                 "$set": {"merged_into": winner, "updated_at": now},
+                "$inc": {"version": 1},
                 "$unset": {section: "" for section in LIVE_SECTIONS},
                 "$setOnInsert": {"workspace": workspace, "uid": loser_uid, "created_at": now},
             },
@@ -219,6 +327,10 @@ class ProfileStore:
             session=session,
         )
         for person_id in person_ids:
+            # A bulk tagging job still to run must not keep (or tag) the person.
+            await self.db["tag_job_items"].update_many(
+                {"persons": person_id}, {"$pull": {"persons": person_id}}, session=session
+            )
             await self.forgotten.update_one(
                 {"_id": forgotten_key(workspace, person_id)},
                 {"$setOnInsert": {"at": now}},

@@ -18,8 +18,16 @@ class EventWorker:
     async def handle(self, key: str, resolved: events_pb2.ResolvedEvent) -> None:
         await self.updater.apply_resolved(resolved)
 
+    async def handle_batch(self, items: list[tuple[str, events_pb2.ResolvedEvent]]) -> None:
+        """A partition's poll in one transaction; on anything unusual the consumer goes one by one."""
+        await self.updater.apply_batch([resolved for _, resolved in items])
+
     def consumer(self, bootstrap: str) -> Consumer:
-        return Consumer(bootstrap, GROUP, [Subscription(Topics.EVENTS_RESOLVED, events_pb2.ResolvedEvent, self.handle)])
+        return Consumer(
+            bootstrap,
+            GROUP,
+            [Subscription(Topics.EVENTS_RESOLVED, events_pb2.ResolvedEvent, self.handle, self.handle_batch)],
+        )
 
 
 class IdentityWorker:

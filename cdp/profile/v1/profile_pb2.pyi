@@ -11,7 +11,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Computed(_message.Message):
-    __slots__ = ("order_count", "revenue", "average_order_value", "first_order_at", "last_order_at", "last_active_at", "event_count")
+    __slots__ = ("order_count", "revenue", "average_order_value", "first_order_at", "last_order_at", "last_active_at", "event_count", "refund_count", "refunded_amount", "categories", "acquisition_channel", "rfm_recency", "rfm_frequency", "rfm_monetary", "rfm_group", "lifecycle_stage", "ltv", "first_seen_at", "coupon_order_count")
     ORDER_COUNT_FIELD_NUMBER: _ClassVar[int]
     REVENUE_FIELD_NUMBER: _ClassVar[int]
     AVERAGE_ORDER_VALUE_FIELD_NUMBER: _ClassVar[int]
@@ -19,6 +19,18 @@ class Computed(_message.Message):
     LAST_ORDER_AT_FIELD_NUMBER: _ClassVar[int]
     LAST_ACTIVE_AT_FIELD_NUMBER: _ClassVar[int]
     EVENT_COUNT_FIELD_NUMBER: _ClassVar[int]
+    REFUND_COUNT_FIELD_NUMBER: _ClassVar[int]
+    REFUNDED_AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    ACQUISITION_CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    RFM_RECENCY_FIELD_NUMBER: _ClassVar[int]
+    RFM_FREQUENCY_FIELD_NUMBER: _ClassVar[int]
+    RFM_MONETARY_FIELD_NUMBER: _ClassVar[int]
+    RFM_GROUP_FIELD_NUMBER: _ClassVar[int]
+    LIFECYCLE_STAGE_FIELD_NUMBER: _ClassVar[int]
+    LTV_FIELD_NUMBER: _ClassVar[int]
+    FIRST_SEEN_AT_FIELD_NUMBER: _ClassVar[int]
+    COUPON_ORDER_COUNT_FIELD_NUMBER: _ClassVar[int]
     order_count: int
     revenue: float
     average_order_value: float
@@ -26,7 +38,19 @@ class Computed(_message.Message):
     last_order_at: _timestamp_pb2.Timestamp
     last_active_at: _timestamp_pb2.Timestamp
     event_count: int
-    def __init__(self, order_count: _Optional[int] = ..., revenue: _Optional[float] = ..., average_order_value: _Optional[float] = ..., first_order_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_order_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_active_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., event_count: _Optional[int] = ...) -> None: ...
+    refund_count: int
+    refunded_amount: float
+    categories: _containers.RepeatedScalarFieldContainer[str]
+    acquisition_channel: str
+    rfm_recency: int
+    rfm_frequency: int
+    rfm_monetary: int
+    rfm_group: str
+    lifecycle_stage: str
+    ltv: float
+    first_seen_at: _timestamp_pb2.Timestamp
+    coupon_order_count: int
+    def __init__(self, order_count: _Optional[int] = ..., revenue: _Optional[float] = ..., average_order_value: _Optional[float] = ..., first_order_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_order_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_active_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., event_count: _Optional[int] = ..., refund_count: _Optional[int] = ..., refunded_amount: _Optional[float] = ..., categories: _Optional[_Iterable[str]] = ..., acquisition_channel: _Optional[str] = ..., rfm_recency: _Optional[int] = ..., rfm_frequency: _Optional[int] = ..., rfm_monetary: _Optional[int] = ..., rfm_group: _Optional[str] = ..., lifecycle_stage: _Optional[str] = ..., ltv: _Optional[float] = ..., first_seen_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., coupon_order_count: _Optional[int] = ...) -> None: ...
 
 class TagAssignment(_message.Message):
     __slots__ = ("name", "value", "source", "confidence", "assigned_at", "expires_at")
@@ -110,6 +134,40 @@ class AssignTagsRequest(_message.Message):
     tags: _containers.RepeatedCompositeFieldContainer[TagAssignment]
     def __init__(self, workspace_id: _Optional[str] = ..., person_ids: _Optional[_Iterable[str]] = ..., segment_id: _Optional[str] = ..., tags: _Optional[_Iterable[_Union[TagAssignment, _Mapping]]] = ...) -> None: ...
 
+class AssignTagsResponse(_message.Message):
+    __slots__ = ("profiles", "job")
+    PROFILES_FIELD_NUMBER: _ClassVar[int]
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    profiles: _containers.RepeatedCompositeFieldContainer[Profile]
+    job: TagJob
+    def __init__(self, profiles: _Optional[_Iterable[_Union[Profile, _Mapping]]] = ..., job: _Optional[_Union[TagJob, _Mapping]] = ...) -> None: ...
+
+class TagJob(_message.Message):
+    __slots__ = ("id", "state", "total", "done", "tagged", "segment_id", "error")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    DONE_FIELD_NUMBER: _ClassVar[int]
+    TAGGED_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    state: str
+    total: int
+    done: int
+    tagged: int
+    segment_id: str
+    error: str
+    def __init__(self, id: _Optional[str] = ..., state: _Optional[str] = ..., total: _Optional[int] = ..., done: _Optional[int] = ..., tagged: _Optional[int] = ..., segment_id: _Optional[str] = ..., error: _Optional[str] = ...) -> None: ...
+
+class GetTagJobRequest(_message.Message):
+    __slots__ = ("workspace_id", "job_id")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    job_id: str
+    def __init__(self, workspace_id: _Optional[str] = ..., job_id: _Optional[str] = ...) -> None: ...
+
 class RemoveTagsRequest(_message.Message):
     __slots__ = ("workspace_id", "person_id", "names")
     WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -155,16 +213,20 @@ class ListTagDefinitionsResponse(_message.Message):
     def __init__(self, definitions: _Optional[_Iterable[_Union[TagDefinition, _Mapping]]] = ...) -> None: ...
 
 class GetTimelineRequest(_message.Message):
-    __slots__ = ("workspace_id", "person_id", "limit", "before")
+    __slots__ = ("workspace_id", "person_id", "limit", "before", "after", "event_type")
     WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
     PERSON_ID_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     BEFORE_FIELD_NUMBER: _ClassVar[int]
+    AFTER_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TYPE_FIELD_NUMBER: _ClassVar[int]
     workspace_id: str
     person_id: str
     limit: int
     before: _timestamp_pb2.Timestamp
-    def __init__(self, workspace_id: _Optional[str] = ..., person_id: _Optional[str] = ..., limit: _Optional[int] = ..., before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    after: str
+    event_type: str
+    def __init__(self, workspace_id: _Optional[str] = ..., person_id: _Optional[str] = ..., limit: _Optional[int] = ..., before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., after: _Optional[str] = ..., event_type: _Optional[str] = ...) -> None: ...
 
 class TimelineEvent(_message.Message):
     __slots__ = ("message_id", "type", "event", "timestamp", "properties")
@@ -181,10 +243,12 @@ class TimelineEvent(_message.Message):
     def __init__(self, message_id: _Optional[str] = ..., type: _Optional[str] = ..., event: _Optional[str] = ..., timestamp: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., properties: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class GetTimelineResponse(_message.Message):
-    __slots__ = ("events",)
+    __slots__ = ("events", "next_cursor")
     EVENTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_CURSOR_FIELD_NUMBER: _ClassVar[int]
     events: _containers.RepeatedCompositeFieldContainer[TimelineEvent]
-    def __init__(self, events: _Optional[_Iterable[_Union[TimelineEvent, _Mapping]]] = ...) -> None: ...
+    next_cursor: str
+    def __init__(self, events: _Optional[_Iterable[_Union[TimelineEvent, _Mapping]]] = ..., next_cursor: _Optional[str] = ...) -> None: ...
 
 class LtvByChannelRequest(_message.Message):
     __slots__ = ("workspace_id",)
@@ -209,3 +273,66 @@ class LtvByChannelResponse(_message.Message):
     CHANNELS_FIELD_NUMBER: _ClassVar[int]
     channels: _containers.RepeatedCompositeFieldContainer[ChannelLtv]
     def __init__(self, channels: _Optional[_Iterable[_Union[ChannelLtv, _Mapping]]] = ...) -> None: ...
+
+class Thresholds(_message.Message):
+    __slots__ = ("recency_days", "frequency_orders", "monetary", "high_score", "silent_days", "churned_days", "growing_orders", "loyal_orders")
+    RECENCY_DAYS_FIELD_NUMBER: _ClassVar[int]
+    FREQUENCY_ORDERS_FIELD_NUMBER: _ClassVar[int]
+    MONETARY_FIELD_NUMBER: _ClassVar[int]
+    HIGH_SCORE_FIELD_NUMBER: _ClassVar[int]
+    SILENT_DAYS_FIELD_NUMBER: _ClassVar[int]
+    CHURNED_DAYS_FIELD_NUMBER: _ClassVar[int]
+    GROWING_ORDERS_FIELD_NUMBER: _ClassVar[int]
+    LOYAL_ORDERS_FIELD_NUMBER: _ClassVar[int]
+    recency_days: _containers.RepeatedScalarFieldContainer[float]
+    frequency_orders: _containers.RepeatedScalarFieldContainer[float]
+    monetary: _containers.RepeatedScalarFieldContainer[float]
+    high_score: int
+    silent_days: float
+    churned_days: float
+    growing_orders: int
+    loyal_orders: int
+    def __init__(self, recency_days: _Optional[_Iterable[float]] = ..., frequency_orders: _Optional[_Iterable[float]] = ..., monetary: _Optional[_Iterable[float]] = ..., high_score: _Optional[int] = ..., silent_days: _Optional[float] = ..., churned_days: _Optional[float] = ..., growing_orders: _Optional[int] = ..., loyal_orders: _Optional[int] = ...) -> None: ...
+
+class TraitSchema(_message.Message):
+    __slots__ = ("types",)
+    class TypesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    TYPES_FIELD_NUMBER: _ClassVar[int]
+    types: _containers.ScalarMap[str, str]
+    def __init__(self, types: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class ProfileSettings(_message.Message):
+    __slots__ = ("workspace_id", "thresholds", "trait_schema", "retention_days")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLDS_FIELD_NUMBER: _ClassVar[int]
+    TRAIT_SCHEMA_FIELD_NUMBER: _ClassVar[int]
+    RETENTION_DAYS_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    thresholds: Thresholds
+    trait_schema: TraitSchema
+    retention_days: int
+    def __init__(self, workspace_id: _Optional[str] = ..., thresholds: _Optional[_Union[Thresholds, _Mapping]] = ..., trait_schema: _Optional[_Union[TraitSchema, _Mapping]] = ..., retention_days: _Optional[int] = ...) -> None: ...
+
+class GetSettingsRequest(_message.Message):
+    __slots__ = ("workspace_id",)
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    def __init__(self, workspace_id: _Optional[str] = ...) -> None: ...
+
+class UpdateSettingsRequest(_message.Message):
+    __slots__ = ("workspace_id", "thresholds", "trait_schema", "retention_days")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLDS_FIELD_NUMBER: _ClassVar[int]
+    TRAIT_SCHEMA_FIELD_NUMBER: _ClassVar[int]
+    RETENTION_DAYS_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    thresholds: Thresholds
+    trait_schema: TraitSchema
+    retention_days: int
+    def __init__(self, workspace_id: _Optional[str] = ..., thresholds: _Optional[_Union[Thresholds, _Mapping]] = ..., trait_schema: _Optional[_Union[TraitSchema, _Mapping]] = ..., retention_days: _Optional[int] = ...) -> None: ...

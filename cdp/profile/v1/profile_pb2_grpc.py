@@ -52,7 +52,12 @@ class ProfileServiceStub:
         self.AssignTags = channel.unary_unary(
                 '/cdp.profile.v1.ProfileService/AssignTags',
                 request_serializer=cdp_dot_profile_dot_v1_dot_profile__pb2.AssignTagsRequest.SerializeToString,
-                response_deserializer=cdp_dot_profile_dot_v1_dot_profile__pb2.Profile.FromString,
+                response_deserializer=cdp_dot_profile_dot_v1_dot_profile__pb2.AssignTagsResponse.FromString,
+                _registered_method=True)
+        self.GetTagJob = channel.unary_unary(
+                '/cdp.profile.v1.ProfileService/GetTagJob',
+                request_serializer=cdp_dot_profile_dot_v1_dot_profile__pb2.GetTagJobRequest.SerializeToString,
+                response_deserializer=cdp_dot_profile_dot_v1_dot_profile__pb2.TagJob.FromString,
                 _registered_method=True)
         self.RemoveTags = channel.unary_unary(
                 '/cdp.profile.v1.ProfileService/RemoveTags',
@@ -79,6 +84,16 @@ class ProfileServiceStub:
                 request_serializer=cdp_dot_profile_dot_v1_dot_profile__pb2.LtvByChannelRequest.SerializeToString,
                 response_deserializer=cdp_dot_profile_dot_v1_dot_profile__pb2.LtvByChannelResponse.FromString,
                 _registered_method=True)
+        self.GetSettings = channel.unary_unary(
+                '/cdp.profile.v1.ProfileService/GetSettings',
+                request_serializer=cdp_dot_profile_dot_v1_dot_profile__pb2.GetSettingsRequest.SerializeToString,
+                response_deserializer=cdp_dot_profile_dot_v1_dot_profile__pb2.ProfileSettings.FromString,
+                _registered_method=True)
+        self.UpdateSettings = channel.unary_unary(
+                '/cdp.profile.v1.ProfileService/UpdateSettings',
+                request_serializer=cdp_dot_profile_dot_v1_dot_profile__pb2.UpdateSettingsRequest.SerializeToString,
+                response_deserializer=cdp_dot_profile_dot_v1_dot_profile__pb2.ProfileSettings.FromString,
+                _registered_method=True)
 
 
 class ProfileServiceServicer:
@@ -104,6 +119,14 @@ class ProfileServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def AssignTags(self, request, context):
+        """Up to 100 person ids: tagged at once, the profiles come back. More, or a
+        segment_id: a bulk job is queued and comes back for GetTagJob to follow.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetTagJob(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -139,6 +162,19 @@ class ProfileServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetSettings(self, request, context):
+        """Per-workspace RFM and lifecycle thresholds, trait schema and event retention.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateSettings(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ProfileServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -160,7 +196,12 @@ def add_ProfileServiceServicer_to_server(servicer, server):
             'AssignTags': grpc.unary_unary_rpc_method_handler(
                     servicer.AssignTags,
                     request_deserializer=cdp_dot_profile_dot_v1_dot_profile__pb2.AssignTagsRequest.FromString,
-                    response_serializer=cdp_dot_profile_dot_v1_dot_profile__pb2.Profile.SerializeToString,
+                    response_serializer=cdp_dot_profile_dot_v1_dot_profile__pb2.AssignTagsResponse.SerializeToString,
+            ),
+            'GetTagJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetTagJob,
+                    request_deserializer=cdp_dot_profile_dot_v1_dot_profile__pb2.GetTagJobRequest.FromString,
+                    response_serializer=cdp_dot_profile_dot_v1_dot_profile__pb2.TagJob.SerializeToString,
             ),
             'RemoveTags': grpc.unary_unary_rpc_method_handler(
                     servicer.RemoveTags,
@@ -186,6 +227,16 @@ def add_ProfileServiceServicer_to_server(servicer, server):
                     servicer.LtvByChannel,
                     request_deserializer=cdp_dot_profile_dot_v1_dot_profile__pb2.LtvByChannelRequest.FromString,
                     response_serializer=cdp_dot_profile_dot_v1_dot_profile__pb2.LtvByChannelResponse.SerializeToString,
+            ),
+            'GetSettings': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSettings,
+                    request_deserializer=cdp_dot_profile_dot_v1_dot_profile__pb2.GetSettingsRequest.FromString,
+                    response_serializer=cdp_dot_profile_dot_v1_dot_profile__pb2.ProfileSettings.SerializeToString,
+            ),
+            'UpdateSettings': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateSettings,
+                    request_deserializer=cdp_dot_profile_dot_v1_dot_profile__pb2.UpdateSettingsRequest.FromString,
+                    response_serializer=cdp_dot_profile_dot_v1_dot_profile__pb2.ProfileSettings.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -295,7 +346,34 @@ class ProfileService:
             target,
             '/cdp.profile.v1.ProfileService/AssignTags',
             cdp_dot_profile_dot_v1_dot_profile__pb2.AssignTagsRequest.SerializeToString,
-            cdp_dot_profile_dot_v1_dot_profile__pb2.Profile.FromString,
+            cdp_dot_profile_dot_v1_dot_profile__pb2.AssignTagsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetTagJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cdp.profile.v1.ProfileService/GetTagJob',
+            cdp_dot_profile_dot_v1_dot_profile__pb2.GetTagJobRequest.SerializeToString,
+            cdp_dot_profile_dot_v1_dot_profile__pb2.TagJob.FromString,
             options,
             channel_credentials,
             insecure,
@@ -431,6 +509,60 @@ class ProfileService:
             '/cdp.profile.v1.ProfileService/LtvByChannel',
             cdp_dot_profile_dot_v1_dot_profile__pb2.LtvByChannelRequest.SerializeToString,
             cdp_dot_profile_dot_v1_dot_profile__pb2.LtvByChannelResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSettings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cdp.profile.v1.ProfileService/GetSettings',
+            cdp_dot_profile_dot_v1_dot_profile__pb2.GetSettingsRequest.SerializeToString,
+            cdp_dot_profile_dot_v1_dot_profile__pb2.ProfileSettings.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateSettings(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cdp.profile.v1.ProfileService/UpdateSettings',
+            cdp_dot_profile_dot_v1_dot_profile__pb2.UpdateSettingsRequest.SerializeToString,
+            cdp_dot_profile_dot_v1_dot_profile__pb2.ProfileSettings.FromString,
             options,
             channel_credentials,
             insecure,
