@@ -200,7 +200,8 @@ return 1
 """
 
 # Behaviour: KEYS = gone, alive, registry, scanned, pid; ARGV = uid, at, offset, person id, key prefix,
-# cap, then per period: key (without the ":<k>"), count so far, expire at (epoch s).
+# cap, then per period: key (without the ":<k>"), count in the period, expire at (epoch s). Sets the
+# ">= k" bits for k <= count and clears the others (a merge undone takes counts away).
 _ACTIVITY = """
 local g = redis.call('HGET', KEYS[1], ARGV[1])
 if g then
@@ -217,11 +218,15 @@ local cap = tonumber(ARGV[6])
 local i = 7
 while i <= #ARGV do
   local count = math.min(tonumber(ARGV[i + 1]), cap)
-  for k = 1, count do
+  for k = 1, cap do
     local key = ARGV[5] .. ARGV[i] .. ':' .. k
-    redis.call('SETBIT', key, offset, 1)
-    redis.call('EXPIREAT', key, tonumber(ARGV[i + 2]))
-    redis.call('SADD', KEYS[3], key)
+    if k <= count then
+      redis.call('SETBIT', key, offset, 1)
+      redis.call('EXPIREAT', key, tonumber(ARGV[i + 2]))
+      redis.call('SADD', KEYS[3], key)
+    elseif redis.call('STRLEN', key) * 8 > offset then
+      redis.call('SETBIT', key, offset, 0)
+    end
   end
   i = i + 3
 end
