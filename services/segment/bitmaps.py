@@ -58,7 +58,7 @@ local nk = tonumber(ARGV[1])
 local mode = ARGV[2]
 local alive = KEYS[nk + 1]
 local dest = KEYS[nk + 2]
-local tmp = nk + 7
+local tmp = nk + 6
 local first_tmp = tmp
 local stack, reg = {}, {}
 local function fresh() local k = KEYS[tmp]; tmp = tmp + 1; return k end

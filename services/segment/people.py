@@ -133,12 +133,8 @@ class People:
             ids.append((f"{workspace}:{uid}:w:{key}:{week:%Y%m%d}", key, "w", week))
 
         async def work(session):
-            try:
-                await self.seen.insert_one({"_id": f"{workspace}:{message_id}", "uid": uid}, session=session)
-            except Exception as exc:
-                if is_duplicate_key(exc):
-                    return False
-                raise
+            # A duplicate key aborts the transaction: the event was counted before.
+            await self.seen.insert_one({"_id": f"{workspace}:{message_id}", "uid": uid}, session=session)
             for _id, key, period, start in ids:
                 await self.activity.update_one(
                     {"_id": _id},
@@ -157,7 +153,7 @@ class People:
                 )
             return True
 
-        fresh = await in_transaction(self.client, work)
+        fresh = await _once(self.client, self.seen, f"{workspace}:{message_id}", work)
         out = []
         for _id, key, period, start in ids:
             doc = await self.activity.find_one({"_id": _id})
@@ -185,12 +181,7 @@ class People:
         marker = f"{workspace}:merge:{merge_id}:{sign}"
 
         async def work(session):
-            try:
-                await self.seen.insert_one({"_id": marker, "uid": target}, session=session)
-            except Exception as exc:
-                if is_duplicate_key(exc):
-                    return []
-                raise
+            await self.seen.insert_one({"_id": marker, "uid": target}, session=session)
             wanted = {"workspace": workspace, "uid": source}
             wanted["merged_into"] = target if sign < 0 else None
             docs = await self.activity.find(wanted, session=session).to_list(None)
@@ -217,7 +208,7 @@ class People:
                 touched.append(_id)
             return touched
 
-        touched = await in_transaction(self.client, work)
+        touched = await _once(self.client, self.seen, marker, work) or []
         out = []
         for _id in touched:
             doc = await self.activity.find_one({"_id": _id})
@@ -242,3 +233,15 @@ def _period(doc: dict) -> tuple[str, int, int]:
     start = dt.datetime.strptime(doc["day"], "%Y%m%d").date()
     last = start if doc["period"] == "d" else start + dt.timedelta(days=6)
     return f"e:{doc['key']}:{doc['period']}:{doc['day']}", max(0, doc["count"]), enc.expires_at(last)
+
+
+async def _once(client, seen, marker: str, work):
+    """Run `work` in a transaction that also inserts `marker`; None when the marker exists (done before)."""
+    if await seen.find_one({"_id": marker}, {"_id": 1}):
+        return None
+    try:
+        return await in_transaction(client, work)
+    except Exception as exc:
+        if is_duplicate_key(exc):
+            return None
+        raise
