@@ -7,7 +7,7 @@ import asyncio
 import pathlib
 import tempfile
 
-from bench import identity_resolve, ingest, segment_count
+from bench import identity_resolve, ingest, segment_count, segment_engines
 from tests.helpers import create_workspace
 from tools.stack import Stack
 
@@ -18,6 +18,13 @@ def main() -> None:
     parser.add_argument("--large", type=int, default=10_000_000, help="people for the bitmap scaling run (0: skip)")
     parser.add_argument("--requests", type=int, default=100, help="collection API requests of 100 events")
     parser.add_argument("--identities", type=int, default=1000, help="persons for the identity resolve benchmark")
+    parser.add_argument(
+        "--engines",
+        default="1000000,10000000",
+        help="populations for the segment engine comparison, comma-separated ('' skips it)",
+    )
+    parser.add_argument("--mongo-persons", type=int, default=1_000_000, help="largest population also asked of MongoDB")
+    parser.add_argument("--only", default="", help="run only this benchmark (segment_engines, segment_count, ...)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="cdp-bench-") as tmp:
@@ -25,6 +32,13 @@ def main() -> None:
         try:
             stack.start_infra()
             stack.start_service("identity")
+            if args.engines and args.only in ("", "segment_engines"):
+                stack.start_service("segment")
+                populations = [int(p) for p in args.engines.split(",") if p]
+                for line in segment_engines.run(stack, populations, args.mongo_persons):
+                    print(line, flush=True)
+            if args.only == "segment_engines":
+                return
             for line in asyncio.run(segment_count.run(stack, args.persons, args.large)):
                 print(line, flush=True)
             key = create_workspace(stack, "bench")

@@ -47,7 +47,7 @@ class Audiences:
         self.index = index
         self.clock = clock
         self._cache: dict[str, tuple[float, dict[str, Definition]]] = {}
-        self._fields: dict[str, tuple[float, tuple[dict, set]]] = {}
+        self._known_cache: dict[str, tuple[float, tuple[dict, set]]] = {}
 
     def today(self) -> dt.date:
         return self.clock.now().date()
@@ -83,15 +83,15 @@ class Audiences:
 
     def _forget_cache(self, workspace: str) -> None:
         self._cache.pop(workspace, None)
-        self._fields.pop(workspace, None)
+        self._known_cache.pop(workspace, None)
 
     async def schema(self, workspace: str, defs: dict[str, Definition] | None = None) -> rules.Schema:
-        cached = self._fields.get(workspace)
+        cached = self._known_cache.get(workspace)
         if cached and time.monotonic() - cached[0] < CACHE_SECONDS:
             traits, tags = cached[1]
         else:
             traits, tags = await self.people.known_fields(workspace)
-            self._fields[workspace] = (time.monotonic(), (traits, tags))
+            self._known_cache[workspace] = (time.monotonic(), (traits, tags))
         defs = defs if defs is not None else await self.definitions(workspace)
         by_name = {d.doc["name"]: d for d in defs.values()}
 

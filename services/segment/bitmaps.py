@@ -62,6 +62,20 @@ local tmp = nk + 6
 local first_tmp = tmp
 local stack, reg = {}, {}
 local function fresh() local k = KEYS[tmp]; tmp = tmp + 1; return k end
+-- Redis's word-at-a-time BITOP needs at most 16 sources, none missing: a missing key
+-- (an empty set) would drop it to a byte loop ~50x slower, so empties are decided here.
+local function present(k) return redis.call('EXISTS', k) == 1 end
+local function bitop(op, args)
+  local d = fresh()
+  local i = 1
+  while i <= #args do
+    local chunk = {}
+    if i > 1 then chunk[1] = d end
+    while #chunk < 16 and i <= #args do chunk[#chunk + 1] = args[i]; i = i + 1 end
+    redis.call('BITOP', op, d, unpack(chunk))
+  end
+  return d
+end
 local i = 10
 while i <= #ARGV do
   local op = ARGV[i]
@@ -70,26 +84,32 @@ while i <= #ARGV do
     i = i + 2
   elseif op == 'A' or op == 'O' then
     local n = tonumber(ARGV[i + 1])
-    local args = {}
+    local args, live, empty = {}, {}, false
     for j = n, 1, -1 do args[j] = table.remove(stack) end
-    local d = fresh()
-    redis.call('BITOP', op == 'A' and 'AND' or 'OR', d, unpack(args))
-    stack[#stack + 1] = d
+    for j = 1, n do
+      if present(args[j]) then live[#live + 1] = args[j] else empty = true end
+    end
+    if (op == 'A' and empty) or #live == 0 then
+      stack[#stack + 1] = fresh()
+    elseif #live == 1 then
+      stack[#stack + 1] = live[1]
+    else
+      stack[#stack + 1] = bitop(op == 'A' and 'AND' or 'OR', live)
+    end
     i = i + 2
-  elseif op == 'D' then
+  elseif op == 'D' or op == 'N' then
     local b = table.remove(stack)
-    local a = table.remove(stack)
-    local d = fresh()
-    redis.call('BITOP', 'AND', d, a, b)
-    redis.call('BITOP', 'XOR', d, d, a)
-    stack[#stack + 1] = d
-    i = i + 1
-  elseif op == 'N' then
-    local x = table.remove(stack)
-    local d = fresh()
-    redis.call('BITOP', 'AND', d, x, alive)
-    redis.call('BITOP', 'XOR', d, d, alive)
-    stack[#stack + 1] = d
+    local a = alive
+    if op == 'D' then a = table.remove(stack) end
+    if not present(a) then
+      stack[#stack + 1] = fresh()
+    elseif not present(b) then
+      stack[#stack + 1] = a
+    else
+      local d = bitop('AND', {a, b})
+      redis.call('BITOP', 'XOR', d, d, a)
+      stack[#stack + 1] = d
+    end
     i = i + 1
   elseif op == 'Z' then
     stack[#stack + 1] = fresh()
@@ -155,6 +175,7 @@ local prefix = ARGV[5]
 local registry = KEYS[3]
 local function put(key, on)
   if on then
+    if redis.call('EXISTS', key) == 0 then redis.call('SETBIT', key, LAST, 0) end
     redis.call('SETBIT', key, offset, 1)
     redis.call('SADD', registry, key)
   elseif redis.call('STRLEN', key) * 8 > offset then
@@ -193,6 +214,9 @@ while i <= #ARGV do
     put(prefix .. 'n:' .. path .. ':' .. b, math.floor(m / 2 ^ b) % 2 == 1)
   end
   put(prefix .. 'n:' .. path .. ':neg', negative)
+  for _, t in ipairs(LADDER) do
+    put(prefix .. 'r:' .. path .. ':' .. t, magnitude >= t and not negative)
+  end
   put(prefix .. 'x:' .. path, exists)
   i = i + 5 + n
 end
@@ -210,7 +234,10 @@ if g then
   if kind == 'm' and tonumber(ARGV[2]) <= tonumber(string.sub(g, 3)) then return 0 end
 end
 local offset = tonumber(ARGV[3])
-if redis.call('EXISTS', KEYS[2]) == 0 then redis.call('SET', KEYS[4], '1', 'NX') end
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  redis.call('SET', KEYS[4], '1', 'NX')
+  redis.call('SETBIT', KEYS[2], LAST, 0)
+end
 redis.call('SETBIT', KEYS[2], offset, 1)
 redis.call('SADD', KEYS[3], KEYS[2])
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[5], ARGV[1], ARGV[4]) end
@@ -221,6 +248,7 @@ while i <= #ARGV do
   for k = 1, cap do
     local key = ARGV[5] .. ARGV[i] .. ':' .. k
     if k <= count then
+      if redis.call('EXISTS', key) == 0 then redis.call('SETBIT', key, LAST, 0) end
       redis.call('SETBIT', key, offset, 1)
       redis.call('EXPIREAT', key, tonumber(ARGV[i + 2]))
       redis.call('SADD', KEYS[3], key)
@@ -243,6 +271,7 @@ for i = 4, #KEYS do
   local a = 6 + (i - 4) * 2
   local want = tonumber(ARGV[a + 1])
   if redis.call('GETBIT', KEYS[i], offset) ~= want then
+    if redis.call('EXISTS', KEYS[i]) == 0 then redis.call('SETBIT', KEYS[i], LAST, 0) end
     redis.call('SETBIT', KEYS[i], offset, want)
     redis.call('SADD', KEYS[3], KEYS[i])
     local pid = redis.call('HGET', KEYS[2], ARGV[1]) or ''
@@ -305,11 +334,21 @@ if g then
   if tonumber(string.sub(g, 3)) > tonumber(ARGV[2]) then return 0 end
 end
 redis.call('HSET', KEYS[1], ARGV[1], 'r:' .. ARGV[2])
-if redis.call('EXISTS', KEYS[2]) == 0 then redis.call('SET', KEYS[4], '1', 'NX') end
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  redis.call('SET', KEYS[4], '1', 'NX')
+  redis.call('SETBIT', KEYS[2], LAST, 0)
+end
 redis.call('SETBIT', KEYS[2], tonumber(ARGV[3]), 1)
 redis.call('SADD', KEYS[3], KEYS[2])
 return 1
 """
+
+# A bitmap is created at its full shard length: BITOP's fast path runs only up to the
+# shortest source, so one short key would slow every rule that reads it.
+_APPLY, _ACTIVITY, _FLIP, _RESTORE = (
+    script.replace("LAST", str(SHARD_MASK)).replace("LADDER", "{" + ",".join(map(str, enc.LADDER)) + "}")
+    for script in (_APPLY, _ACTIVITY, _FLIP, _RESTORE)
+)
 
 MERGED = "m"
 FORGOTTEN = "f"

@@ -68,6 +68,11 @@ class ShardImage:
                         self.set(enc.slice_key(path, b), offset)
                 if e.number < 0:
                     self.set(enc.neg_key(path), offset)
+                else:
+                    for t in enc.LADDER:
+                        if t > magnitude:
+                            break
+                        self.set(enc.ladder_key(path, t), offset)
 
     def activity(self, offset: int, period_key: str, count: int, expire: int) -> None:
         for k in range(1, min(count, enc.COUNT_CAP) + 1):
@@ -109,14 +114,14 @@ def _glob(text: str) -> str:
     return "".join("\\" + c if c in "\\*?[]" else c for c in text)
 
 
-async def write_shard(redis, workspace: str, image: ShardImage, trim: bool = True) -> None:
-    """One SET per bitmap (trailing zero bytes dropped), then the shard's registries."""
+async def write_shard(redis, workspace: str, image: ShardImage) -> None:
+    """One SET per bitmap (full shard length, see bitmaps._APPLY), then the shard's registries."""
     pipe = redis.pipeline(transaction=False)
     keys = []
     for suffix, buf in image.bitmaps.items():
-        data = bytes(buf).rstrip(b"\0") if trim else bytes(buf)
-        if not data:
+        if not any(buf):
             continue
+        data = bytes(buf)
         key = shard_key(workspace, image.shard, suffix)
         pipe.set(key, data)
         if suffix in image.expiries:

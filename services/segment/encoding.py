@@ -11,6 +11,7 @@ Key suffixes inside a shard (prefix `cdp:{<ws>:<shard>}:`):
     x:<path>                               the attribute has a value (path: traits.age, computed.revenue, tags.vip)
     v:<path>:<json value>                  text/bool value (each element for lists); numbers 0..200 with no decimals
     n:<path>:<i>, n:<path>:neg             bit-sliced index of |value| * scale, and the sign
+    r:<path>:<t>                           value * scale >= t, for the round thresholds in LADDER
     gv:<tag>:<json value>                  tag value; g:<tag>:<b> tag confidence in [b/10, (b+1)/10)
     e:<event key>:d:<yyyymmdd>:<k>         did the event at least k times that day (k = 1..COUNT_CAP)
     e:<event key>:w:<yyyymmdd>:<k>         ... that ISO week (key named by its Monday): the roll-up
@@ -30,6 +31,10 @@ SHARD_MASK = (1 << SHARD_BITS) - 1
 SMALL_INT_MAX = 200  # integers 0..200 also get value bitmaps: a range of ages is one OR
 COUNT_CAP = 8  # "at least k times" bitmaps per period, k = 1..COUNT_CAP
 RETENTION_DAYS = 120  # behaviour bitmaps expire after this
+# Round thresholds (1, 2, 5 x 10^k in scaled units: 0.01, 0.02, 0.05 ... 5 billion) get a
+# "value >= t" bitmap of their own, so "revenue >= 1000" is one bitmap instead of a
+# bit-sliced comparison over ~25 slices. Other thresholds use the slices.
+LADDER = tuple(m * 10**k for k in range(12) for m in (1, 2, 5))
 
 
 def shard_of(uid: int) -> tuple[int, int]:
@@ -100,6 +105,10 @@ def slice_key(path: str, i: int) -> str:
 
 def neg_key(path: str) -> str:
     return f"n:{path}:neg"
+
+
+def ladder_key(path: str, threshold: int) -> str:
+    return f"r:{path}:{threshold}"
 
 
 def bucket(confidence: float) -> int:

@@ -31,6 +31,7 @@ from services.segment.rules import (
     Or,
 )
 
+_LADDER = frozenset(enc.LADDER)
 RANGE_AS_VALUES = 40  # a range over at most this many small whole numbers is one OR of value bitmaps
 
 
@@ -136,7 +137,10 @@ class Compiler:
         first = round(node.min_confidence * 10)
         buckets = [enc.tag_bucket_key(node.name, b) for b in range(first, 10)]
         if node.value is None:
-            self.any_of(buckets)
+            if first == 0:
+                self.key(enc.exists_key(f"tags.{node.name}"))
+            else:
+                self.any_of(buckets)
             return
         self.key(enc.tag_value_key(node.name, node.value))
         if first > 0:
@@ -196,7 +200,10 @@ class Compiler:
             self.op("D")
 
     def at_least(self, path: str, c: int) -> None:
-        """value >= c over the sign bitmap and the magnitude slices."""
+        """value >= c: one ladder bitmap for a round c > 0, else the sign bitmap and the magnitude slices."""
+        if c > 0 and c in _LADDER:
+            self.key(enc.ladder_key(path, c))
+            return
         negative = path in self.meta.negative
         if not negative:
             self.magnitude_at_least(path, max(c, 0))
