@@ -111,9 +111,9 @@ class Realtime:
     # -- identity --------------------------------------------------------------
     async def merged(self, workspace: str, winner: int, loser: int, merge_id: str, at_ms: int) -> None:
         """The loser's behaviour counts move to the winner; the loser leaves every bitmap."""
-        moved = await self.people.move_activity(workspace, loser, winner, merge_id, sign=1)
         if await self.index.retire(workspace, loser, MERGED, at_ms) is None:
-            return  # the merge was undone already
+            return  # the merge was undone already (its unmerge may arrive first: another topic)
+        moved = await self.people.move_activity(workspace, loser, winner, merge_id, sign=1)
         await self.people.erase_attrs(workspace, loser)
         if moved:
             await self.index.record_activity(workspace, winner, moved, at_ms)
