@@ -22,7 +22,7 @@ from services.segment import encoding as enc
 from services.segment import rules
 from services.segment.bitmaps import BitmapIndex, pid_key, shard_key
 from services.segment.people import People
-from services.segment.plan import Compiler, Program, compile_rule
+from services.segment.plan import Compiler, Meta, Program, compile_rule
 from services.segment.store import SegmentStore, check_name
 
 CACHE_SECONDS = 1.0
@@ -128,7 +128,7 @@ class Audiences:
         defs = await self.definitions(workspace)
         return compile_rule(node, await self.index.meta(workspace), self.today(), self._resolver(defs))
 
-    async def segment_program(self, workspace: str, segment_id: str) -> Program:
+    async def segment_program(self, workspace: str, segment_id: str, meta: Meta | None = None) -> Program:
         defs = await self.definitions(workspace)
         found = defs.get(segment_id)
         if found is None:
@@ -136,7 +136,8 @@ class Audiences:
             self._forget_cache(workspace)
             defs = await self.definitions(workspace)
             found = defs.get(found_doc["_id"])
-        return compile_rule(found.node, await self.index.meta(workspace), self.today(), self._resolver(defs))
+        meta = meta or await self.index.meta(workspace)
+        return compile_rule(found.node, meta, self.today(), self._resolver(defs))
 
     # -- writes -------------------------------------------------------------
     def _fields(self, rule: str, node: rules.Node) -> dict:
@@ -223,12 +224,17 @@ class Audiences:
     async def preview(self, workspace: str, rule: str) -> tuple[int, float]:
         started = time.perf_counter()
         node = rules.parse(rule, await self.schema(workspace))
-        count = await self.index.count_program(workspace, await self.program(workspace, node))
+        defs = await self.definitions(workspace)
+        meta = await self.index.meta(workspace)
+        program = compile_rule(node, meta, self.today(), self._resolver(defs))
+        count = await self.index.count_program(workspace, program, meta.shards)
         return count, (time.perf_counter() - started) * 1000
 
     async def count(self, workspace: str, segment_id: str) -> tuple[int, float]:
         started = time.perf_counter()
-        count = await self.index.count_program(workspace, await self.segment_program(workspace, segment_id))
+        meta = await self.index.meta(workspace)
+        program = await self.segment_program(workspace, segment_id, meta)
+        count = await self.index.count_program(workspace, program, meta.shards)
         return count, (time.perf_counter() - started) * 1000
 
     async def is_member(self, workspace: str, segment_id: str, uid: int) -> bool:

@@ -33,7 +33,6 @@ than the merge (i.e. it follows an unmerge).
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import time
 import uuid
@@ -633,16 +632,19 @@ class BitmapIndex:
         return sorted(int(s) for s in await self.redis.smembers(shards_key(workspace)))
 
     async def meta(self, workspace: str) -> Meta:
+        """What the compiler needs, and the shards in use, in one round trip."""
         slices_key, wide_key, neg_key = meta_keys(workspace)
         pipe = self.redis.pipeline(transaction=False)
         pipe.hgetall(slices_key)
         pipe.smembers(wide_key)
         pipe.smembers(neg_key)
-        slices, wide, negative = await pipe.execute()
+        pipe.smembers(shards_key(workspace))
+        slices, wide, negative, shards = await pipe.execute()
         return Meta(
             slices={k.decode(): int(v) for k, v in slices.items()},
             wide={w.decode() for w in wide},
             negative={n.decode() for n in negative},
+            shards=sorted(int(s) for s in shards),
         )
 
     async def compile(
@@ -655,16 +657,13 @@ class BitmapIndex:
         self, workspace: str, node: Node, today: dt.date | None = None, resolve: Resolve | None = None
     ) -> int:
         """Members of the rule over every shard; shards run concurrently."""
-        program = await self.compile(workspace, node, today, resolve)
-        return await self.count_program(workspace, program)
+        meta = await self.meta(workspace)
+        program = compile_rule(node, meta, today or dt.datetime.now(dt.UTC).date(), resolve)
+        return await self.count_program(workspace, program, meta.shards)
 
-    async def count_program(self, workspace: str, program: Program) -> int:
-        shards = await self.shards(workspace)
-        counts = await asyncio.gather(*(self.run_shard(workspace, s, program) for s in shards))
-        return int(sum(counts))
-
-    async def run_shard(
+    async def _queue_shard(
         self,
+        client,
         workspace: str,
         shard: int,
         program: Program,
@@ -675,10 +674,10 @@ class BitmapIndex:
         segment: str = "",
         cause: str = "",
         at_ms: int = 0,
-    ) -> int:
+    ):
         code = program.code
         if code[:1] == ["K"] and len(code) == 2 and mode == "count":
-            return await self.redis.bitcount(shard_key(workspace, shard, program.keys[0]))
+            return await client.bitcount(shard_key(workspace, shard, program.keys[0]))
         temporaries = program.temporaries + 1
         stamp = uuid.uuid4().hex[:12]
         keys = [
@@ -691,7 +690,26 @@ class BitmapIndex:
             *(shard_key(workspace, shard, f"tmp:{stamp}:{n}") for n in range(temporaries)),
         ]
         args = [len(program.keys), mode, ttl_ms, limit, shard << SHARD_BITS, workspace, segment, cause, at_ms, *code]
-        return int(await self._run(keys=keys, args=args))
+        # On a pipeline this queues the call (and returns the pipeline); on the client it runs it.
+        return await self._run(keys=keys, args=args, client=client)
+
+    async def run_shard(self, workspace: str, shard: int, program: Program, **options) -> int:
+        """One shard's script on its own (stores, reconciles)."""
+        return int(await self._queue_shard(self.redis, workspace, shard, program, **options))
+
+    async def count_program(self, workspace: str, program: Program, shards: list[int] | None = None) -> int:
+        """The program's count over every shard: one script per shard, all sent in one round trip.
+
+        Redis runs them one after another; on a cluster the client splits the
+        pipeline by node, and the nodes' shards run side by side.
+        """
+        shards = await self.shards(workspace) if shards is None else shards
+        if not shards:
+            return 0
+        pipe = self.redis.pipeline(transaction=False)
+        for s in shards:
+            await self._queue_shard(pipe, workspace, s, program)
+        return int(sum(int(c) for c in await pipe.execute()))
 
     async def evaluate_bits(self, workspace: str, uid: int, programs: list[Program]) -> list[bool]:
         """Whether one person matches each program: one round trip for every bit needed."""

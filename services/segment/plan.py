@@ -42,6 +42,7 @@ class Meta:
     slices: dict[str, int] = field(default_factory=dict)  # path -> bit slices in use
     wide: set[str] = field(default_factory=set)  # paths that hold a number other than 0..200 whole
     negative: set[str] = field(default_factory=set)  # paths that hold a negative number
+    shards: list[int] = field(default_factory=list)  # shards in use (read with the rest, one round trip)
 
 
 @dataclass
