@@ -107,9 +107,6 @@ def shard_bitmaps(cols: dict, today: dt.date) -> tuple[dict[str, np.ndarray], di
     for t in enc.LADDER:
         if t <= cents.max():
             out[enc.ladder_key(revenue, t)] = alive & (cents >= t)
-    small = alive & (cents % 100 == 0) & (cents <= enc.SMALL_INT_MAX * 100)
-    for v in np.unique(cents[small]) // 100:
-        out[enc.value_key(revenue, int(v))] = small & (cents == v * 100)
     for path, values, codes in (
         ("computed.lifecycle_stage", STAGES, cols["stage"]),
         ("computed.rfm_group", RFM, cols["rfm"]),
@@ -203,7 +200,7 @@ def run_plan(program: Program, get, alive, and_, or_, diff, count):
             b, a = stack.pop(), stack.pop()
             stack.append(diff(a, b))
             i += 1
-        elif op == "N":
+        elif op in ("N", "I"):
             stack.append(diff(alive, stack.pop()))
             i += 1
         elif op == "Z":

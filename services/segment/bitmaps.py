@@ -110,6 +110,21 @@ while i <= #ARGV do
       stack[#stack + 1] = d
     end
     i = i + 1
+  elseif op == 'I' then
+    -- ~x is exact only over x's whole length; a short x takes the alive route.
+    local x = table.remove(stack)
+    if not present(x) then
+      stack[#stack + 1] = alive
+    elseif redis.call('STRLEN', x) == FULL_BYTES then
+      local d = fresh()
+      redis.call('BITOP', 'NOT', d, x)
+      stack[#stack + 1] = d
+    else
+      local d = bitop('AND', {alive, x})
+      redis.call('BITOP', 'XOR', d, d, alive)
+      stack[#stack + 1] = d
+    end
+    i = i + 1
   elseif op == 'Z' then
     stack[#stack + 1] = fresh()
     i = i + 1
@@ -349,6 +364,8 @@ _APPLY, _ACTIVITY, _FLIP, _RESTORE = (
     for script in (_APPLY, _ACTIVITY, _FLIP, _RESTORE)
 )
 
+_RUN = _RUN.replace("FULL_BYTES", str((SHARD_MASK + 1) // 8))
+
 MERGED = "m"
 FORGOTTEN = "f"
 _CLEAR_CHUNK = 500
@@ -431,6 +448,7 @@ class BitmapIndex:
         self._clear = redis.register_script(_CLEAR)
         self._restore = redis.register_script(_RESTORE)
         self._outboxes: set[str] = set()
+        self._wide_cache: dict[str, tuple[float, set[str]]] = {}
 
     # -- writes (idempotent: they set a person's current values) -------------
     async def apply(
@@ -444,8 +462,13 @@ class BitmapIndex:
         args: list[Any] = []
         slices: dict[str, int] = {}
         wide, negative = [], []
+        known_wide = await self._wide(workspace)
         for path, value in values.items():
-            e = enc.encode(path, value)
+            number = enc.as_number(path, value)
+            if number is not None and enc.small_int(path, number) is None:
+                known_wide.add(path)
+        for path, value in values.items():
+            e = enc.encode(path, value, path in known_wide)
             magnitude = -1 if e.number is None else abs(e.number)
             if e.number is not None:
                 slices[path] = max(slices.get(path, 0), abs(e.number).bit_length())
@@ -468,6 +491,15 @@ class BitmapIndex:
             args=[uid, _now_ms() if at_ms is None else at_ms, offset, person_id, _tag(workspace, shard) + ":", *args],
         )
         return bool(applied)
+
+    async def _wide(self, workspace: str) -> set[str]:
+        """Paths known to be wide; only ever grows, so a cached copy errs towards writing more."""
+        cached = self._wide_cache.get(workspace)
+        if cached is None or time.monotonic() - cached[0] > 1.0:
+            _, wide_key, _ = meta_keys(workspace)
+            cached = (time.monotonic(), {w.decode() for w in await self.redis.smembers(wide_key)})
+            self._wide_cache[workspace] = cached
+        return set(cached[1])
 
     async def apply_trait_changes(
         self, workspace: str, uid: int, changes: list[tuple[str, Any, Any]], at_ms: int | None = None

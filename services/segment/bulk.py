@@ -51,7 +51,7 @@ class ShardImage:
         """One person's attributes, exactly as BitmapIndex.apply sets them."""
         self.set("alive", offset)
         for path, value in attrs.items():
-            e = enc.encode(path, value)
+            e = enc.encode(path, value, path in meta.wide)
             if not e.exists:
                 continue
             self.set(enc.exists_key(path), offset)
@@ -166,7 +166,13 @@ async def rebuild(audiences, workspace: str) -> int:
     meta = MetaImage()
     today = dt.datetime.now(dt.UTC).date()
     persons = 0
-    async for doc in people.people.find({"workspace": workspace}):
+    docs = [d async for d in people.people.find({"workspace": workspace})]
+    for doc in docs:  # which attributes are wide decides which bitmaps exist: known before writing
+        for path, value in attrs_of(doc).items():
+            number = enc.as_number(path, value)
+            if number is not None:
+                meta.note(path, number)
+    for doc in docs:
         shard, offset = enc.shard_of(doc["uid"])
         if await index.gone(workspace, doc["uid"], 0):
             continue

@@ -138,8 +138,13 @@ class Encoded:
         self.exists = exists
 
 
-def encode(path: str, value: Any) -> Encoded:
-    """Bitmaps for `path` = `value` (a profile.changed `after`)."""
+def encode(path: str, value: Any, wide: bool = False) -> Encoded:
+    """Bitmaps for `path` = `value` (a profile.changed `after`).
+
+    `wide`: the attribute has held numbers other than whole 0..200 (money, say); then
+    whole numbers get no value bitmap (the compiler uses the slices for it), which
+    saves up to 201 bitmaps per shard for such an attribute.
+    """
     if value is None:
         return Encoded([], None, False)
     if path.startswith("tags."):
@@ -154,7 +159,7 @@ def encode(path: str, value: Any) -> Encoded:
     number = as_number(path, value)
     if number is not None:
         small = small_int(path, number)
-        keys = [value_key(path, small)] if small is not None else []
+        keys = [value_key(path, small)] if small is not None and not wide else []
         return Encoded(keys, number, True)
     if isinstance(value, list):
         keys = sorted({k for v in value if (k := value_key(path, v))})

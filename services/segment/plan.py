@@ -7,6 +7,7 @@ and a membership check can never disagree.
 
     K i   push key i           A n / O n   AND / OR of the top n
     D     a AND NOT b (pops b, then a)      N   NOT within alive
+    I     NOT inside an AND that has a positive term (may skip the alive mask)
     Z     push the empty set   S r / R r   pop the top into register r / push it
 """
 
@@ -53,7 +54,7 @@ class Program:
 
     @property
     def temporaries(self) -> int:
-        return sum(1 for op in self.code if op in ("A", "O", "D", "N", "Z"))
+        return sum(1 for op in self.code if op in ("A", "O", "D", "N", "Z", "I"))
 
 
 class Compiler:
@@ -103,10 +104,21 @@ class Compiler:
         if isinstance(node, Not):
             self.node(node.item)
             self.op("N")
-        elif isinstance(node, (And, Or)):
+        elif isinstance(node, And):
+            # Next to a positive condition (whose bits lie within alive), NOT x is just ~x:
+            # one BITOP NOT instead of two operations against alive.
+            positive = any(not isinstance(i, Not) for i in node.items)
+            for item in node.items:
+                if positive and isinstance(item, Not):
+                    self.node(item.item)
+                    self.op("I")
+                else:
+                    self.node(item)
+            self.op("A", len(node.items))
+        elif isinstance(node, Or):
             for item in node.items:
                 self.node(item)
-            self.op("A" if isinstance(node, And) else "O", len(node.items))
+            self.op("O", len(node.items))
         elif isinstance(node, Compare):
             self.compare(node)
         elif isinstance(node, Between):
@@ -156,7 +168,7 @@ class Compiler:
                 self.key(key) if key else self.zero()
                 return
             small = enc.small_int(node.path, number)
-            if small is not None:
+            if small is not None and node.path not in self.meta.wide:
                 self.key(enc.value_key(node.path, small))
                 return
             self.number_range(node.path, number, number)
@@ -330,7 +342,7 @@ def run_on_bits(program: Program, bits: dict[str, bool], alive: bool) -> bool:
             b, a = stack.pop(), stack.pop()
             stack.append(a and not b)
             i += 1
-        elif op == "N":
+        elif op in ("N", "I"):
             stack.append(alive and not stack.pop())
             i += 1
         elif op == "Z":
