@@ -32,22 +32,27 @@ def main() -> None:
         try:
             stack.start_infra()
             stack.start_service("identity")
-            if args.engines and args.only in ("", "segment_engines"):
+
+            def wanted(name: str) -> bool:
+                return args.only in ("", name)
+
+            if args.engines and wanted("segment_engines"):
                 stack.start_service("segment")
                 populations = [int(p) for p in args.engines.split(",") if p]
                 for line in segment_engines.run(stack, populations, args.mongo_persons):
                     print(line, flush=True)
-            if args.only == "segment_engines":
-                return
-            for line in asyncio.run(segment_count.run(stack, args.persons, args.large)):
-                print(line, flush=True)
+            if wanted("segment_count"):
+                for line in asyncio.run(segment_count.run(stack, args.persons, args.large)):
+                    print(line, flush=True)
             key = create_workspace(stack, "bench")
             # Identity before ingest: the ingest run leaves thousands of events for the
             # identity worker, which would otherwise be counted in the worker's figure.
-            for line in asyncio.run(identity_resolve.run(stack, key, "bench", args.identities)):
-                print(line, flush=True)
-            for line in asyncio.run(ingest.run(stack, key, "bench", args.requests)):
-                print(line, flush=True)
+            if wanted("identity_resolve"):
+                for line in asyncio.run(identity_resolve.run(stack, key, "bench", args.identities)):
+                    print(line, flush=True)
+            if wanted("ingest"):
+                for line in asyncio.run(ingest.run(stack, key, "bench", args.requests)):
+                    print(line, flush=True)
         finally:
             stack.stop()
 
