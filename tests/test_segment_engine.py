@@ -141,3 +141,18 @@ async def test_a_value_change_clears_the_old_bits_even_on_replay(stack, workspac
     assert await index.count(ws, parse("traits.tier EXISTS OR computed.revenue >= 0")) == 0
     assert await index.count(ws, parse("NOT traits.tier EXISTS")) == 1
     await index.redis.aclose()
+
+
+async def test_free_text_traits_index_only_exists_past_the_cap(stack, workspace_id):
+    ws = workspace_id
+    index = BitmapIndex(aioredis.from_url(stack.redis_url), max_values=5)
+    for uid in range(1, 9):
+        await index.apply(ws, uid, {"traits.email": f"p{uid}@x.cn", "traits.city": ["上海", "北京"][uid % 2]})
+    assert await index.count(ws, parse("traits.email EXISTS")) == 8
+    assert await index.count(ws, parse('traits.city = "上海"')) == 4
+    with pytest.raises(Exception, match="too many distinct values"):
+        await index.count(ws, parse('traits.email = "p1@x.cn"'))
+    # Only the first five values ever got a bitmap.
+    keys = [k async for k in index.redis.scan_iter(match=f"cdp:{{{ws}:0}}:v:traits.email:*")]
+    assert len(keys) == 5
+    await index.redis.aclose()

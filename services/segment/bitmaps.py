@@ -297,6 +297,22 @@ end
 return flipped
 """
 
+# KEYS = the attribute's distinct values, the workspace's free attributes; ARGV = path, cap,
+# value keys. 1 when the attribute has (now) more distinct values than the cap.
+_ADMIT = """
+if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then return 1 end
+for i = 3, #ARGV do
+  if redis.call('SISMEMBER', KEYS[1], ARGV[i]) == 0 then
+    if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then
+      redis.call('SADD', KEYS[2], ARGV[1])
+      return 1
+    end
+    redis.call('SADD', KEYS[1], ARGV[i])
+  end
+end
+return 0
+"""
+
 # KEYS = hash; ARGV = field, value: keep the larger.
 _MAX = """
 local had = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
@@ -405,6 +421,18 @@ def meta_keys(workspace: str) -> tuple[str, str, str]:
     return f"{base}:slices", f"{base}:wide", f"{base}:neg"
 
 
+def free_key(workspace: str) -> str:
+    """Attributes with too many distinct values to index each value (hash tag: one slot with `vals`)."""
+    return f"cdp:ws:{{{workspace}}}:free"
+
+
+def values_key(workspace: str, path: str) -> str:
+    return f"cdp:ws:{{{workspace}}}:vals:{path}"
+
+
+MAX_VALUES = 1000  # distinct text values indexed per attribute and workspace
+
+
 def gone_key(workspace: str, shard: int) -> str:
     return f"{_tag(workspace, shard)}:gone"
 
@@ -437,8 +465,11 @@ Resolve = Callable[[str], Node]
 
 
 class BitmapIndex:
-    def __init__(self, redis: aioredis.Redis) -> None:
+    def __init__(self, redis: aioredis.Redis, max_values: int = MAX_VALUES) -> None:
         self.redis = redis
+        self.max_values = max_values
+        self._admit = redis.register_script(_ADMIT)
+        self._admitted: set[tuple[str, str, str]] = set()
         self._run = redis.register_script(_RUN)
         self._apply = redis.register_script(_APPLY)
         self._activity = redis.register_script(_ACTIVITY)
@@ -469,6 +500,8 @@ class BitmapIndex:
                 known_wide.add(path)
         for path, value in values.items():
             e = enc.encode(path, value, path in known_wide)
+            if e.values and e.number is None and not path.startswith("tags.") and await self._free(workspace, path, e):
+                e.values = []  # free text (emails, names): only "exists" is indexed
             magnitude = -1 if e.number is None else abs(e.number)
             if e.number is not None:
                 slices[path] = max(slices.get(path, 0), abs(e.number).bit_length())
@@ -491,6 +524,21 @@ class BitmapIndex:
             args=[uid, _now_ms() if at_ms is None else at_ms, offset, person_id, _tag(workspace, shard) + ":", *args],
         )
         return bool(applied)
+
+    async def _free(self, workspace: str, path: str, e: enc.Encoded) -> bool:
+        """Whether the attribute has too many distinct values to index each (see MAX_VALUES)."""
+        new = [v for v in e.values if (workspace, path, v) not in self._admitted]
+        if not new:
+            return False
+        free = await self._admit(
+            keys=[values_key(workspace, path), free_key(workspace)], args=[path, self.max_values, *new]
+        )
+        if free:
+            return True
+        if len(self._admitted) > 200_000:
+            self._admitted.clear()
+        self._admitted.update((workspace, path, v) for v in new)
+        return False
 
     async def _wide(self, workspace: str) -> set[str]:
         """Paths known to be wide; only ever grows, so a cached copy errs towards writing more."""
@@ -671,12 +719,14 @@ class BitmapIndex:
         pipe.smembers(wide_key)
         pipe.smembers(neg_key)
         pipe.smembers(shards_key(workspace))
-        slices, wide, negative, shards = await pipe.execute()
+        pipe.smembers(free_key(workspace))
+        slices, wide, negative, shards, free = await pipe.execute()
         return Meta(
             slices={k.decode(): int(v) for k, v in slices.items()},
             wide={w.decode() for w in wide},
             negative={n.decode() for n in negative},
             shards=sorted(int(s) for s in shards),
+            free={f.decode() for f in free},
         )
 
     async def compile(

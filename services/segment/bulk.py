@@ -19,6 +19,7 @@ from services.segment import encoding as enc
 from services.segment.bitmaps import (
     _scanned_key,
     alive_key,
+    free_key,
     meta_keys,
     pid_key,
     registry_key,
@@ -54,6 +55,8 @@ class ShardImage:
             e = enc.encode(path, value, path in meta.wide)
             if not e.exists:
                 continue
+            if path in meta.free and e.number is None and not path.startswith("tags."):
+                e.values = []
             self.set(enc.exists_key(path), offset)
             for key in e.values:
                 self.set(key, offset)
@@ -86,6 +89,7 @@ class MetaImage:
     slices: dict[str, int] = field(default_factory=dict)
     wide: set[str] = field(default_factory=set)
     negative: set[str] = field(default_factory=set)
+    free: set[str] = field(default_factory=set)  # see BitmapIndex._free
 
     def note(self, path: str, number: int) -> None:
         self.slices[path] = max(self.slices.get(path, 0), abs(number).bit_length())
@@ -167,11 +171,19 @@ async def rebuild(audiences, workspace: str) -> int:
     today = dt.datetime.now(dt.UTC).date()
     persons = 0
     docs = [d async for d in people.people.find({"workspace": workspace})]
-    for doc in docs:  # which attributes are wide decides which bitmaps exist: known before writing
+    # Which attributes are wide or free decides which bitmaps exist: known before writing.
+    meta.free = {f.decode() for f in await index.redis.smembers(free_key(workspace))}
+    distinct: dict[str, set[str]] = {}
+    for doc in docs:
         for path, value in attrs_of(doc).items():
             number = enc.as_number(path, value)
             if number is not None:
                 meta.note(path, number)
+            elif not path.startswith("tags."):
+                distinct.setdefault(path, set()).update(enc.encode(path, value).values)
+    meta.free |= {p for p, values in distinct.items() if len(values) > index.max_values}
+    if meta.free:
+        await index.redis.sadd(free_key(workspace), *meta.free)
     for doc in docs:
         shard, offset = enc.shard_of(doc["uid"])
         if await index.gone(workspace, doc["uid"], 0):

@@ -44,6 +44,7 @@ class Meta:
     wide: set[str] = field(default_factory=set)  # paths that hold a number other than 0..200 whole
     negative: set[str] = field(default_factory=set)  # paths that hold a negative number
     shards: list[int] = field(default_factory=list)  # shards in use (read with the rest, one round trip)
+    free: set[str] = field(default_factory=set)  # text attributes with too many values to index each
 
 
 @dataclass
@@ -164,6 +165,12 @@ class Compiler:
         number = enc.as_number(node.path, node.value)
         if node.op == "=":
             if number is None:
+                if node.path in self.meta.free:
+                    raise InvalidInput(
+                        f"{node.path} has too many distinct values to be indexed by value; "
+                        "use EXISTS, or a tag or computed trait",
+                        "rule",
+                    )
                 key = enc.value_key(node.path, node.value)
                 self.key(key) if key else self.zero()
                 return
