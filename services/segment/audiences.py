@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from services.kit.clock import Clock
-from services.kit.errors import Conflict, InvalidInput, NotFound
+from services.kit.errors import Conflict, InvalidInput
 from services.segment import encoding as enc
 from services.segment import rules
 from services.segment.bitmaps import BitmapIndex, pid_key, shard_key
@@ -385,7 +385,3 @@ class Audiences:
 
     async def windowed_segments(self, workspace: str) -> list[str]:
         return [s for s, d in (await self.definitions(workspace)).items() if d.windowed]
-
-
-def not_found(segment_id: str) -> NotFound:
-    return NotFound(f"segment {segment_id!r} not found", "id")
