@@ -135,11 +135,12 @@ class Realtime:
         await self.people.erase(workspace, uid)
 
     # -- time ------------------------------------------------------------------
-    async def sweep(self) -> int:
-        """Reconcile every windowed segment with today's date; returns the transitions made."""
+    async def sweep(self, only: str | None = None) -> int:
+        """Reconcile every windowed segment (of one workspace: `only`) with today's date; returns the transitions."""
         day = self.clock.now().date().isoformat()
         total = 0
-        for workspace in await self.audiences.store.windowed_workspaces():
+        workspaces = [only] if only else await self.audiences.store.windowed_workspaces()
+        for workspace in workspaces:
             for segment_id in await self.audiences.windowed_segments(workspace):
                 total += await self.audiences.reconcile(workspace, segment_id, f"sweep:{segment_id}:{day}")
         return total
