@@ -7,7 +7,7 @@ import asyncio
 import pathlib
 import tempfile
 
-from bench import identity_resolve, ingest, profile_apply, segment_count
+from bench import identity_resolve, ingest, profile_apply, segment_count, segment_engines
 from tests.helpers import create_workspace
 from tools.stack import Stack
 
@@ -19,13 +19,24 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=100, help="collection API requests of 100 events")
     parser.add_argument("--identities", type=int, default=1000, help="persons for the identity resolve benchmark")
     parser.add_argument("--profiles", type=int, default=1000, help="persons for the profile apply benchmark (0: skip)")
+    parser.add_argument(
+        "--engines",
+        default="1000000,10000000",
+        help="populations for the segment engine comparison, comma-separated ('' skips it)",
+    )
+    parser.add_argument("--mongo-persons", type=int, default=1_000_000, help="largest population also asked of MongoDB")
+    parser.add_argument("--only", default="", help="run only this benchmark (segment_engines, segment_count, ...)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="cdp-bench-") as tmp:
         stack = Stack.with_free_ports(pathlib.Path(tmp), log_level="WARNING")
         try:
             stack.start_infra()
-            if args.profiles:
+
+            def wanted(name: str) -> bool:
+                return args.only in ("", name)
+
+            if args.profiles and wanted("profile_apply"):
                 # First, and stopped after: the profile worker would otherwise consume the events the
                 # later benchmarks resolve, and its CPU would count in their figures.
                 stack.start_service("profile")
@@ -33,15 +44,24 @@ def main() -> None:
                     print(line, flush=True)
                 stack.stop_process("profile")
             stack.start_service("identity")
-            for line in asyncio.run(segment_count.run(stack, args.persons, args.large)):
-                print(line, flush=True)
+            if args.engines and wanted("segment_engines"):
+                stack.start_service("segment")
+                populations = [int(p) for p in args.engines.split(",") if p]
+                for line in segment_engines.run(stack, populations, args.mongo_persons):
+                    print(line, flush=True)
+                stack.stop_process("segment")  # its workers would share the cores with what follows
+            if wanted("segment_count"):
+                for line in asyncio.run(segment_count.run(stack, args.persons, args.large)):
+                    print(line, flush=True)
             key = create_workspace(stack, "bench")
             # Identity before ingest: the ingest run leaves thousands of events for the
             # identity worker, which would otherwise be counted in the worker's figure.
-            for line in asyncio.run(identity_resolve.run(stack, "bench", args.identities)):
-                print(line, flush=True)
-            for line in asyncio.run(ingest.run(stack, key, "bench", args.requests)):
-                print(line, flush=True)
+            if wanted("identity_resolve"):
+                for line in asyncio.run(identity_resolve.run(stack, "bench", args.identities)):
+                    print(line, flush=True)
+            if wanted("ingest"):
+                for line in asyncio.run(ingest.run(stack, key, "bench", args.requests)):
+                    print(line, flush=True)
         finally:
             stack.stop()
 

@@ -77,7 +77,11 @@ def test_one_query_joins_all_four_subgraphs(suite, sink, workspace_id):
     }
     assert ling["traits"] == {"gender": "female", "age_band": "25-34", "vip": True}
 
-    # A segment created through GraphQL is counted through GraphQL and gRPC.
+    # A segment created through GraphQL is counted through GraphQL and gRPC. Rules may name only
+    # traits the segment service has seen, so wait until profile.changed has reached it.
+    rule = 'traits.gender = "female" AND traits.age_band = "25-34" AND traits.vip = true'
+    known = "query($r: String!) { previewSegment(rule: $r) { count } }"
+    eventually(lambda: "errors" not in graphql(suite.gateway_url, workspace_id, known, {"r": rule}))
     created = graphql(
         suite.gateway_url,
         workspace_id,

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import redis.asyncio as aioredis
 
 from services.segment.bitmaps import SHARD_BITS, BitmapIndex, shard_of
 from services.segment.rules import parse
+from tests.segment_truth import holds as truth
 
 
 async def _index(stack, workspace_id, people: dict[int, dict]) -> BitmapIndex:
@@ -28,21 +31,8 @@ PEOPLE = {
 
 def holds(traits: dict, rule: str) -> bool:
     """Brute-force truth of a rule for one person, to compare the bitmaps with."""
-    from services.segment.rules import And, Not, Or
-
-    def walk(node) -> bool:
-        if isinstance(node, Not):
-            return not walk(node.item)
-        if isinstance(node, And):
-            return all(walk(i) for i in node.items)
-        if isinstance(node, Or):
-            return any(walk(i) for i in node.items)
-        value = traits.get(node.trait)
-        if isinstance(value, bool) or isinstance(node.value, bool):
-            return value is node.value
-        return value == node.value
-
-    return walk(parse(rule))
+    attrs = {f"traits.{k}": v for k, v in traits.items()}
+    return truth(parse(rule), {"attrs": attrs}, dt.date.today())
 
 
 def expected(rule: str) -> int:

@@ -1,4 +1,4 @@
-"""segment service: bitmap index, segments, gRPC and GraphQL subgraph."""
+"""segment service: bitmap index, segments, real-time membership, gRPC and GraphQL subgraph."""
 
 from __future__ import annotations
 
@@ -12,6 +12,9 @@ from services.kit.settings import ServiceSettings
 from services.segment import graphql_api, grpc_api
 from services.segment.audiences import Audiences
 from services.segment.bitmaps import BitmapIndex
+from services.segment.people import People
+from services.segment.realtime import Realtime
+from services.segment.relay import MembershipRelay
 from services.segment.store import INDEXES, SegmentStore
 from services.segment.workers import IdentityWorker, IndexWorker
 
@@ -20,20 +23,31 @@ class SegmentSettings(ServiceSettings):
     service_name: str = "segment"
     http_port: int = 4003
     grpc_port: int = 50053
+    # Seconds between reconciliations of segments with "in the last N days" windows.
+    sweep_interval: float = 300.0
 
 
 def wire(rt: Runtime) -> Wiring:
     index = BitmapIndex(rt.redis)
-    audiences = Audiences(SegmentStore(rt.db), index, rt.clock)
+    people = People(rt.mongo, rt.db)
+    audiences = Audiences(SegmentStore(rt.db), people, index, rt.clock)
+    realtime = Realtime(audiences, index, people, rt.clock)
+    relay = MembershipRelay(rt.redis, rt.producer)
     gql = graphql_app(graphql_api.build_schema(), graphql_api.context_factory(audiences))
+    interval = rt.settings.sweep_interval
+
+    async def sweeps(stopping: asyncio.Event) -> None:
+        await realtime.run_sweeps(stopping, interval)
+
     return Wiring(
         grpc=[grpc_api.grpc_service(audiences)],
         http_routes=[Route("/graphql", gql, methods=["GET", "POST"])],
         indexes=INDEXES,
         consumers=[
-            IndexWorker(index).consumer(rt.settings.kafka_bootstrap),
-            IdentityWorker(index).consumer(rt.settings.kafka_bootstrap),
+            IndexWorker(realtime).consumer(rt.settings.kafka_bootstrap),
+            IdentityWorker(realtime).consumer(rt.settings.kafka_bootstrap),
         ],
+        background=[relay.run, sweeps],
     )
 
 

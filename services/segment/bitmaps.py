@@ -3,22 +3,28 @@
 Keys are sharded by uid range (2^20 uids = 128 KiB per bitmap) with the
 workspace and shard as the Redis Cluster hash tag, so all keys of one shard
 share a slot (one Lua script can combine them) and shards spread over nodes.
+Which bitmaps a value sets is in encoding.py; how a rule becomes bitmap
+operations is in plan.py. Besides the bitmaps, each shard holds:
 
-    cdp:{<ws>:<shard>}:alive               persons that exist (NOT is taken within it)
-    cdp:{<ws>:<shard>}:t:<trait>:<value>   persons whose trait has this value
     cdp:{<ws>:<shard>}:keys                set: every bitmap key of the shard (for erasing a person)
     cdp:{<ws>:<shard>}:keys:scanned        "1" once the registry was backfilled by a SCAN
     cdp:{<ws>:<shard>}:gone                hash uid -> "m:<ms>" merged away, "f:<ms>" forgotten,
                                            "r:<ms>" restored by an unmerge (see retire/restore)
+    cdp:{<ws>:<shard>}:vs:<path>           set: value bitmaps ever set for an attribute (to clear the old value)
+    cdp:{<ws>:<shard>}:ns                  hash path -> bit slices in use in this shard
+    cdp:{<ws>:<shard>}:pid                 hash uid -> person id (for membership announcements)
+    cdp:{<ws>:<shard>}:outbox              stream: membership transitions not yet on Kafka
     cdp:ws:<ws>:shards                     set of shard numbers in use
+    cdp:ws:<ws>:slices / :wide / :neg      what the compiler must know of numeric attributes (plan.Meta)
+    cdp:outboxes                           set of outbox streams (for the relay)
+
+A write sets a person's attribute to its current value (profile.changed
+`after`): the old value's bits are found from `vs:<path>` and cleared in the
+same script, so replays and out-of-date `before`s cannot leave stale bits.
 
 Erasing a person (merged away or forgotten) clears its bit in every bitmap of
-its shard. The bitmaps of a shard are listed by the `keys` registry that every
-write maintains, not by SCAN: SCAN walks the whole keyspace (every workspace)
-and merges are frequent. A shard written before the registry existed is
-backfilled once by a SCAN of `cdp:{<ws>:<shard>}:*`.
-
-The `gone` mark keeps an erased uid erased although the bitmap writer
+its shard, listed by the `keys` registry that every write maintains. The
+`gone` mark keeps an erased uid erased although the bitmap writer
 (profile.changed) and the eraser (identity events) are separate consumer
 groups and may run in either order: a change for a forgotten uid never sets a
 bit again, and a change for a merged-away uid is applied only when it is newer
@@ -27,62 +33,150 @@ than the merge (i.e. it follows an unmerge).
 
 from __future__ import annotations
 
-import asyncio
-import json
+import datetime as dt
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import redis.asyncio as aioredis
 
-from services.segment.rules import And, Node, Not, TraitEquals, leaves
+from services.segment import encoding as enc
+from services.segment.encoding import SHARD_BITS, SHARD_MASK, normalise, shard_of  # noqa: F401 (re-exported)
+from services.segment.plan import Meta, Program, compile_rule, run_on_bits
+from services.segment.rules import Node
 
-SHARD_BITS = 20
-SHARD_MASK = (1 << SHARD_BITS) - 1
-
-# Stack machine over one shard's keys. KEYS = leaves..., alive, temporaries...;
-# ARGV = leaf count, then the program: "L i" push leaf i, "AND n"/"OR n" pop n
-# and push the result, "NOT" complement within alive. Returns BITCOUNT of the
-# result. Temporaries are deleted before returning.
-_EVALUATE = """
-local nleaf = tonumber(ARGV[1])
-local alive = KEYS[nleaf + 1]
-local tmp = nleaf + 2
-local stack = {}
-local i = 2
+# The program runner (plan.py's stack machine) over one shard.
+# KEYS = program keys (nk), alive, dest, outbox, pid, registry, temporaries...
+# ARGV = nk, mode, ttl_ms, limit, base_uid, workspace, segment, cause, at, code...
+# mode 'count': BITCOUNT of the result. 'store': copy the result into dest (ttl_ms > 0: expiring).
+# 'reconcile': dest is a segment's membership bitmap; flip up to `limit` bits where it differs
+# from the result, each with an outbox entry, in this one atomic script; returns the flips.
+_RUN = """
+local nk = tonumber(ARGV[1])
+local mode = ARGV[2]
+local alive = KEYS[nk + 1]
+local dest = KEYS[nk + 2]
+local tmp = nk + 6
+local first_tmp = tmp
+local stack, reg = {}, {}
+local function fresh() local k = KEYS[tmp]; tmp = tmp + 1; return k end
+-- Redis's word-at-a-time BITOP needs at most 16 sources, none missing: a missing key
+-- (an empty set) would drop it to a byte loop ~50x slower, so empties are decided here.
+local function present(k) return redis.call('EXISTS', k) == 1 end
+local function bitop(op, args)
+  local d = fresh()
+  local i = 1
+  while i <= #args do
+    local chunk = {}
+    if i > 1 then chunk[1] = d end
+    while #chunk < 16 and i <= #args do chunk[#chunk + 1] = args[i]; i = i + 1 end
+    redis.call('BITOP', op, d, unpack(chunk))
+  end
+  return d
+end
+local i = 10
 while i <= #ARGV do
   local op = ARGV[i]
-  if op == 'L' then
+  if op == 'K' then
     stack[#stack + 1] = KEYS[tonumber(ARGV[i + 1])]
     i = i + 2
-  elseif op == 'AND' or op == 'OR' then
+  elseif op == 'A' or op == 'O' then
     local n = tonumber(ARGV[i + 1])
-    local args = {}
+    local args, live, empty = {}, {}, false
     for j = n, 1, -1 do args[j] = table.remove(stack) end
-    local dst = KEYS[tmp]; tmp = tmp + 1
-    redis.call('BITOP', op, dst, unpack(args))
-    stack[#stack + 1] = dst
+    for j = 1, n do
+      if present(args[j]) then live[#live + 1] = args[j] else empty = true end
+    end
+    if (op == 'A' and empty) or #live == 0 then
+      stack[#stack + 1] = fresh()
+    elseif #live == 1 then
+      stack[#stack + 1] = live[1]
+    else
+      stack[#stack + 1] = bitop(op == 'A' and 'AND' or 'OR', live)
+    end
     i = i + 2
-  else -- NOT: alive XOR (x AND alive), so uids past x's length count as not-x
+  elseif op == 'D' or op == 'N' then
+    local b = table.remove(stack)
+    local a = alive
+    if op == 'D' then a = table.remove(stack) end
+    if not present(a) then
+      stack[#stack + 1] = fresh()
+    elseif not present(b) then
+      stack[#stack + 1] = a
+    else
+      local d = bitop('AND', {a, b})
+      redis.call('BITOP', 'XOR', d, d, a)
+      stack[#stack + 1] = d
+    end
+    i = i + 1
+  elseif op == 'I' then
+    -- ~x is exact only over x's whole length; a short x takes the alive route.
     local x = table.remove(stack)
-    local dst = KEYS[tmp]; tmp = tmp + 1
-    redis.call('BITOP', 'AND', dst, x, alive)
-    redis.call('BITOP', 'XOR', dst, dst, alive)
-    stack[#stack + 1] = dst
+    if not present(x) then
+      stack[#stack + 1] = alive
+    elseif redis.call('STRLEN', x) == FULL_BYTES then
+      local d = fresh()
+      redis.call('BITOP', 'NOT', d, x)
+      stack[#stack + 1] = d
+    else
+      local d = bitop('AND', {alive, x})
+      redis.call('BITOP', 'XOR', d, d, alive)
+      stack[#stack + 1] = d
+    end
+    i = i + 1
+  elseif op == 'Z' then
+    stack[#stack + 1] = fresh()
+    i = i + 1
+  elseif op == 'S' then
+    reg[ARGV[i + 1]] = table.remove(stack)
+    i = i + 2
+  elseif op == 'R' then
+    stack[#stack + 1] = reg[ARGV[i + 1]]
+    i = i + 2
+  else -- 'P'
+    table.remove(stack)
     i = i + 1
   end
 end
-local count = redis.call('BITCOUNT', stack[1])
-for j = nleaf + 2, tmp - 1 do redis.call('DEL', KEYS[j]) end
-return count
+local top = stack[#stack]
+local result
+if mode == 'count' then
+  result = redis.call('BITCOUNT', top)
+elseif mode == 'store' then
+  redis.call('BITOP', 'OR', dest, top)
+  local ttl = tonumber(ARGV[3])
+  if ttl > 0 then redis.call('PEXPIRE', dest, ttl) end
+  result = redis.call('BITCOUNT', dest)
+else
+  local diff = fresh()
+  redis.call('BITOP', 'XOR', diff, dest, top)
+  local limit = tonumber(ARGV[4])
+  local base = tonumber(ARGV[5])
+  local pos = 0
+  result = 0
+  while result < limit do
+    local p = redis.call('BITPOS', diff, 1, pos, -1, 'BIT')
+    if p < 0 then break end
+    local want = redis.call('GETBIT', top, p)
+    redis.call('SETBIT', dest, p, want)
+    redis.call('SADD', KEYS[nk + 5], dest)
+    local uid = tostring(base + p)
+    local pid = redis.call('HGET', KEYS[nk + 4], uid) or ''
+    redis.call('XADD', KEYS[nk + 3], '*', 'segment', ARGV[7], 'change', want == 1 and 'enter' or 'exit',
+      'uid', uid, 'person', pid, 'workspace', ARGV[6], 'cause', ARGV[8], 'at', ARGV[9])
+    result = result + 1
+    pos = p + 1
+  end
+end
+for j = first_tmp, tmp - 1 do redis.call('DEL', KEYS[j]) end
+return result
 """
 
-
-# KEYS = gone, alive, registry, scanned, trait keys...; ARGV = uid, at (ms), offset,
-# then the bit for each trait key. Skips the whole change when the uid is
-# forgotten, or merged away at or after `at`. A shard that has no alive bitmap
-# yet is new: its registry will be complete, so it never needs the SCAN backfill.
+# Set a person's attributes to their current values (see the module docstring).
+# KEYS = gone, alive, registry, scanned, pid, ns; ARGV = uid, at (ms), offset, person id, key prefix,
+# then per attribute: path, magnitude (-1: not a number), negative (0/1), exists (0/1), n, n value keys.
+# Skips everything when the uid is forgotten, or merged away at or after `at`.
 _APPLY = """
 local g = redis.call('HGET', KEYS[1], ARGV[1])
 if g then
@@ -91,17 +185,138 @@ if g then
   if kind == 'm' and tonumber(ARGV[2]) <= tonumber(string.sub(g, 3)) then return 0 end
 end
 local offset = tonumber(ARGV[3])
-if redis.call('EXISTS', KEYS[2]) == 0 then redis.call('SET', KEYS[4], '1', 'NX') end
-redis.call('SETBIT', KEYS[2], offset, 1)
-redis.call('SADD', KEYS[3], KEYS[2])
-for i = 5, #KEYS do
-  if ARGV[i - 1] == '1' then
-    redis.call('SETBIT', KEYS[i], offset, 1)
-    redis.call('SADD', KEYS[3], KEYS[i])
-  elseif redis.call('STRLEN', KEYS[i]) * 8 > offset then
-    redis.call('SETBIT', KEYS[i], offset, 0)
+local prefix = ARGV[5]
+local registry = KEYS[3]
+local function put(key, on)
+  if on then
+    if redis.call('EXISTS', key) == 0 then redis.call('SETBIT', key, LAST, 0) end
+    redis.call('SETBIT', key, offset, 1)
+    redis.call('SADD', registry, key)
+  elseif redis.call('STRLEN', key) * 8 > offset then
+    redis.call('SETBIT', key, offset, 0)
   end
 end
+if redis.call('EXISTS', KEYS[2]) == 0 then redis.call('SET', KEYS[4], '1', 'NX') end
+put(KEYS[2], true)
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[5], ARGV[1], ARGV[4]) end
+local i = 6
+while i <= #ARGV do
+  local path = ARGV[i]
+  local magnitude = tonumber(ARGV[i + 1])
+  local negative = ARGV[i + 2] == '1'
+  local exists = ARGV[i + 3] == '1'
+  local n = tonumber(ARGV[i + 4])
+  local want = {}
+  for j = 1, n do want[ARGV[i + 4 + j]] = true end
+  local vs = prefix .. 'vs:' .. path
+  for _, k in ipairs(redis.call('SMEMBERS', vs)) do
+    if not want[k] then put(prefix .. k, false) end
+  end
+  for j = 1, n do
+    put(prefix .. ARGV[i + 4 + j], true)
+    redis.call('SADD', vs, ARGV[i + 4 + j])
+  end
+  local had = tonumber(redis.call('HGET', KEYS[6], path) or '0')
+  local bits = 0
+  if magnitude >= 0 then
+    while magnitude >= 2 ^ bits do bits = bits + 1 end
+    if bits > had then redis.call('HSET', KEYS[6], path, bits) end
+  end
+  local slices = math.max(had, bits)
+  local m = math.max(magnitude, 0)
+  for b = 0, slices - 1 do
+    put(prefix .. 'n:' .. path .. ':' .. b, math.floor(m / 2 ^ b) % 2 == 1)
+  end
+  put(prefix .. 'n:' .. path .. ':neg', negative)
+  for _, t in ipairs(LADDER) do
+    put(prefix .. 'r:' .. path .. ':' .. t, magnitude >= t and not negative)
+  end
+  put(prefix .. 'x:' .. path, exists)
+  i = i + 5 + n
+end
+return 1
+"""
+
+# Behaviour: KEYS = gone, alive, registry, scanned, pid; ARGV = uid, at, offset, person id, key prefix,
+# cap, then per period: key (without the ":<k>"), count in the period, expire at (epoch s). Sets the
+# ">= k" bits for k <= count and clears the others (a merge undone takes counts away).
+_ACTIVITY = """
+local g = redis.call('HGET', KEYS[1], ARGV[1])
+if g then
+  local kind = string.sub(g, 1, 1)
+  if kind == 'f' then return 0 end
+  if kind == 'm' and tonumber(ARGV[2]) <= tonumber(string.sub(g, 3)) then return 0 end
+end
+local offset = tonumber(ARGV[3])
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  redis.call('SET', KEYS[4], '1', 'NX')
+  redis.call('SETBIT', KEYS[2], LAST, 0)
+end
+redis.call('SETBIT', KEYS[2], offset, 1)
+redis.call('SADD', KEYS[3], KEYS[2])
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[5], ARGV[1], ARGV[4]) end
+local cap = tonumber(ARGV[6])
+local i = 7
+while i <= #ARGV do
+  local count = math.min(tonumber(ARGV[i + 1]), cap)
+  for k = 1, cap do
+    local key = ARGV[5] .. ARGV[i] .. ':' .. k
+    if k <= count then
+      if redis.call('EXISTS', key) == 0 then redis.call('SETBIT', key, LAST, 0) end
+      redis.call('SETBIT', key, offset, 1)
+      redis.call('EXPIREAT', key, tonumber(ARGV[i + 2]))
+      redis.call('SADD', KEYS[3], key)
+    elseif redis.call('STRLEN', key) * 8 > offset then
+      redis.call('SETBIT', key, offset, 0)
+    end
+  end
+  i = i + 3
+end
+return 1
+"""
+
+# Real-time membership: KEYS = outbox, pid, registry, membership bitmaps...; ARGV = uid, offset,
+# workspace, cause, at (ms), then (segment id, wanted bit) per bitmap. A bit that differs is flipped
+# and its enter/exit is queued in the shard's outbox stream in the same atomic script.
+_FLIP = """
+local offset = tonumber(ARGV[2])
+local flipped = {}
+for i = 4, #KEYS do
+  local a = 6 + (i - 4) * 2
+  local want = tonumber(ARGV[a + 1])
+  if redis.call('GETBIT', KEYS[i], offset) ~= want then
+    if redis.call('EXISTS', KEYS[i]) == 0 then redis.call('SETBIT', KEYS[i], LAST, 0) end
+    redis.call('SETBIT', KEYS[i], offset, want)
+    redis.call('SADD', KEYS[3], KEYS[i])
+    local pid = redis.call('HGET', KEYS[2], ARGV[1]) or ''
+    redis.call('XADD', KEYS[1], '*', 'segment', ARGV[a], 'change', want == 1 and 'enter' or 'exit',
+      'uid', ARGV[1], 'person', pid, 'workspace', ARGV[3], 'cause', ARGV[4], 'at', ARGV[5])
+    flipped[#flipped + 1] = ARGV[a]
+  end
+end
+return flipped
+"""
+
+# KEYS = the attribute's distinct values, the workspace's free attributes; ARGV = path, cap,
+# value keys. 1 when the attribute has (now) more distinct values than the cap.
+_ADMIT = """
+if redis.call('SISMEMBER', KEYS[2], ARGV[1]) == 1 then return 1 end
+for i = 3, #ARGV do
+  if redis.call('SISMEMBER', KEYS[1], ARGV[i]) == 0 then
+    if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[2]) then
+      redis.call('SADD', KEYS[2], ARGV[1])
+      return 1
+    end
+    redis.call('SADD', KEYS[1], ARGV[i])
+  end
+end
+return 0
+"""
+
+# KEYS = hash; ARGV = field, value: keep the larger.
+_MAX = """
+local had = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+if tonumber(ARGV[2]) > had then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
 return 1
 """
 
@@ -149,32 +364,28 @@ if g then
   if tonumber(string.sub(g, 3)) > tonumber(ARGV[2]) then return 0 end
 end
 redis.call('HSET', KEYS[1], ARGV[1], 'r:' .. ARGV[2])
-if redis.call('EXISTS', KEYS[2]) == 0 then redis.call('SET', KEYS[4], '1', 'NX') end
+if redis.call('EXISTS', KEYS[2]) == 0 then
+  redis.call('SET', KEYS[4], '1', 'NX')
+  redis.call('SETBIT', KEYS[2], LAST, 0)
+end
 redis.call('SETBIT', KEYS[2], tonumber(ARGV[3]), 1)
 redis.call('SADD', KEYS[3], KEYS[2])
 return 1
 """
 
+# A bitmap is created at its full shard length: BITOP's fast path runs only up to the
+# shortest source, so one short key would slow every rule that reads it.
+_APPLY, _ACTIVITY, _FLIP, _RESTORE = (
+    script.replace("LAST", str(SHARD_MASK)).replace("LADDER", "{" + ",".join(map(str, enc.LADDER)) + "}")
+    for script in (_APPLY, _ACTIVITY, _FLIP, _RESTORE)
+)
+
+_RUN = _RUN.replace("FULL_BYTES", str((SHARD_MASK + 1) // 8))
+
 MERGED = "m"
 FORGOTTEN = "f"
 _CLEAR_CHUNK = 500
-
-
-def normalise(value: Any) -> str | None:
-    """Canonical text of an indexable value; None for lists, objects and null."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, (int, float)):
-        return json.dumps(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    return None
-
-
-def shard_of(uid: int) -> tuple[int, int]:
-    return uid >> SHARD_BITS, uid & SHARD_MASK
+OUTBOXES = "cdp:outboxes"
 
 
 def _tag(workspace: str, shard: int) -> str:
@@ -186,12 +397,40 @@ def alive_key(workspace: str, shard: int) -> str:
 
 
 def trait_key(workspace: str, shard: int, trait: str, value: Any) -> str | None:
-    text = normalise(value)
-    return None if text is None else f"{_tag(workspace, shard)}:t:{trait}:{text}"
+    """The value bitmap of traits.<trait> = value (numbers: whole 0..200 only)."""
+    path = f"traits.{trait}"
+    number = enc.as_number(path, value)
+    if number is not None:
+        value = enc.small_int(path, number)
+        if value is None:
+            return None
+    key = enc.value_key(path, value)
+    return None if key is None else f"{_tag(workspace, shard)}:{key}"
+
+
+def shard_key(workspace: str, shard: int, suffix: str) -> str:
+    return f"{_tag(workspace, shard)}:{suffix}"
 
 
 def shards_key(workspace: str) -> str:
     return f"cdp:ws:{workspace}:shards"
+
+
+def meta_keys(workspace: str) -> tuple[str, str, str]:
+    base = f"cdp:ws:{workspace}"
+    return f"{base}:slices", f"{base}:wide", f"{base}:neg"
+
+
+def free_key(workspace: str) -> str:
+    """Attributes with too many distinct values to index each value (hash tag: one slot with `vals`)."""
+    return f"cdp:ws:{{{workspace}}}:free"
+
+
+def values_key(workspace: str, path: str) -> str:
+    return f"cdp:ws:{{{workspace}}}:vals:{path}"
+
+
+MAX_VALUES = 1000  # distinct text values indexed per attribute and workspace
 
 
 def gone_key(workspace: str, shard: int) -> str:
@@ -200,6 +439,14 @@ def gone_key(workspace: str, shard: int) -> str:
 
 def registry_key(workspace: str, shard: int) -> str:
     return f"{_tag(workspace, shard)}:keys"
+
+
+def outbox_key(workspace: str, shard: int) -> str:
+    return f"{_tag(workspace, shard)}:outbox"
+
+
+def pid_key(workspace: str, shard: int) -> str:
+    return f"{_tag(workspace, shard)}:pid"
 
 
 def _scanned_key(workspace: str, shard: int) -> str:
@@ -214,68 +461,172 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _program(node: Node, index: dict[str, int], shard_keys: list[str]) -> list[str]:
-    """Compile an AST to the Lua stack program, registering leaf keys in order."""
-    if isinstance(node, TraitEquals):
-        key = shard_keys[id(node)]
-        if key not in index:
-            index[key] = len(index) + 1
-        return ["L", str(index[key])]
-    if isinstance(node, Not):
-        return [*_program(node.item, index, shard_keys), "NOT"]
-    op = "AND" if isinstance(node, And) else "OR"
-    code: list[str] = []
-    for item in node.items:
-        code += _program(item, index, shard_keys)
-    return [*code, op, str(len(node.items))]
+Resolve = Callable[[str], Node]
 
 
 class BitmapIndex:
-    def __init__(self, redis: aioredis.Redis) -> None:
+    def __init__(self, redis: aioredis.Redis, max_values: int = MAX_VALUES) -> None:
         self.redis = redis
-        self._evaluate = redis.register_script(_EVALUATE)
+        self.max_values = max_values
+        self._admit = redis.register_script(_ADMIT)
+        self._admitted: set[tuple[str, str, str]] = set()
+        self._run = redis.register_script(_RUN)
         self._apply = redis.register_script(_APPLY)
+        self._activity = redis.register_script(_ACTIVITY)
+        self._flip = redis.register_script(_FLIP)
+        self._max = redis.register_script(_MAX)
         self._mark_gone = redis.register_script(_MARK_GONE)
         self._clear = redis.register_script(_CLEAR)
         self._restore = redis.register_script(_RESTORE)
+        self._outboxes: set[str] = set()
+        self._wide_cache: dict[str, tuple[float, set[str]]] = {}
 
-    # -- writes (idempotent: replaying a change sets the same bits) ----------
-    async def apply_trait_changes(
-        self, workspace: str, uid: int, changes: list[tuple[str, Any, Any]], at_ms: int | None = None
+    # -- writes (idempotent: they set a person's current values) -------------
+    async def apply(
+        self, workspace: str, uid: int, values: dict[str, Any], at_ms: int | None = None, person_id: str = ""
     ) -> bool:
-        """Move the person's bit from each trait's old value to its new one.
+        """Set the person's attributes (path -> current value, None when absent) in every bitmap.
 
-        `at_ms` is when the change happened (profile.changed `at`); False when
-        the change was dropped because the uid is forgotten or merged away since.
+        False when dropped because the uid is forgotten, or merged away since `at_ms`.
         """
         shard, offset = shard_of(uid)
-        keys: list[str] = []
-        bits: list[int] = []
-        for trait, before, after in changes:
-            old = trait_key(workspace, shard, trait, before)
-            new = trait_key(workspace, shard, trait, after)
-            if old and old != new:
-                keys.append(old)
-                bits.append(0)
-            if new:
-                keys.append(new)
-                bits.append(1)
-        # Its own command: the shards set lives in another hash slot than the shard's keys.
-        await self.redis.sadd(shards_key(workspace), shard)
+        args: list[Any] = []
+        slices: dict[str, int] = {}
+        wide, negative = [], []
+        known_wide = await self._wide(workspace)
+        for path, value in values.items():
+            number = enc.as_number(path, value)
+            if number is not None and enc.small_int(path, number) is None:
+                known_wide.add(path)
+        for path, value in values.items():
+            e = enc.encode(path, value, path in known_wide)
+            if e.values and e.number is None and not path.startswith("tags.") and await self._free(workspace, path, e):
+                e.values = []  # free text (emails, names): only "exists" is indexed
+            magnitude = -1 if e.number is None else abs(e.number)
+            if e.number is not None:
+                slices[path] = max(slices.get(path, 0), abs(e.number).bit_length())
+                if e.number < 0:
+                    negative.append(path)
+                if enc.small_int(path, e.number) is None:
+                    wide.append(path)
+            args += [path, magnitude, int(e.number is not None and e.number < 0), int(e.exists), len(e.values)]
+            args += e.values
+        await self._note_meta(workspace, shard, slices, wide, negative)
         applied = await self._apply(
             keys=[
                 gone_key(workspace, shard),
                 alive_key(workspace, shard),
                 registry_key(workspace, shard),
                 _scanned_key(workspace, shard),
-                *keys,
+                pid_key(workspace, shard),
+                shard_key(workspace, shard, "ns"),
             ],
-            args=[uid, _now_ms() if at_ms is None else at_ms, offset, *bits],
+            args=[uid, _now_ms() if at_ms is None else at_ms, offset, person_id, _tag(workspace, shard) + ":", *args],
         )
         return bool(applied)
 
+    async def _free(self, workspace: str, path: str, e: enc.Encoded) -> bool:
+        """Whether the attribute has too many distinct values to index each (see MAX_VALUES)."""
+        new = [v for v in e.values if (workspace, path, v) not in self._admitted]
+        if not new:
+            return False
+        free = await self._admit(
+            keys=[values_key(workspace, path), free_key(workspace)], args=[path, self.max_values, *new]
+        )
+        if free:
+            return True
+        if len(self._admitted) > 200_000:
+            self._admitted.clear()
+        self._admitted.update((workspace, path, v) for v in new)
+        return False
+
+    async def _wide(self, workspace: str) -> set[str]:
+        """Paths known to be wide; only ever grows, so a cached copy errs towards writing more."""
+        cached = self._wide_cache.get(workspace)
+        if cached is None or time.monotonic() - cached[0] > 1.0:
+            _, wide_key, _ = meta_keys(workspace)
+            cached = (time.monotonic(), {w.decode() for w in await self.redis.smembers(wide_key)})
+            self._wide_cache[workspace] = cached
+        return set(cached[1])
+
+    async def apply_trait_changes(
+        self, workspace: str, uid: int, changes: list[tuple[str, Any, Any]], at_ms: int | None = None
+    ) -> bool:
+        """Traits by name -> their new values (the foundation's interface)."""
+        return await self.apply(workspace, uid, {f"traits.{t}": after for t, _, after in changes}, at_ms)
+
+    async def _note_meta(self, workspace: str, shard: int, slices: dict, wide: list, negative: list) -> None:
+        # Before the bits: a compile that sees the bits must also see that it needs more slices.
+        slices_key, wide_key, neg_key = meta_keys(workspace)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.sadd(shards_key(workspace), shard)
+        if wide:
+            pipe.sadd(wide_key, *wide)
+        if negative:
+            pipe.sadd(neg_key, *negative)
+        await pipe.execute()
+        for path, bits in slices.items():
+            await self._max(keys=[slices_key], args=[path, bits])
+
+    async def record_activity(
+        self,
+        workspace: str,
+        uid: int,
+        counts: list[tuple[str, int, int]],
+        at_ms: int,
+        person_id: str = "",
+    ) -> bool:
+        """counts: (period key suffix without ':<k>', count in the period so far, expire at)."""
+        shard, offset = shard_of(uid)
+        await self.redis.sadd(shards_key(workspace), shard)
+        args: list[Any] = []
+        for suffix, count, expire in counts:
+            args += [suffix, count, expire]
+        done = await self._activity(
+            keys=[
+                gone_key(workspace, shard),
+                alive_key(workspace, shard),
+                registry_key(workspace, shard),
+                _scanned_key(workspace, shard),
+                pid_key(workspace, shard),
+            ],
+            args=[uid, at_ms, offset, person_id, _tag(workspace, shard) + ":", enc.COUNT_CAP, *args],
+        )
+        return bool(done)
+
+    async def flip(self, workspace: str, uid: int, wanted: dict[str, bool], cause: str, at_ms: int) -> list[str]:
+        """Make the person's membership bits say `wanted`; returns the segments that flipped.
+
+        Each flip and its enter/exit entry in the shard's outbox are one script, so
+        neither exists without the other; the relay moves entries to Kafka.
+        """
+        if not wanted:
+            return []
+        shard, offset = shard_of(uid)
+        await self._register_outbox(workspace, shard)
+        segments = sorted(wanted)
+        args: list[Any] = [uid, offset, workspace, cause, at_ms]
+        for s in segments:
+            args += [s, int(wanted[s])]
+        flipped = await self._flip(
+            keys=[
+                outbox_key(workspace, shard),
+                pid_key(workspace, shard),
+                registry_key(workspace, shard),
+                *(shard_key(workspace, shard, enc.membership_key(s)) for s in segments),
+            ],
+            args=args,
+        )
+        return [f.decode() if isinstance(f, bytes) else f for f in flipped]
+
+    async def _register_outbox(self, workspace: str, shard: int) -> None:
+        key = outbox_key(workspace, shard)
+        if key not in self._outboxes:
+            await self.redis.sadd(OUTBOXES, key)
+            self._outboxes.add(key)
+
     async def retire(self, workspace: str, uid: int, kind: str, at_ms: int) -> int | None:
-        """Erase a uid from every bitmap of its shard, `alive` included.
+        """Erase a uid from every bitmap of its shard, `alive` and memberships included.
 
         kind is MERGED (the uid was merged into another person) or FORGOTTEN.
         Returns how many bits were cleared, or None when the erase was stale
@@ -293,6 +644,8 @@ class BitmapIndex:
             if n < 0:
                 return None
             cleared += n
+        if kind == FORGOTTEN:
+            await self.redis.hdel(pid_key(workspace, shard), uid)
         return cleared
 
     async def restore(self, workspace: str, uid: int, at_ms: int) -> bool:
@@ -309,6 +662,15 @@ class BitmapIndex:
             args=[uid, at_ms, offset],
         )
         return bool(restored)
+
+    async def gone(self, workspace: str, uid: int, at_ms: int) -> bool:
+        """Whether a change made at `at_ms` for this uid must be dropped (see retire)."""
+        shard, _ = shard_of(uid)
+        mark = await self.redis.hget(gone_key(workspace, shard), uid)
+        if not mark:
+            return False
+        mark = mark.decode()
+        return mark[0] == "f" or (mark[0] == "m" and at_ms <= int(mark[2:]))
 
     async def _bitmap_keys(self, workspace: str, shard: int) -> AsyncIterator[list[bytes]]:
         """The shard's bitmap keys from its registry, in chunks for one script call each."""
@@ -349,44 +711,104 @@ class BitmapIndex:
     async def shards(self, workspace: str) -> list[int]:
         return sorted(int(s) for s in await self.redis.smembers(shards_key(workspace)))
 
-    async def count(self, workspace: str, node: Node) -> int:
+    async def meta(self, workspace: str) -> Meta:
+        """What the compiler needs, and the shards in use, in one round trip."""
+        slices_key, wide_key, neg_key = meta_keys(workspace)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(slices_key)
+        pipe.smembers(wide_key)
+        pipe.smembers(neg_key)
+        pipe.smembers(shards_key(workspace))
+        pipe.smembers(free_key(workspace))
+        slices, wide, negative, shards, free = await pipe.execute()
+        return Meta(
+            slices={k.decode(): int(v) for k, v in slices.items()},
+            wide={w.decode() for w in wide},
+            negative={n.decode() for n in negative},
+            shards=sorted(int(s) for s in shards),
+            free={f.decode() for f in free},
+        )
+
+    async def compile(
+        self, workspace: str, node: Node, today: dt.date | None = None, resolve: Resolve | None = None
+    ) -> Program:
+        today = today or dt.datetime.now(dt.UTC).date()
+        return compile_rule(node, await self.meta(workspace), today, resolve)
+
+    async def count(
+        self, workspace: str, node: Node, today: dt.date | None = None, resolve: Resolve | None = None
+    ) -> int:
         """Members of the rule over every shard; shards run concurrently."""
-        counts = await asyncio.gather(*(self._count_shard(workspace, s, node) for s in await self.shards(workspace)))
-        return int(sum(counts))
+        meta = await self.meta(workspace)
+        program = compile_rule(node, meta, today or dt.datetime.now(dt.UTC).date(), resolve)
+        return await self.count_program(workspace, program, meta.shards)
 
-    async def _count_shard(self, workspace: str, shard: int, node: Node) -> int:
-        keys = {id(leaf): trait_key(workspace, shard, leaf.trait, leaf.value) for leaf in leaves(node)}
-        index: dict[str, int] = {}
-        program = _program(node, index, keys)
-        temporaries = program.count("NOT") + program.count("AND") + program.count("OR")
-        if temporaries == 0:
-            # A single leaf still goes through the script so that NOT/alive rules stay in one place.
-            program = [*program, "OR", "1"]
-            temporaries = 1
-        stamp = uuid.uuid4().hex
-        tmp_keys = [f"{_tag(workspace, shard)}:tmp:{stamp}:{n}" for n in range(temporaries)]
-        return await self._evaluate(keys=[*index, alive_key(workspace, shard), *tmp_keys], args=[len(index), *program])
+    async def _queue_shard(
+        self,
+        client,
+        workspace: str,
+        shard: int,
+        program: Program,
+        mode: str = "count",
+        dest: str = "",
+        ttl_ms: int = 0,
+        limit: int = 0,
+        segment: str = "",
+        cause: str = "",
+        at_ms: int = 0,
+    ):
+        code = program.code
+        if code[:1] == ["K"] and len(code) == 2 and mode == "count":
+            return await client.bitcount(shard_key(workspace, shard, program.keys[0]))
+        temporaries = program.temporaries + 1
+        stamp = uuid.uuid4().hex[:12]
+        keys = [
+            *(shard_key(workspace, shard, k) for k in program.keys),
+            alive_key(workspace, shard),
+            dest or shard_key(workspace, shard, f"tmp:{stamp}:dest"),
+            outbox_key(workspace, shard),
+            pid_key(workspace, shard),
+            registry_key(workspace, shard),
+            *(shard_key(workspace, shard, f"tmp:{stamp}:{n}") for n in range(temporaries)),
+        ]
+        args = [len(program.keys), mode, ttl_ms, limit, shard << SHARD_BITS, workspace, segment, cause, at_ms, *code]
+        # On a pipeline this queues the call (and returns the pipeline); on the client it runs it.
+        return await self._run(keys=keys, args=args, client=client)
 
-    async def matches(self, workspace: str, uid: int, nodes: list[Node]) -> list[bool]:
-        """Whether one person matches each rule: one round trip for every leaf bit."""
+    async def run_shard(self, workspace: str, shard: int, program: Program, **options) -> int:
+        """One shard's script on its own (stores, reconciles)."""
+        return int(await self._queue_shard(self.redis, workspace, shard, program, **options))
+
+    async def count_program(self, workspace: str, program: Program, shards: list[int] | None = None) -> int:
+        """The program's count over every shard: one script per shard, all sent in one round trip.
+
+        Redis runs them one after another; on a cluster the client splits the
+        pipeline by node, and the nodes' shards run side by side.
+        """
+        shards = await self.shards(workspace) if shards is None else shards
+        if not shards:
+            return 0
+        pipe = self.redis.pipeline(transaction=False)
+        for s in shards:
+            await self._queue_shard(pipe, workspace, s, program)
+        return int(sum(int(c) for c in await pipe.execute()))
+
+    async def evaluate_bits(self, workspace: str, uid: int, programs: list[Program]) -> list[bool]:
+        """Whether one person matches each program: one round trip for every bit needed."""
         shard, offset = shard_of(uid)
-        all_leaves = [leaf for node in nodes for leaf in leaves(node)]
+        suffixes = sorted({k for p in programs for k in p.keys})
         pipe = self.redis.pipeline(transaction=False)
         pipe.getbit(alive_key(workspace, shard), offset)
-        for leaf in all_leaves:
-            pipe.getbit(trait_key(workspace, shard, leaf.trait, leaf.value), offset)
+        for suffix in suffixes:
+            pipe.getbit(shard_key(workspace, shard, suffix), offset)
         bits = await pipe.execute()
-        if not bits[0]:
-            return [False] * len(nodes)
-        value = {id(leaf): bool(bit) for leaf, bit in zip(all_leaves, bits[1:], strict=True)}
-        return [_holds(node, value) for node in nodes]
+        alive = bool(bits[0])
+        if not alive:
+            return [False] * len(programs)
+        values = {s: bool(b) for s, b in zip(suffixes, bits[1:], strict=True)}
+        return [run_on_bits(p, values, alive) for p in programs]
 
-
-def _holds(node: Node, value: dict[int, bool]) -> bool:
-    if isinstance(node, TraitEquals):
-        return value[id(node)]
-    if isinstance(node, Not):
-        return not _holds(node.item, value)
-    if isinstance(node, And):
-        return all(_holds(i, value) for i in node.items)
-    return any(_holds(i, value) for i in node.items)
+    async def matches(self, workspace: str, uid: int, nodes: list[Node], today: dt.date | None = None) -> list[bool]:
+        meta = await self.meta(workspace)
+        today = today or dt.datetime.now(dt.UTC).date()
+        return await self.evaluate_bits(workspace, uid, [compile_rule(n, meta, today) for n in nodes])

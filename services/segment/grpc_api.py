@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 from cdp.segment.v1 import segment_pb2, segment_pb2_grpc
-from services.kit.errors import required
+from services.kit.errors import InvalidInput, required
 from services.kit.grpc_server import GrpcService, maps_errors
-from services.kit.protos import to_timestamp
+from services.kit.protos import from_timestamp, to_timestamp
 from services.segment.audiences import Audiences
+from services.segment.bulk import rebuild
 
 
 def segment_message(doc: dict) -> segment_pb2.Segment:
@@ -15,6 +18,9 @@ def segment_message(doc: dict) -> segment_pb2.Segment:
         id=doc["_id"],
         name=doc["name"],
         rule=doc["rule"],
+        source=doc.get("source", doc["rule"]),
+        uses=doc.get("uses", []),
+        windowed=doc.get("windowed", False),
         created_at=to_timestamp(doc.get("created_at")),
         updated_at=to_timestamp(doc.get("updated_at")),
     )
@@ -38,7 +44,7 @@ class SegmentGrpc(segment_pb2_grpc.SegmentServiceServicer):
     @maps_errors
     async def DeleteSegment(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
-        deleted = await self.audiences.store.delete(workspace, required(request.id, "id"))
+        deleted = await self.audiences.delete(workspace, required(request.id, "id"))
         return segment_pb2.DeleteSegmentResponse(deleted=deleted)
 
     @maps_errors
@@ -69,6 +75,65 @@ class SegmentGrpc(segment_pb2_grpc.SegmentServiceServicer):
         workspace = required(request.workspace_id, "workspace_id")
         member = await self.audiences.is_member(workspace, required(request.segment_id, "segment_id"), request.uid)
         return segment_pb2.IsMemberResponse(member=member)
+
+    async def StreamMembers(self, request, context):
+        try:
+            workspace = required(request.workspace_id, "workspace_id")
+            segment_id = required(request.segment_id, "segment_id")
+            async for uids in self.audiences.stream_members(workspace, segment_id):
+                for uid, person in zip(uids, await self.audiences.person_ids(workspace, uids), strict=True):
+                    yield segment_pb2.Member(uid=uid, person_id=person)
+        except Exception as exc:
+            from services.kit.errors import CdpError
+
+            if not isinstance(exc, CdpError):
+                raise
+            import grpc
+
+            code = {
+                "BAD_USER_INPUT": grpc.StatusCode.INVALID_ARGUMENT,
+                "NOT_FOUND": grpc.StatusCode.NOT_FOUND,
+            }.get(exc.code, grpc.StatusCode.INTERNAL)
+            await context.abort(code, f"{exc.field}: {exc.message}" if exc.field else exc.message)
+
+    @maps_errors
+    async def Overlap(self, request, context):
+        workspace = required(request.workspace_id, "workspace_id")
+        both, either, sizes = await self.audiences.overlap(workspace, list(request.segment_ids))
+        return segment_pb2.OverlapResponse(intersection=both, union_count=either, sizes=sizes)
+
+    @maps_errors
+    async def Retention(self, request, context):
+        workspace = required(request.workspace_id, "workspace_id")
+        start = from_timestamp(request.start)
+        if start is None:
+            raise InvalidInput("start is required", "start")
+        rows = await self.audiences.retention(
+            workspace,
+            request.cohort_event,
+            request.return_event,
+            start.date(),
+            request.periods,
+            request.period or "day",
+        )
+        return segment_pb2.RetentionResponse(
+            rows=[segment_pb2.RetentionRow(cohort=c, size=n, shares=s) for c, n, s in rows]
+        )
+
+    @maps_errors
+    async def Sample(self, request, context):
+        workspace = required(request.workspace_id, "workspace_id")
+        uids = await self.audiences.sample(
+            workspace, required(request.segment_id, "segment_id"), request.size, request.seed or None
+        )
+        return segment_pb2.SampleResponse(uids=uids)
+
+    @maps_errors
+    async def Rebuild(self, request, context):
+        workspace = required(request.workspace_id, "workspace_id")
+        started = time.perf_counter()
+        persons = await rebuild(self.audiences, workspace)
+        return segment_pb2.RebuildResponse(persons=persons, elapsed_ms=(time.perf_counter() - started) * 1000)
 
 
 def grpc_service(audiences: Audiences) -> GrpcService:

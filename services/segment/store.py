@@ -1,4 +1,10 @@
-"""MongoDB access for segment definitions (`segments`: {_id, workspace, name, rule, ...})."""
+"""MongoDB access for segment definitions.
+
+`segments`: {_id, workspace, name, rule (canonical text: what is evaluated; segment
+references by id), source (the rule as the user sent it), uses (what the rule
+reads, references followed), refs (segments it references), windowed (has a
+"last N days" condition), created_at, updated_at}.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +16,12 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.kit.errors import InvalidInput, NotFound
 from services.kit.mongo import IndexSpec
-from services.segment import rules
+from services.segment import people
 
-INDEXES = [IndexSpec("segments", [("workspace", 1), ("name", 1)], name="by_name")]
+INDEXES = [IndexSpec("segments", [("workspace", 1), ("name", 1)], name="by_name"), *people.INDEXES]
 
 
-def _name(name: str) -> str:
+def check_name(name: str) -> str:
     name = (name or "").strip()
     if not name or len(name) > 200:
         raise InvalidInput("name must be 1-200 characters", "name")
@@ -26,28 +32,22 @@ class SegmentStore:
     def __init__(self, db: AsyncDatabase) -> None:
         self.segments = db["segments"]
 
-    async def create(self, workspace: str, name: str, rule: str, now: dt.datetime) -> dict:
-        rules.parse(rule)  # refuse a rule that does not parse before anything is written
+    async def create(self, workspace: str, fields: dict, now: dt.datetime) -> dict:
         doc = {
             "_id": f"seg_{secrets.token_hex(8)}",
             "workspace": workspace,
-            "name": _name(name),
-            "rule": rule.strip(),
+            **fields,
             "created_at": now,
             "updated_at": now,
         }
         await self.segments.insert_one(doc)
         return doc
 
-    async def update(self, workspace: str, segment_id: str, name: str | None, rule: str | None, now) -> dict:
-        changes: dict = {"updated_at": now}
-        if name:
-            changes["name"] = _name(name)
-        if rule:
-            rules.parse(rule)
-            changes["rule"] = rule.strip()
+    async def update(self, workspace: str, segment_id: str, fields: dict, now: dt.datetime) -> dict:
         doc = await self.segments.find_one_and_update(
-            {"_id": segment_id, "workspace": workspace}, {"$set": changes}, return_document=ReturnDocument.AFTER
+            {"_id": segment_id, "workspace": workspace},
+            {"$set": {**fields, "updated_at": now}},
+            return_document=ReturnDocument.AFTER,
         )
         if doc is None:
             raise NotFound(f"segment {segment_id!r} not found", "id")
@@ -61,6 +61,9 @@ class SegmentStore:
 
     async def list(self, workspace: str) -> list[dict]:
         return await self.segments.find({"workspace": workspace}).sort("created_at", 1).to_list(None)
+
+    async def windowed_workspaces(self) -> list[str]:
+        return sorted({d["workspace"] async for d in self.segments.find({"windowed": True}, {"workspace": 1})})
 
     async def delete(self, workspace: str, segment_id: str) -> bool:
         result = await self.segments.delete_one({"_id": segment_id, "workspace": workspace})

@@ -10,20 +10,26 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class Segment(_message.Message):
-    __slots__ = ("workspace_id", "id", "name", "rule", "created_at", "updated_at")
+    __slots__ = ("workspace_id", "id", "name", "rule", "created_at", "updated_at", "source", "uses", "windowed")
     WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     RULE_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    USES_FIELD_NUMBER: _ClassVar[int]
+    WINDOWED_FIELD_NUMBER: _ClassVar[int]
     workspace_id: str
     id: str
     name: str
     rule: str
     created_at: _timestamp_pb2.Timestamp
     updated_at: _timestamp_pb2.Timestamp
-    def __init__(self, workspace_id: _Optional[str] = ..., id: _Optional[str] = ..., name: _Optional[str] = ..., rule: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    source: str
+    uses: _containers.RepeatedScalarFieldContainer[str]
+    windowed: bool
+    def __init__(self, workspace_id: _Optional[str] = ..., id: _Optional[str] = ..., name: _Optional[str] = ..., rule: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., source: _Optional[str] = ..., uses: _Optional[_Iterable[str]] = ..., windowed: _Optional[bool] = ...) -> None: ...
 
 class CreateSegmentRequest(_message.Message):
     __slots__ = ("workspace_id", "name", "rule")
@@ -130,10 +136,12 @@ class StreamMembersRequest(_message.Message):
     def __init__(self, workspace_id: _Optional[str] = ..., segment_id: _Optional[str] = ...) -> None: ...
 
 class Member(_message.Message):
-    __slots__ = ("uid",)
+    __slots__ = ("uid", "person_id")
     UID_FIELD_NUMBER: _ClassVar[int]
+    PERSON_ID_FIELD_NUMBER: _ClassVar[int]
     uid: int
-    def __init__(self, uid: _Optional[int] = ...) -> None: ...
+    person_id: str
+    def __init__(self, uid: _Optional[int] = ..., person_id: _Optional[str] = ...) -> None: ...
 
 class OverlapRequest(_message.Message):
     __slots__ = ("workspace_id", "segment_ids")
@@ -184,3 +192,35 @@ class RetentionResponse(_message.Message):
     ROWS_FIELD_NUMBER: _ClassVar[int]
     rows: _containers.RepeatedCompositeFieldContainer[RetentionRow]
     def __init__(self, rows: _Optional[_Iterable[_Union[RetentionRow, _Mapping]]] = ...) -> None: ...
+
+class SampleRequest(_message.Message):
+    __slots__ = ("workspace_id", "segment_id", "size", "seed")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    SIZE_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    segment_id: str
+    size: int
+    seed: int
+    def __init__(self, workspace_id: _Optional[str] = ..., segment_id: _Optional[str] = ..., size: _Optional[int] = ..., seed: _Optional[int] = ...) -> None: ...
+
+class SampleResponse(_message.Message):
+    __slots__ = ("uids",)
+    UIDS_FIELD_NUMBER: _ClassVar[int]
+    uids: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, uids: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class RebuildRequest(_message.Message):
+    __slots__ = ("workspace_id",)
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    def __init__(self, workspace_id: _Optional[str] = ...) -> None: ...
+
+class RebuildResponse(_message.Message):
+    __slots__ = ("persons", "elapsed_ms")
+    PERSONS_FIELD_NUMBER: _ClassVar[int]
+    ELAPSED_MS_FIELD_NUMBER: _ClassVar[int]
+    persons: int
+    elapsed_ms: float
+    def __init__(self, persons: _Optional[int] = ..., elapsed_ms: _Optional[float] = ...) -> None: ...

@@ -89,6 +89,16 @@ class SegmentServiceStub:
                 request_serializer=cdp_dot_segment_dot_v1_dot_segment__pb2.RetentionRequest.SerializeToString,
                 response_deserializer=cdp_dot_segment_dot_v1_dot_segment__pb2.RetentionResponse.FromString,
                 _registered_method=True)
+        self.Sample = channel.unary_unary(
+                '/cdp.segment.v1.SegmentService/Sample',
+                request_serializer=cdp_dot_segment_dot_v1_dot_segment__pb2.SampleRequest.SerializeToString,
+                response_deserializer=cdp_dot_segment_dot_v1_dot_segment__pb2.SampleResponse.FromString,
+                _registered_method=True)
+        self.Rebuild = channel.unary_unary(
+                '/cdp.segment.v1.SegmentService/Rebuild',
+                request_serializer=cdp_dot_segment_dot_v1_dot_segment__pb2.RebuildRequest.SerializeToString,
+                response_deserializer=cdp_dot_segment_dot_v1_dot_segment__pb2.RebuildResponse.FromString,
+                _registered_method=True)
 
 
 class SegmentServiceServicer:
@@ -161,6 +171,20 @@ class SegmentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Sample(self, request, context):
+        """A random sample of a segment's members.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Rebuild(self, request, context):
+        """Rebuild every bitmap of a workspace from MongoDB (the source of truth).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SegmentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -218,6 +242,16 @@ def add_SegmentServiceServicer_to_server(servicer, server):
                     servicer.Retention,
                     request_deserializer=cdp_dot_segment_dot_v1_dot_segment__pb2.RetentionRequest.FromString,
                     response_serializer=cdp_dot_segment_dot_v1_dot_segment__pb2.RetentionResponse.SerializeToString,
+            ),
+            'Sample': grpc.unary_unary_rpc_method_handler(
+                    servicer.Sample,
+                    request_deserializer=cdp_dot_segment_dot_v1_dot_segment__pb2.SampleRequest.FromString,
+                    response_serializer=cdp_dot_segment_dot_v1_dot_segment__pb2.SampleResponse.SerializeToString,
+            ),
+            'Rebuild': grpc.unary_unary_rpc_method_handler(
+                    servicer.Rebuild,
+                    request_deserializer=cdp_dot_segment_dot_v1_dot_segment__pb2.RebuildRequest.FromString,
+                    response_serializer=cdp_dot_segment_dot_v1_dot_segment__pb2.RebuildResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -517,6 +551,60 @@ class SegmentService:
             '/cdp.segment.v1.SegmentService/Retention',
             cdp_dot_segment_dot_v1_dot_segment__pb2.RetentionRequest.SerializeToString,
             cdp_dot_segment_dot_v1_dot_segment__pb2.RetentionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Sample(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cdp.segment.v1.SegmentService/Sample',
+            cdp_dot_segment_dot_v1_dot_segment__pb2.SampleRequest.SerializeToString,
+            cdp_dot_segment_dot_v1_dot_segment__pb2.SampleResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Rebuild(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cdp.segment.v1.SegmentService/Rebuild',
+            cdp_dot_segment_dot_v1_dot_segment__pb2.RebuildRequest.SerializeToString,
+            cdp_dot_segment_dot_v1_dot_segment__pb2.RebuildResponse.FromString,
             options,
             channel_credentials,
             insecure,
