@@ -103,3 +103,34 @@ def test_a_write_between_read_and_commit_sends_the_poll_one_by_one(stack, worksp
         assert doc["traits"]["tier"] == "api" and doc["computed"]["order_count"] == 1
 
     run(stack, work)
+
+
+def test_retention_folding_between_read_and_commit_sends_the_poll_one_by_one(stack, workspace_id):
+    from services.profile.retention import Retention
+
+    ws = workspace_id
+
+    async def work(store, updater):
+        p = f"p_{ws}"
+        old = T0 - dt.timedelta(days=40)
+        await updater.apply_resolved(resolved(ws, p, 1, properties={"order_id": "o1", "revenue": 7}, at=old))
+        await updater.rulebook.update_settings(ws, retention_days=30)
+        retention = Retention(updater.client, store, updater.clock, updater.rulebook)
+        read = store.get_each
+
+        async def read_then_retention_folds(keys):
+            found = await read(keys)
+            assert await retention.prune(ws) == 1
+            return found
+
+        store.get_each = read_then_retention_folds
+        batch = [resolved(ws, p, 1, properties={"order_id": "o2", "revenue": 5}, at=T0)]
+        with pytest.raises(_BatchConflict):
+            await updater.apply_batch(batch)
+        store.get_each = read
+        assert await updater.apply_resolved(batch[0])
+        doc = await store.get(ws, p)
+        # The pruned event lives on in the archive, which the batch must not have written over.
+        assert doc["archive"]["computed"]["revenue"] == 7 and doc["computed"]["revenue"] == 12
+
+    run(stack, work)
