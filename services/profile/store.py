@@ -32,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
-from pymongo import UpdateOne
+from pymongo import InsertOne, ReplaceOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -153,25 +153,24 @@ class ProfileStore:
     async def record_events(self, docs: list[dict], session: Session) -> None:
         await self.events.insert_many(docs, ordered=True, session=session)
 
-    def guarded_write(
-        self, workspace: str, profile: dict, original: dict | None, change, now: dt.datetime
-    ) -> UpdateOne:
-        """Write the changed paths, only if the profile is still at the `seq` it was read at (else: no match)."""
-        fields = {**change.set, "seq": profile.get("seq", 0), "updated_at": now}
-        update: dict = {
-            "$set": fields,
-            "$setOnInsert": {"workspace": workspace, "uid": profile["uid"], "created_at": now},
-            "$inc": {"version": 1},
-        }
-        if change.unset:
-            update["$unset"] = dict.fromkeys(change.unset, "")
-        # `seq` moves with events, `version` with every write (API, tags, sweep, merges): a
-        # profile changed by anyone since it was read no longer matches.
+    def batch_write(self, workspace: str, profile: dict, original: dict | None, now: dt.datetime):
+        """A batch's write of a whole profile: an insert for a new person, else a replace guarded by version.
+
+        The replacement is the document read (`original`) with the batch's updates applied in memory,
+        so only a profile unchanged since it was read may take it: `seq` moves with events, `version`
+        with every write (API, tags, sweep, merges), and a profile written by anyone since no longer
+        matches. A profile created meanwhile (a merge made the person a winner) is a duplicate key.
+        On SecantusDB an insert costs a third of an upsert (0.3 against 1.0 ms a document in a
+        transaction); a replace costs what a $set of the changed paths does, and needs no list of them.
+        """
+        if original is None:
+            sections = {k: v for k, v in profile.items() if v != {}}
+            return InsertOne({**sections, "workspace": workspace, "created_at": now, "updated_at": now, "version": 1})
         guard = {"_id": profile["_id"], "workspace": workspace}
         for name in ("seq", "version"):
-            value = (original or {}).get(name)
+            value = original.get(name)
             guard[name] = value if value is not None else {"$exists": False}
-        return UpdateOne(guard, update, upsert=original is None)
+        return ReplaceOne(guard, {**profile, "updated_at": now, "version": original.get("version", 0) + 1})
 
     async def set_member_tags(
         self, workspace: str, root: str, tags: list[dict], removals: list[str], session: Session
