@@ -177,13 +177,14 @@ class ProfileStore:
     ) -> None:
         """Write an operator's tag decision into everyone merged into `root` (their own_tags)."""
         members = [d["_id"] for d in await self.subtree(workspace, root, session) if d["_id"] != root]
-        update: dict = {}
+        update: dict = {"$inc": {"version": 1}}
         if tags:
             update["$set"] = {f"own_tags.{t['name']}": {k: v for k, v in t.items() if k != "name"} for t in tags}
         if removals:
             update["$unset"] = {f"own_tags.{name}": "" for name in removals}
-        for member in members:
-            await self.profiles.update_one({"_id": member, "workspace": workspace}, update, session=session)
+        if members:
+            # `$in` on _id is served from the index (see get_many); one write for the whole tree.
+            await self.profiles.update_many({"_id": {"$in": members}, "workspace": workspace}, update, session=session)
 
     async def advance_job(self, job_id: str, chunk: int, count: int, tagged: int, session: Session) -> None:
         """Count a tagged chunk of a bulk job; a chunk counted before (a second runner) aborts the transaction."""
