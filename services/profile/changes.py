@@ -241,8 +241,6 @@ def _put_ltv(computed: dict, revenue: float, refunded: float, update: Update) ->
 # -- recompute (merge, unmerge) ---------------------------------------------------
 # The sections a recompute rebuilds; the announced ones are what profile.changed carries.
 SECTIONS = ("traits", "trait_stamps", "computed")
-# The sections `settle` derives and a whole-profile write replaces (see updates.ProfileUpdater).
-DERIVED = ("tags", "own_tags", "merged_tags", "next_sweep_at")
 ANNOUNCED = ("traits", "computed")
 
 

@@ -146,10 +146,6 @@ class ProfileStore:
             out.update({(workspace, pid): doc for pid, doc in docs.items()})
         return out
 
-    async def any_forgotten(self, keys: list[tuple[str, str]], session: Session) -> bool:
-        digests = [forgotten_key(w, p) for w, p in keys]
-        return await self.forgotten.find_one({"_id": {"$in": digests}}, session=session) is not None
-
     async def record_events(self, docs: list[dict], session: Session) -> None:
         await self.events.insert_many(docs, ordered=True, session=session)
 
@@ -314,9 +310,10 @@ class ProfileStore:
         )
 
     # -- forget ----------------------------------------------------------------
-    async def is_forgotten(self, workspace: str, person_ids: list[str], session: Session) -> bool:
-        keys = [forgotten_key(workspace, p) for p in person_ids]
-        return await self.forgotten.find_one({"_id": {"$in": keys}}, session=session) is not None
+    async def any_forgotten(self, keys: list[tuple[str, str]], session: Session) -> bool:
+        """Whether any of these (workspace, person id) was erased by person.forgotten."""
+        digests = [forgotten_key(w, p) for w, p in keys]
+        return await self.forgotten.find_one({"_id": {"$in": digests}}, session=session) is not None
 
     async def erase(self, workspace: str, person_ids: list[str], now: dt.datetime, session: Session) -> None:
         """Delete every profile, tombstone, event and merge record of these persons."""

@@ -115,7 +115,7 @@ class ProfileUpdater:
             profile = await self.store.resolve(workspace, person_id, session)
             if profile is None:
                 # Only a person without a profile can be a forgotten one: check just then.
-                if await self.store.is_forgotten(workspace, [person_id], session):
+                if await self.store.any_forgotten([(workspace, person_id)], session):
                     raise _Forgotten
                 profile = {"_id": person_id, "uid": resolved.uid}
             seq = profile.get("seq", 0) + 1
