@@ -32,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
-from pymongo import InsertOne, ReplaceOne
+from pymongo import InsertOne, ReplaceOne, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -323,14 +323,12 @@ class ProfileStore:
             {"workspace": workspace, "$or": [{"winner": {"$in": person_ids}}, {"loser": {"$in": person_ids}}]},
             session=session,
         )
-        for person_id in person_ids:
-            # A bulk tagging job still to run must not keep (or tag) the person.
-            await self.db["tag_job_items"].update_many(
-                {"persons": person_id}, {"$pull": {"persons": person_id}}, session=session
-            )
-            await self.forgotten.update_one(
-                {"_id": forgotten_key(workspace, person_id)},
-                {"$setOnInsert": {"at": now}},
-                upsert=True,
-                session=session,
-            )
+        # A bulk tagging job still to run must not keep (or tag) the persons.
+        await self.db["tag_job_items"].update_many(
+            {"persons": {"$in": person_ids}}, {"$pull": {"persons": {"$in": person_ids}}}, session=session
+        )
+        marks = [
+            UpdateOne({"_id": forgotten_key(workspace, p)}, {"$setOnInsert": {"at": now}}, upsert=True)
+            for p in person_ids
+        ]
+        await self.forgotten.bulk_write(marks, ordered=True, session=session)
