@@ -22,6 +22,7 @@ import datetime as dt
 import time
 from dataclasses import dataclass
 
+from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.kit.errors import InvalidInput
@@ -73,12 +74,15 @@ class Rulebook:
 
     async def _seed(self, workspace: str) -> dict:
         now = dt.datetime.now(dt.UTC)
-        for template in TEMPLATES:
-            await self.definitions.update_one(
+        seeds = [
+            UpdateOne(
                 {"_id": f"{workspace}:{template.name}"},
                 {"$setOnInsert": {"workspace": workspace, **template.as_dict(), "updated_at": now}},
                 upsert=True,
             )
+            for template in TEMPLATES
+        ]
+        await self.definitions.bulk_write(seeds, ordered=False)
         await self.settings.update_one({"_id": workspace}, {"$set": {"templates_loaded_at": now}}, upsert=True)
         return await self.settings.find_one({"_id": workspace})
 
