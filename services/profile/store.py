@@ -58,7 +58,7 @@ _EVENT_FIELDS |= {"properties": 1, "traits": 1, "context": 1}
 WHOLE_SECTIONS = ("traits", "trait_stamps", "computed", "tags", "own_tags", "merged_tags")
 # The sections of a live profile that a tombstone does not have.
 # A tombstone keeps its own_tags and api_traits: what an unmerge needs to give back.
-LIVE_SECTIONS = ("traits", "trait_stamps", "computed", "seq", "tags", "merged_tags", "next_sweep_at")
+LIVE_SECTIONS = ("traits", "trait_stamps", "computed", "seq", "tags", "merged_tags", "next_sweep_at", "rederive")
 
 Session = AsyncClientSession | None
 
