@@ -138,18 +138,11 @@ class TagJobs:
     async def _collect(self, job: dict) -> dict:
         """List the segment's members as person ids (live profiles only) and store them as chunks."""
         await self.items.delete_many({"job": job["_id"]})  # a collect cut short by a crash starts over
-        uids: list[int] = []
         persons: list[str] = []
         async with grpc.aio.insecure_channel(self.segment_target) as channel:
             stub = segment_pb2_grpc.SegmentServiceStub(channel)
             request = segment_pb2.StreamMembersRequest(workspace_id=job["workspace"], segment_id=job["segment_id"])
-            async for member in stub.StreamMembers(request, timeout=600):
-                # A segment that names the person saves the uid lookup (a newer contract's `person_id`).
-                named = getattr(member, "person_id", "")
-                if named:
-                    persons.append(named)
-                else:
-                    uids.append(member.uid)
+            uids = [member.uid async for member in stub.StreamMembers(request, timeout=600)]
         for start in range(0, len(uids), 500):
             found = await find_each(
                 self.store.profiles,
