@@ -82,6 +82,21 @@ class TagJobs:
         self.wake.set()
         return job
 
+    async def tag(
+        self, workspace: str, person_ids: list[str], segment_id: str, tags: list[dict], cause: str, field: str
+    ) -> tuple[list[str], dict | None]:
+        """AssignTags of both APIs: (persons tagged now, None), or ([], the job) for a segment or a long list.
+
+        Up to TAG_CHUNK persons are tagged in the call (one transaction); more, or a
+        segment, become a job. `field` names the person list in the caller's API.
+        """
+        segment_id = segment_id.strip()
+        if segment_id or len(person_ids) > TAG_CHUNK:
+            return [], await self.submit(workspace, person_ids, segment_id, tags)
+        if not person_ids:
+            raise InvalidInput(f"give {field} or a segment id", field)
+        return await self.updater.assign_tags(workspace, person_ids, tags, cause), None
+
     async def _store_chunks(self, job_id: str, persons: list[str]) -> int:
         chunks = [persons[i : i + TAG_CHUNK] for i in range(0, len(persons), TAG_CHUNK)]
         for start in range(0, len(chunks), 100):
