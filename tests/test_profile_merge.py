@@ -289,11 +289,15 @@ def test_forget_leaves_nothing_of_the_person(profile, workspace_id):
     produce(profile, [(Topics.IDENTITY_MERGED, w, merged(ws, w, 1, lo, 2))])
     with_events(profile, ws, w, 3)
 
+    db = mongo_db(profile)
+    # A bulk tagging job's pending chunk names both ids of the person and someone else.
+    chunk = {"_id": f"job_{ws}:0", "job": f"job_{ws}", "n": 0, "persons": [w, other, lo]}
+    db["tag_job_items"].insert_one(chunk)
     forget = events_pb2.PersonForgotten(workspace_id=ws, person_id=w, uid=1, at=to_timestamp(T0))
     produce(profile, [(Topics.PERSON_FORGOTTEN, w, forget)])
-    db = mongo_db(profile)
     eventually(lambda: db["profiles"].count_documents({"_id": {"$in": [w, lo]}}) == 0)
     assert db["events"].count_documents({"workspace": ws, "person_id": {"$in": [w, lo]}}) == 0
+    assert db["tag_job_items"].find_one({"_id": chunk["_id"]})["persons"] == [other]
 
     change = changes_for(profile, ws, w, f"forget:{w}")
     assert change["traits.tier"] == ("gold", None) and change["traits.city"] == ("上海", None)

@@ -309,7 +309,20 @@ def test_a_new_rule_reaches_persons_who_send_no_event(profile, stub, workspace_i
         )
     )
     assert "sunscreen_fan" not in tags_of(get_profile(profile, ws, person))
+    first = mongo_db(profile)["profiles"].find_one({"_id": person})["rederive"]
     assert sweep(profile, ws, NOW) == 1
     got = tags_of(get_profile(profile, ws, person))
     assert got["sunscreen_fan"].source == "computed"
-    assert changes(profile, ws, person, f"sweep:lifecycle:{person}:{NOW.date().isoformat()}")["tags.sunscreen_fan"][1]
+    assert changes(profile, ws, person, f"sweep:rules:{person}:{first}")["tags.sunscreen_fan"][1]
+
+    # A second change of the rule on the same day is announced under its own cause: under the
+    # day's cause, receivers that dedupe by cause would drop it as a repeat.
+    stub.DefineTag(
+        profile_pb2.TagDefinition(
+            workspace_id=ws, name="sunscreen_fan", category="preference", rule='computed.categories contains "fruit"'
+        )
+    )
+    second = mongo_db(profile)["profiles"].find_one({"_id": person})["rederive"]
+    assert second != first and sweep(profile, ws, NOW) == 1
+    assert "sunscreen_fan" not in tags_of(get_profile(profile, ws, person))
+    assert changes(profile, ws, person, f"sweep:rules:{person}:{second}")["tags.sunscreen_fan"][1] is None

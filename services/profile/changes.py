@@ -50,17 +50,6 @@ class Update:
         """Write bookkeeping (stamps, recorded API writes) that is not announced."""
         self.set[path] = value
 
-    def absorb(self, later: "Update") -> None:
-        """Fold a later update's writes into this one (announcements stay with each update)."""
-        for path, value in later.set.items():
-            self.set[path] = value
-            if path in self.unset:
-                self.unset.remove(path)
-        for path in later.unset:
-            self.set.pop(path, None)
-            if path not in self.unset:
-                self.unset.append(path)
-
 
 def order_revenue(properties: dict[str, Any]) -> float:
     """Segment e-commerce spec: `revenue`, else `total`; strings of digits accepted."""
@@ -252,8 +241,6 @@ def _put_ltv(computed: dict, revenue: float, refunded: float, update: Update) ->
 # -- recompute (merge, unmerge) ---------------------------------------------------
 # The sections a recompute rebuilds; the announced ones are what profile.changed carries.
 SECTIONS = ("traits", "trait_stamps", "computed")
-# The sections `settle` derives and a whole-profile write replaces (see updates.ProfileUpdater).
-DERIVED = ("tags", "own_tags", "merged_tags", "next_sweep_at")
 ANNOUNCED = ("traits", "computed")
 
 

@@ -12,7 +12,7 @@ import strawberry
 from strawberry.dataloader import DataLoader
 from strawberry.scalars import JSON
 
-from services.kit.errors import NotFound
+from services.kit.errors import InvalidInput, NotFound
 from services.kit.graphql import schema as make_schema
 from services.kit.graphql import workspace_of
 from services.profile import reports
@@ -22,7 +22,7 @@ from services.profile.standing import Thresholds
 from services.profile.store import ProfileStore
 from services.profile.tags import TagDefinition as Definition
 from services.profile.traits import check_write
-from services.profile.updates import TAG_CHUNK, ProfileUpdater, request_cause
+from services.profile.updates import ProfileUpdater, request_cause
 from services.profile.views import ComputedView, TagView
 
 
@@ -295,14 +295,12 @@ class Mutation:
         updater: ProfileUpdater = info.context["updater"]
         checked = await updater.check_assignments(workspace, [vars(t) for t in tags])
         persons = [str(p) for p in person_ids or []]
-        if segment_id or len(persons) > TAG_CHUNK:
-            job = await info.context["jobs"].submit(workspace, persons, str(segment_id or ""), checked)
+        cause = request_cause("graphql:assignTags")
+        tagged, job = await info.context["jobs"].tag(
+            workspace, persons, str(segment_id or ""), checked, cause, "personIds"
+        )
+        if job is not None:
             return AssignTagsResult(persons=[], job=_job(job))
-        from services.kit.errors import InvalidInput
-
-        if not persons:
-            raise InvalidInput("give personIds or segmentId", "personIds")
-        tagged = await updater.assign_tags(workspace, persons, checked, request_cause("graphql:assignTags"))
         info.context["profiles"].clear_all()
         return AssignTagsResult(persons=[Person(id=strawberry.ID(p)) for p in dict.fromkeys(tagged)], job=None)
 
@@ -336,8 +334,6 @@ class Mutation:
 
 
 def _object(value, field: str) -> dict:
-    from services.kit.errors import InvalidInput
-
     if value is None:
         return {}
     if not isinstance(value, dict):

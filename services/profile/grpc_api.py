@@ -20,7 +20,7 @@ from services.profile.standing import Thresholds
 from services.profile.store import ProfileStore
 from services.profile.tags import TagDefinition
 from services.profile.traits import check_write
-from services.profile.updates import TAG_CHUNK, ProfileUpdater, request_cause
+from services.profile.updates import ProfileUpdater, request_cause
 from services.profile.views import ComputedView, TagView
 
 MAX_BATCH = 1000
@@ -156,13 +156,16 @@ class ProfileGrpc(profile_pb2_grpc.ProfileServiceServicer):
     async def AssignTags(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
         tags = await self.updater.check_assignments(workspace, tags_from(request.tags))
-        persons = list(request.person_ids)
-        if request.segment_id or len(persons) > TAG_CHUNK:
-            job = await self.jobs.submit(workspace, persons, request.segment_id.strip(), tags)
+        tagged, job = await self.jobs.tag(
+            workspace,
+            list(request.person_ids),
+            request.segment_id,
+            tags,
+            request_cause("grpc:AssignTags"),
+            "person_ids",
+        )
+        if job is not None:
             return profile_pb2.AssignTagsResponse(job=job_message(job))
-        if not persons:
-            raise InvalidInput("give person_ids or segment_id", "person_ids")
-        tagged = await self.updater.assign_tags(workspace, persons, tags, request_cause("grpc:AssignTags"))
         docs = await self.store.resolve_many(workspace, list(dict.fromkeys(tagged)))
         return profile_pb2.AssignTagsResponse(profiles=[profile_message(workspace, d) for d in docs.values()])
 

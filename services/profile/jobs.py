@@ -82,6 +82,21 @@ class TagJobs:
         self.wake.set()
         return job
 
+    async def tag(
+        self, workspace: str, person_ids: list[str], segment_id: str, tags: list[dict], cause: str, field: str
+    ) -> tuple[list[str], dict | None]:
+        """AssignTags of both APIs: (persons tagged now, None), or ([], the job) for a segment or a long list.
+
+        Up to TAG_CHUNK persons are tagged in the call (one transaction); more, or a
+        segment, become a job. `field` names the person list in the caller's API.
+        """
+        segment_id = segment_id.strip()
+        if segment_id or len(person_ids) > TAG_CHUNK:
+            return [], await self.submit(workspace, person_ids, segment_id, tags)
+        if not person_ids:
+            raise InvalidInput(f"give {field} or a segment id", field)
+        return await self.updater.assign_tags(workspace, person_ids, tags, cause), None
+
     async def _store_chunks(self, job_id: str, persons: list[str]) -> int:
         chunks = [persons[i : i + TAG_CHUNK] for i in range(0, len(persons), TAG_CHUNK)]
         for start in range(0, len(chunks), 100):
@@ -138,18 +153,11 @@ class TagJobs:
     async def _collect(self, job: dict) -> dict:
         """List the segment's members as person ids (live profiles only) and store them as chunks."""
         await self.items.delete_many({"job": job["_id"]})  # a collect cut short by a crash starts over
-        uids: list[int] = []
         persons: list[str] = []
         async with grpc.aio.insecure_channel(self.segment_target) as channel:
             stub = segment_pb2_grpc.SegmentServiceStub(channel)
             request = segment_pb2.StreamMembersRequest(workspace_id=job["workspace"], segment_id=job["segment_id"])
-            async for member in stub.StreamMembers(request, timeout=600):
-                # A segment that names the person saves the uid lookup (a newer contract's `person_id`).
-                named = getattr(member, "person_id", "")
-                if named:
-                    persons.append(named)
-                else:
-                    uids.append(member.uid)
+            uids = [member.uid async for member in stub.StreamMembers(request, timeout=600)]
         for start in range(0, len(uids), 500):
             found = await find_each(
                 self.store.profiles,

@@ -53,7 +53,7 @@ class MergeApplier:
         async def work(session) -> bool:
             if await self.store.merge_record(ws, msg.merge_id, session) is not None:
                 return False  # applied before, or its unmerge overtook it
-            if await self.store.is_forgotten(ws, [winner, loser], session):
+            if await self.store.any_forgotten([(ws, winner), (ws, loser)], session):
                 return False
             await self.store.put_merge_record(ws, msg.merge_id, winner, loser, MERGED, session)
             loser_doc = await self.store.get(ws, loser, session)
@@ -86,7 +86,7 @@ class MergeApplier:
                 return False
             # Recorded even when the merge has not arrived yet, so that it is a no-op when it does.
             await self.store.put_merge_record(ws, msg.merge_id, msg.winner_id, restored, UNMERGED, session)
-            if record is None or await self.store.is_forgotten(ws, [msg.winner_id, restored], session):
+            if record is None or await self.store.any_forgotten([(ws, msg.winner_id), (ws, restored)], session):
                 return False
             restored_doc = await self.store.get(ws, restored, session)
             parent = (restored_doc or {}).get("merged_into")

@@ -63,8 +63,12 @@ class Retention:
                 return 0
             doc = await self.store.get(workspace, person_id, session)
             archive = recompute(events, archives=[(doc or {}).get("archive")])
+            # A version bump like every profile write: a batched apply that read the profile
+            # before this fold must not write its older document back over the archive.
             await self.store.profiles.update_one(
-                {"_id": person_id, "workspace": workspace}, {"$set": {"archive": archive}}, session=session
+                {"_id": person_id, "workspace": workspace},
+                {"$set": {"archive": archive}, "$inc": {"version": 1}},
+                session=session,
             )
             await self.store.events.delete_many(selector, session=session)
             return len(events)

@@ -20,11 +20,14 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+import uuid
 from dataclasses import dataclass
 
+from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.kit.errors import InvalidInput
+from services.kit.mongo import in_transaction
 from services.profile.derived import Rules
 from services.profile.standing import Thresholds
 from services.profile.tags import TEMPLATES, TagDefinition
@@ -46,6 +49,7 @@ class WorkspaceRules:
 
 class Rulebook:
     def __init__(self, db: AsyncDatabase, ttl: float = 2.0) -> None:
+        self.client = db.client
         self.profiles = db["profiles"]
         self.settings = db["profile_settings"]
         self.definitions = db["tag_definitions"]
@@ -73,12 +77,15 @@ class Rulebook:
 
     async def _seed(self, workspace: str) -> dict:
         now = dt.datetime.now(dt.UTC)
-        for template in TEMPLATES:
-            await self.definitions.update_one(
+        seeds = [
+            UpdateOne(
                 {"_id": f"{workspace}:{template.name}"},
                 {"$setOnInsert": {"workspace": workspace, **template.as_dict(), "updated_at": now}},
                 upsert=True,
             )
+            for template in TEMPLATES
+        ]
+        await self.definitions.bulk_write(seeds, ordered=False)
         await self.settings.update_one({"_id": workspace}, {"$set": {"templates_loaded_at": now}}, upsert=True)
         return await self.settings.find_one({"_id": workspace})
 
@@ -90,29 +97,40 @@ class Rulebook:
         known = await self.of(workspace)
         if definition.name not in known.definitions and len(known.definitions) >= MAX_DEFINITIONS:
             raise InvalidInput(f"a workspace has at most {MAX_DEFINITIONS} tag definitions", "name")
-        await self.definitions.update_one(
-            {"_id": f"{workspace}:{definition.name}"},
-            {"$set": {"workspace": workspace, **definition.as_dict(), "updated_at": dt.datetime.now(dt.UTC)}},
-            upsert=True,
-        )
-        self.forget_cache(workspace)
         before = known.definitions.get(definition.name)
-        if (before.rule if before else "") != definition.rule or (
-            before and before.value_kind != definition.value_kind
-        ):
-            await self.resettle(workspace)
+        rederive = (before.rule if before else "") != definition.rule or (
+            before is not None and before.value_kind != definition.value_kind
+        )
+
+        async def work(session) -> None:
+            await self.definitions.update_one(
+                {"_id": f"{workspace}:{definition.name}"},
+                {"$set": {"workspace": workspace, **definition.as_dict(), "updated_at": dt.datetime.now(dt.UTC)}},
+                upsert=True,
+                session=session,
+            )
+            if rederive:
+                await self.resettle(workspace, session)
+
+        await in_transaction(self.client, work)
+        self.forget_cache(workspace)
         return definition
 
-    async def resettle(self, workspace: str) -> None:
+    async def resettle(self, workspace: str, session) -> None:
         """Make every profile of the workspace due for the sweep, which re-derives it under the new settings.
 
         A changed rule or threshold must reach the persons who send no event
         (a new rule tag, a lifecycle stage under new thresholds); the sweep
-        settles them at its next run and announces what changed.
+        settles them at its next run and announces what changed under the cause
+        `sweep:rules:<person>:<rederive>`, unique to this change: under the
+        day's `sweep:lifecycle` cause a receiver would drop it as a repeat of
+        that day's time-driven change. Called in the transaction that changes
+        the settings, so a crash cannot keep the change and lose the re-derivation.
         """
         await self.profiles.update_many(
             {"workspace": workspace, "computed": {"$exists": True}},
-            {"$set": {"next_sweep_at": RESETTLE_AT}, "$inc": {"version": 1}},
+            {"$set": {"next_sweep_at": RESETTLE_AT, "rederive": uuid.uuid4().hex}, "$inc": {"version": 1}},
+            session=session,
         )
 
     async def update_settings(
@@ -133,9 +151,13 @@ class Rulebook:
                 raise InvalidInput(f"retention_days must be 0 (keep) to {MAX_RETENTION_DAYS}", "retention_days")
             fields["retention_days"] = retention_days
         await self.of(workspace)  # seeds a new workspace first
-        if fields:
-            await self.settings.update_one({"_id": workspace}, {"$set": fields}, upsert=True)
+
+        async def work(session) -> None:
+            if fields:
+                await self.settings.update_one({"_id": workspace}, {"$set": fields}, upsert=True, session=session)
+            if thresholds is not None:
+                await self.resettle(workspace, session)
+
+        await in_transaction(self.client, work)
         self.forget_cache(workspace)
-        if thresholds is not None:
-            await self.resettle(workspace)
         return await self.of(workspace)

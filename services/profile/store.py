@@ -32,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
-from pymongo import UpdateOne
+from pymongo import InsertOne, ReplaceOne, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -58,7 +58,7 @@ _EVENT_FIELDS |= {"properties": 1, "traits": 1, "context": 1}
 WHOLE_SECTIONS = ("traits", "trait_stamps", "computed", "tags", "own_tags", "merged_tags")
 # The sections of a live profile that a tombstone does not have.
 # A tombstone keeps its own_tags and api_traits: what an unmerge needs to give back.
-LIVE_SECTIONS = ("traits", "trait_stamps", "computed", "seq", "tags", "merged_tags", "next_sweep_at")
+LIVE_SECTIONS = ("traits", "trait_stamps", "computed", "seq", "tags", "merged_tags", "next_sweep_at", "rederive")
 
 Session = AsyncClientSession | None
 
@@ -146,45 +146,41 @@ class ProfileStore:
             out.update({(workspace, pid): doc for pid, doc in docs.items()})
         return out
 
-    async def any_forgotten(self, keys: list[tuple[str, str]], session: Session) -> bool:
-        digests = [forgotten_key(w, p) for w, p in keys]
-        return await self.forgotten.find_one({"_id": {"$in": digests}}, session=session) is not None
-
     async def record_events(self, docs: list[dict], session: Session) -> None:
         await self.events.insert_many(docs, ordered=True, session=session)
 
-    def guarded_write(
-        self, workspace: str, profile: dict, original: dict | None, change, now: dt.datetime
-    ) -> UpdateOne:
-        """Write the changed paths, only if the profile is still at the `seq` it was read at (else: no match)."""
-        fields = {**change.set, "seq": profile.get("seq", 0), "updated_at": now}
-        update: dict = {
-            "$set": fields,
-            "$setOnInsert": {"workspace": workspace, "uid": profile["uid"], "created_at": now},
-            "$inc": {"version": 1},
-        }
-        if change.unset:
-            update["$unset"] = dict.fromkeys(change.unset, "")
-        # `seq` moves with events, `version` with every write (API, tags, sweep, merges): a
-        # profile changed by anyone since it was read no longer matches.
+    def batch_write(self, workspace: str, profile: dict, original: dict | None, now: dt.datetime):
+        """A batch's write of a whole profile: an insert for a new person, else a replace guarded by version.
+
+        The replacement is the document read (`original`) with the batch's updates applied in memory,
+        so only a profile unchanged since it was read may take it: `seq` moves with events, `version`
+        with every write (API, tags, sweep, merges), and a profile written by anyone since no longer
+        matches. A profile created meanwhile (a merge made the person a winner) is a duplicate key.
+        On SecantusDB an insert costs a third of an upsert (0.3 against 1.0 ms a document in a
+        transaction); a replace costs what a $set of the changed paths does, and needs no list of them.
+        """
+        if original is None:
+            sections = {k: v for k, v in profile.items() if v != {}}
+            return InsertOne({**sections, "workspace": workspace, "created_at": now, "updated_at": now, "version": 1})
         guard = {"_id": profile["_id"], "workspace": workspace}
         for name in ("seq", "version"):
-            value = (original or {}).get(name)
+            value = original.get(name)
             guard[name] = value if value is not None else {"$exists": False}
-        return UpdateOne(guard, update, upsert=original is None)
+        return ReplaceOne(guard, {**profile, "updated_at": now, "version": original.get("version", 0) + 1})
 
     async def set_member_tags(
         self, workspace: str, root: str, tags: list[dict], removals: list[str], session: Session
     ) -> None:
         """Write an operator's tag decision into everyone merged into `root` (their own_tags)."""
         members = [d["_id"] for d in await self.subtree(workspace, root, session) if d["_id"] != root]
-        update: dict = {}
+        update: dict = {"$inc": {"version": 1}}
         if tags:
             update["$set"] = {f"own_tags.{t['name']}": {k: v for k, v in t.items() if k != "name"} for t in tags}
         if removals:
             update["$unset"] = {f"own_tags.{name}": "" for name in removals}
-        for member in members:
-            await self.profiles.update_one({"_id": member, "workspace": workspace}, update, session=session)
+        if members:
+            # `$in` on _id is served from the index (see get_many); one write for the whole tree.
+            await self.profiles.update_many({"_id": {"$in": members}, "workspace": workspace}, update, session=session)
 
     async def advance_job(self, job_id: str, chunk: int, count: int, tagged: int, session: Session) -> None:
         """Count a tagged chunk of a bulk job; a chunk counted before (a second runner) aborts the transaction."""
@@ -314,9 +310,10 @@ class ProfileStore:
         )
 
     # -- forget ----------------------------------------------------------------
-    async def is_forgotten(self, workspace: str, person_ids: list[str], session: Session) -> bool:
-        keys = [forgotten_key(workspace, p) for p in person_ids]
-        return await self.forgotten.find_one({"_id": {"$in": keys}}, session=session) is not None
+    async def any_forgotten(self, keys: list[tuple[str, str]], session: Session) -> bool:
+        """Whether any of these (workspace, person id) was erased by person.forgotten."""
+        digests = [forgotten_key(w, p) for w, p in keys]
+        return await self.forgotten.find_one({"_id": {"$in": digests}}, session=session) is not None
 
     async def erase(self, workspace: str, person_ids: list[str], now: dt.datetime, session: Session) -> None:
         """Delete every profile, tombstone, event and merge record of these persons."""
@@ -326,14 +323,12 @@ class ProfileStore:
             {"workspace": workspace, "$or": [{"winner": {"$in": person_ids}}, {"loser": {"$in": person_ids}}]},
             session=session,
         )
-        for person_id in person_ids:
-            # A bulk tagging job still to run must not keep (or tag) the person.
-            await self.db["tag_job_items"].update_many(
-                {"persons": person_id}, {"$pull": {"persons": person_id}}, session=session
-            )
-            await self.forgotten.update_one(
-                {"_id": forgotten_key(workspace, person_id)},
-                {"$setOnInsert": {"at": now}},
-                upsert=True,
-                session=session,
-            )
+        # A bulk tagging job still to run must not keep (or tag) the persons.
+        await self.db["tag_job_items"].update_many(
+            {"persons": {"$in": person_ids}}, {"$pull": {"persons": {"$in": person_ids}}}, session=session
+        )
+        marks = [
+            UpdateOne({"_id": forgotten_key(workspace, p)}, {"$setOnInsert": {"at": now}}, upsert=True)
+            for p in person_ids
+        ]
+        await self.forgotten.bulk_write(marks, ordered=True, session=session)

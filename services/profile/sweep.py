@@ -11,7 +11,10 @@ after folding them into the persons' archives (see retention.py).
 Announcements are split by kind, with the causes the contract names:
 `sweep:expiry:<person>:<expiry time>` for an expired tag,
 `sweep:rfm:<person>:<day>` for RFM scores and the rfm_group tag,
-`sweep:lifecycle:<person>:<day>` for the lifecycle stage and every other rule tag.
+`sweep:lifecycle:<person>:<day>` for the lifecycle stage and every other rule tag;
+and, for a profile made due by a change of rules or thresholds (Rulebook.resettle),
+`sweep:rules:<person>:<change id>` for everything but expiries, since such a change
+may come on a day whose time-driven changes were already announced.
 A re-run of the same sweep on the same day finds nothing left to do, and
 downstream receivers dedupe a re-published record by that cause.
 """
@@ -30,7 +33,7 @@ from services.kit.outbox import OutboxRelay
 from services.profile.changes import Update
 from services.profile.derived import settle
 from services.profile.retention import Retention
-from services.profile.rulebook import Rulebook
+from services.profile.rulebook import RESETTLE_AT, Rulebook
 from services.profile.store import ProfileStore
 from services.profile.updates import announcement
 
@@ -86,6 +89,10 @@ class Sweeper:
         if workspace is not None:
             query["workspace"] = workspace
         due = await self.store.profiles.find(query, {"_id": 1, "workspace": 1}).limit(self.batch).to_list(None)
+        # A profile made due by a settings change (Rulebook.resettle) must be settled under the new
+        # settings, which this process may not have read yet when another replica made the change.
+        for workspace_ in {doc["workspace"] for doc in due}:
+            self.rulebook.forget_cache(workspace_)
         for doc in due:
             await self.settle_one(doc["workspace"], doc["_id"], now)
         if due:
@@ -101,11 +108,18 @@ class Sweeper:
             if profile is None or profile.get("merged_into"):
                 return
             update = settle(profile, now, rules.rules)
+            # Due because the rules changed (not because time passed): announced under that change's own cause.
+            rederive = profile.get("rederive") if profile.get("next_sweep_at") == RESETTLE_AT else None
+            if "rederive" in profile:
+                update.unset.append("rederive")
             await self.store.write(workspace, person_id, profile["uid"], update.set, update.unset, now, session)
             groups: dict[str, Update] = {}
             for path, before, after in update.changes:
                 kind, expiry = kind_of(path, before, after)
-                cause = f"sweep:{kind}:{person_id}:{expiry or day}"
+                if rederive and kind != "expiry":
+                    cause = f"sweep:rules:{person_id}:{rederive}"
+                else:
+                    cause = f"sweep:{kind}:{person_id}:{expiry or day}"
                 groups.setdefault(cause, Update()).changes.append((path, before, after))
             for cause, group in sorted(groups.items()):
                 await self.relay.add(

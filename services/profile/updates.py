@@ -115,7 +115,7 @@ class ProfileUpdater:
             profile = await self.store.resolve(workspace, person_id, session)
             if profile is None:
                 # Only a person without a profile can be a forgotten one: check just then.
-                if await self.store.is_forgotten(workspace, [person_id], session):
+                if await self.store.any_forgotten([(workspace, person_id)], session):
                     raise _Forgotten
                 profile = {"_id": person_id, "uid": resolved.uid}
             seq = profile.get("seq", 0) + 1
@@ -144,12 +144,13 @@ class ProfileUpdater:
 
         Profiles are read before the transaction (concurrently); the transaction
         then inserts every event (a duplicate messageId aborts it), writes each
-        touched profile once, guarded by the `seq` it was read at (a concurrent
-        writer aborts it), and queues the very profile.changed records that
-        applying the events one by one would have (one per event, its messageId
-        the cause). Anything unusual (a duplicate, a
-        merged or forgotten person, a conflict) raises _BatchConflict, and the
-        caller applies the same events one by one, which handles every case.
+        touched profile once, whole, guarded by the `seq` and `version` it was
+        read at (a concurrent writer aborts it; see ProfileStore.batch_write),
+        and queues the very profile.changed records that applying the events one
+        by one would have (one per event, its messageId the cause). Anything
+        unusual (a duplicate, a merged or forgotten person, a conflict) raises
+        _BatchConflict, and the caller applies the same events one by one, which
+        handles every case.
         """
         now = self.clock.now()
         docs: dict[str, dict] = {}
@@ -173,9 +174,8 @@ class ProfileUpdater:
             originals[key] = stored
             profiles[key] = copy.deepcopy(stored) if stored else {"_id": key[1], "uid": uid}
         announcements = []
-        writes: dict[tuple[str, str], Update] = {key: Update() for key in keys}
         # Each event is folded and settled exactly as apply_resolved would, and announced with its
-        # own cause; only the writes are gathered (one per person, the paths the events changed).
+        # own cause; each person's document is then written once, as the fold left it.
         for doc in docs.values():
             ws, key = doc["workspace"], (doc["workspace"], doc["person_id"])
             profile = profiles[key]
@@ -183,19 +183,18 @@ class ProfileUpdater:
             update = apply_event(profile, doc)
             settle(apply_update(profile, update), now, (await self.rulebook.of(ws)).rules, update)
             apply_update(profile, update)
-            writes[key].absorb(update)
             if update.changes:
                 message = announcement(ws, key[1], profile["uid"], update, doc["message_id"], now)
                 announcements.append((Topics.PROFILE_CHANGED, key[1], message))
-        ops = [self.store.guarded_write(key[0], profiles[key], originals[key], writes[key], now) for key in keys]
         new_persons = [key for key in keys if originals[key] is None]
+        ops = [self.store.batch_write(key[0], profiles[key], originals[key], now) for key in keys]
 
         async def work(session) -> None:
             if new_persons and await self.store.any_forgotten(new_persons, session):
                 raise _BatchConflict("an event of a forgotten person")
             await self.store.record_events(list(docs.values()), session)
             result = await self.store.profiles.bulk_write(ops, ordered=True, session=session)
-            if result.matched_count + result.upserted_count != len(ops):
+            if result.matched_count + result.inserted_count != len(ops):
                 raise _BatchConflict("a profile changed since it was read")
             await self.relay.add_many(announcements, session)
 
