@@ -221,6 +221,9 @@ class Stack:
             "CDP_HTTP_PORT": str(self.ports[f"{service}.http"]),
             "CDP_GRPC_PORT": str(self.ports[f"{service}.grpc"]),
             "CDP_LOG_LEVEL": self.log_level,
+            # Services that call others over gRPC (messaging reads profiles and identities).
+            "CDP_PROFILE_GRPC_TARGET": self.grpc_target("profile"),
+            "CDP_IDENTITY_GRPC_TARGET": self.grpc_target("identity"),
             "PYTHONUNBUFFERED": "1",
             **self.service_env,
         }

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from pymongo import ASCENDING, AsyncMongoClient, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError, OperationFailure
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,10 @@ async def ensure_indexes(db: AsyncDatabase, specs: list[IndexSpec]) -> None:
 def is_duplicate_key(exc: BaseException) -> bool:
     if isinstance(exc, DuplicateKeyError):
         return True
+    if isinstance(exc, BulkWriteError):
+        # insert_many reports a unique-index collision per document.
+        errors = (exc.details or {}).get("writeErrors", [])
+        return bool(errors) and all(e.get("code") == 11000 for e in errors)
     return isinstance(exc, OperationFailure) and exc.code == 11000
 
 

@@ -49,6 +49,12 @@ class OutboxRelay:
             session=session,
         )
 
+    async def add_many(self, items: list[tuple[str, str, Message]], session: AsyncClientSession | None = None) -> None:
+        """Queue many announcements in one write (a batch of sends)."""
+        if items:
+            docs = [{"_id": ObjectId(), "topic": t, "key": k, "payload": m.SerializeToString()} for t, k, m in items]
+            await self.collection.insert_many(docs, ordered=True, session=session)
+
     def notify(self) -> None:
         """Called after a transaction that wrote outbox documents, to publish now."""
         self.wake.set()

@@ -1,4 +1,11 @@
-"""Kafka workers of messaging: messages.outbound -> delivery; identity events -> whose messages are whose."""
+"""Kafka workers of messaging.
+
+- delivery: messages.outbound (marketing) and messages.outbound.transactional,
+  each its own consumer group, so the transactional lane never waits behind a
+  marketing backlog;
+- attribution: events.resolved -> conversions;
+- identity events -> whose messages are whose.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +22,9 @@ from services.messaging.store import MessagingStore
 log = logging.getLogger(__name__)
 
 GROUP = "messaging.delivery"
+TRANSACTIONAL_GROUP = "messaging.delivery.transactional"
 IDENTITY_GROUP = "messaging.identity"
+ATTRIBUTION_GROUP = "messaging.attribution"
 
 
 class DeliveryWorker:
@@ -23,12 +32,29 @@ class DeliveryWorker:
         self.deliverer = deliverer
 
     async def handle(self, key: str, message: events_pb2.OutboundMessage) -> None:
-        await self.deliverer.deliver(message.workspace_id, message.message_id)
+        await self.deliverer.deliver(message.workspace_id, message.message_id, message.generation or 1)
 
-    def consumer(self, bootstrap: str) -> Consumer:
-        return Consumer(
-            bootstrap, GROUP, [Subscription(Topics.MESSAGES_OUTBOUND, events_pb2.OutboundMessage, self.handle)]
-        )
+    def consumers(self, bootstrap: str) -> list[Consumer]:
+        return [
+            Consumer(
+                bootstrap,
+                GROUP,
+                [Subscription(Topics.MESSAGES_OUTBOUND, events_pb2.OutboundMessage, self.handle)],
+            ),
+            Consumer(
+                bootstrap,
+                TRANSACTIONAL_GROUP,
+                [Subscription(Topics.MESSAGES_OUTBOUND_TRANSACTIONAL, events_pb2.OutboundMessage, self.handle)],
+            ),
+        ]
+
+
+def attribution_consumer(bootstrap: str, attribution) -> Consumer:
+    return Consumer(
+        bootstrap,
+        ATTRIBUTION_GROUP,
+        [Subscription(Topics.EVENTS_RESOLVED, identity_events.ResolvedEvent, attribution.handle)],
+    )
 
 
 def merge_key(merge_id: str, loser_id: str, winner_id: str) -> str:
