@@ -3,10 +3,11 @@
 A channel is {workspace, name, type, config}; sends name a channel so that
 provider settings (endpoints, credentials, rate limits) live in one place per
 workspace. Every type takes `rate` (messages per second) and `burst` for its
-provider rate limit, and the HTTP types take `idempotent`: true when the
-receiver honours the Idempotency-Key header, which lets the pipeline retry a
-timed-out call and re-send a message a crash left "sending" (the receiver
-drops the repeat). Without it such messages end as "unknown", never re-sent.
+provider rate limit and `max_attempts` to override the service's retry
+limit; the HTTP types take `idempotent`: true when the receiver honours the
+Idempotency-Key header, which lets the pipeline retry a timed-out call and
+re-send a message a crash left "sending" (the receiver drops the repeat).
+Without it such messages end as "unknown", never re-sent.
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 MAX_URL_LENGTH = 2048
 MAX_RATE = 1_000_000.0
 
-COMMON = {"rate", "burst"}
+COMMON = {"rate", "burst", "max_attempts"}
+MAX_ATTEMPTS = 100
 SETTINGS = {
     WEBHOOK: {"url", "idempotent"} | COMMON,
     SMS: {"endpoint", "api_key", "sender", "idempotent"} | COMMON,
@@ -129,6 +131,13 @@ def _rate(config: dict) -> dict:
         out["burst"] = int(burst)
     elif "rate" in out:
         out["burst"] = 1
+    if "max_attempts" in config:
+        attempts = config["max_attempts"]
+        if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= MAX_ATTEMPTS:
+            raise InvalidInput(
+                f"config.max_attempts must be a whole number from 1 to {MAX_ATTEMPTS}", "config.max_attempts"
+            )
+        out["max_attempts"] = attempts
     return out
 
 

@@ -178,7 +178,7 @@ class Deliverer:
             outcome = await provider.deliver(channel, message)
         if outcome.status != SENT:
             await self._release(message, caps, now, tz)
-        return await self._record(message, outcome)
+        return await self._record(message, outcome, config.get("max_attempts") or self.retry.max_attempts)
 
     async def _release(self, message: MessageView, caps, now, tz) -> None:
         if caps:
@@ -186,7 +186,7 @@ class Deliverer:
                 message.workspace, message.person_id, message.channel, message.category, message.id, caps, now, tz
             )
 
-    async def _record(self, message: MessageView, outcome: Outcome) -> str | None:
+    async def _record(self, message: MessageView, outcome: Outcome, max_attempts: int) -> str | None:
         now = self.clock.now()
         if outcome.status == SENT:
             update: dict = {"status": DELIVERED if outcome.delivered else SENT, "status_reason": "", "sent_at": now}
@@ -196,7 +196,7 @@ class Deliverer:
                 update["delivered_at"] = now
             return await self._transition(message, update, dlq=False, delivered=outcome.delivered)
         if outcome.status == RETRY:
-            if message.attempts >= self.retry.max_attempts:
+            if message.attempts >= max_attempts:
                 reason = f"gave up after {message.attempts} attempts: {outcome.reason}"
                 return await self._transition(message, {"status": FAILED, "status_reason": reason}, dlq=True)
             delay = self.retry.delay(message.attempts, outcome.retry_after)

@@ -17,7 +17,7 @@ Collections:
 - `templates`: {_id, workspace, name, channel (type), content, created_at,
   updated_at}; unique on (workspace, name).
 - `policies`: {_id: workspace, quiet hours, default time zone, caps, conversion settings}.
-- `unsubscribes`: {_id: "<ws>|<person>|<channel>|<category>", ...}.
+- `unsubscribes`: {_id: "<ws>|<person>", opted_out: ["<channel>|<category or *>"]}.
 - `inbox`: in-app messages {_id: message id, workspace, person_id, title,
   body, deep_link, data, created_at, read_at}.
 - `engagement_events`: Delivered/Opened/Clicked events waiting to be put on
@@ -202,35 +202,29 @@ class MessagingStore:
         await self.policies.replace_one({"_id": workspace}, {**doc, "updated_at": now}, upsert=True)
         return await self.policies.find_one({"_id": workspace})
 
-    @staticmethod
-    def _unsubscribe_id(workspace: str, person_id: str, channel: str, category: str) -> str:
-        return "|".join((workspace, person_id, channel, category))
-
     async def unsubscribe(self, workspace: str, person_id: str, channel: str, category: str, now: dt.datetime) -> None:
+        # One document per person, so the pipeline's check is one lookup by _id.
         await self.unsubscribes.update_one(
-            {"_id": self._unsubscribe_id(workspace, person_id, channel, category)},
+            {"_id": f"{workspace}|{person_id}"},
             {
-                "$setOnInsert": {
-                    "workspace": workspace,
-                    "person_id": person_id,
-                    "channel": channel,
-                    "category": category,
-                    "at": now,
-                }
+                "$addToSet": {"opted_out": f"{channel}|{category}"},
+                "$set": {"updated_at": now},
+                "$setOnInsert": {"workspace": workspace, "person_id": person_id},
             },
             upsert=True,
         )
 
     async def resubscribe(self, workspace: str, person_id: str, channel: str, category: str) -> bool:
-        _id = self._unsubscribe_id(workspace, person_id, channel, category)
-        return (await self.unsubscribes.delete_one({"_id": _id})).deleted_count == 1
+        result = await self.unsubscribes.update_one(
+            {"_id": f"{workspace}|{person_id}"}, {"$pull": {"opted_out": f"{channel}|{category}"}}
+        )
+        return result.modified_count == 1
 
     async def unsubscribed(self, workspace: str, person_id: str, channel: str, category: str) -> bool:
         """Opted out of this channel for this category, or of the channel for everything ("*")."""
-        for cat in (category, "*"):
-            if await self.unsubscribes.find_one({"_id": self._unsubscribe_id(workspace, person_id, channel, cat)}):
-                return True
-        return False
+        doc = await self.unsubscribes.find_one({"_id": f"{workspace}|{person_id}"}, {"opted_out": 1})
+        opted = set((doc or {}).get("opted_out", []))
+        return f"{channel}|{category}" in opted or f"{channel}|*" in opted
 
     # -- inbox ---------------------------------------------------------------
     async def put_in_inbox(self, doc: dict) -> None:
@@ -343,6 +337,20 @@ class MessagingStore:
             {"workspace": workspace, "person_id": loser_id, "merged_via.merge_id": {"$ne": merge_id}},
             {"$set": {"person_id": winner_id}, "$push": {"merged_via": {"merge_id": merge_id, "from": loser_id}}},
         )
+        await self.inbox.update_many(
+            {"workspace": workspace, "person_id": loser_id}, {"$set": {"person_id": winner_id}}
+        )
+        # An opt-out given under either identity still holds for the merged person.
+        opted = await self.unsubscribes.find_one({"_id": f"{workspace}|{loser_id}"})
+        if opted and opted.get("opted_out"):
+            await self.unsubscribes.update_one(
+                {"_id": f"{workspace}|{winner_id}"},
+                {
+                    "$addToSet": {"opted_out": {"$each": opted["opted_out"]}},
+                    "$setOnInsert": {"workspace": workspace, "person_id": winner_id},
+                },
+                upsert=True,
+            )
         return result.modified_count
 
     async def move_back(self, workspace: str, merge_id: str, restored_id: str) -> int:
@@ -375,6 +383,10 @@ class MessagingStore:
         result = await self.messages.delete_many(
             {"workspace": workspace, "$or": [{"person_id": person_id}, {"original_person_id": person_id}]}
         )
+        # What else names the person: the inbox, opt-outs, events not yet emitted.
+        await self.inbox.delete_many({"workspace": workspace, "person_id": person_id})
+        await self.unsubscribes.delete_one({"_id": f"{workspace}|{person_id}"})
+        await self.engagement_events.delete_many({"workspace": workspace, "person_id": person_id})
         return result.deleted_count
 
     async def note_unmerged(self, workspace: str, merge_id: str, at: dt.datetime) -> None:
