@@ -182,7 +182,10 @@ def test_unknown_variable_fails_validation_with_its_name():
 def test_template_renders_chinese_text_from_traits_and_computed_values():
     content = Content(
         title="{{ traits.name }}，您的专属优惠",
-        body="您已下单 {{ computed.order_count }} 次，累计消费 ¥{{ '%.2f' | format(computed.revenue) }}。{{ vars.coupon }}",
+        body=(
+            "您已下单 {{ computed.order_count }} 次，累计消费 ¥{{ '%.2f' | format(computed.revenue) }}。"
+            "{{ vars.coupon }}"
+        ),
         deep_link="app://coupon/{{ vars.coupon }}",
     )
     validate_template("618", "push", content)
