@@ -7,7 +7,7 @@ import asyncio
 import pathlib
 import tempfile
 
-from bench import identity_resolve, ingest, segment_count
+from bench import identity_resolve, ingest, messaging_pipeline, segment_count
 from tests.helpers import create_workspace
 from tools.stack import Stack
 
@@ -18,6 +18,8 @@ def main() -> None:
     parser.add_argument("--large", type=int, default=10_000_000, help="people for the bitmap scaling run (0: skip)")
     parser.add_argument("--requests", type=int, default=100, help="collection API requests of 100 events")
     parser.add_argument("--identities", type=int, default=1000, help="persons for the identity resolve benchmark")
+    parser.add_argument("--messages", type=int, default=5000, help="messages through the messaging pipeline (0: skip)")
+    parser.add_argument("--limiter-seconds", type=float, default=60.0, help="window of the rate limiter accuracy run")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="cdp-bench-") as tmp:
@@ -34,6 +36,9 @@ def main() -> None:
                 print(line, flush=True)
             for line in asyncio.run(ingest.run(stack, key, "bench", args.requests)):
                 print(line, flush=True)
+            if args.messages:
+                for line in asyncio.run(messaging_pipeline.run(stack, args.messages, args.limiter_seconds)):
+                    print(line, flush=True)
         finally:
             stack.stop()
 

@@ -16,6 +16,8 @@ from services.messaging.delivery import Deliverer, RetryPolicy
 from services.messaging.engagement import Attribution, Emitter, EngagementApi, EngagementQueue
 from services.messaging.limits import FrequencyCaps, RateLimiter
 from services.messaging.links import Links, Signer
+from services.messaging.operations import Context
+from services.messaging.optouts import OptOuts
 from services.messaging.profiles import ProfileClient
 from services.messaging.providers import HttpProviders
 from services.messaging.reconcile import Scheduler
@@ -68,6 +70,7 @@ def wire(rt: Runtime) -> Wiring:
         EMAIL: SmtpProvider(links, settings.provider_timeout),
         INAPP: InboxProvider(store, rt.clock),
     }
+    optouts = OptOuts(store, rt.redis)
     deliverer = Deliverer(
         rt.mongo,
         store,
@@ -76,6 +79,7 @@ def wire(rt: Runtime) -> Wiring:
         providers,
         RateLimiter(rt.redis),
         FrequencyCaps(rt.redis),
+        optouts,
         RetryPolicy(settings.max_attempts, settings.retry_base, settings.retry_cap),
         settings.max_inline_wait,
         queue,
@@ -84,8 +88,8 @@ def wire(rt: Runtime) -> Wiring:
         rt.mongo, store, rt.relay, rt.clock, deliverer, max(settings.sending_lease, settings.provider_timeout * 2)
     )
     emitter = Emitter(rt.mongo, store, rt.relay, rt.clock, settings.identity_grpc_target)
-    engagement = EngagementApi(rt.mongo, store, rt.relay, rt.clock, signer, queue)
-    ctx = graphql_api.Context(store, sender, rt.clock, profiles, signer, links)
+    engagement = EngagementApi(rt.mongo, store, rt.relay, rt.clock, signer, queue, optouts)
+    ctx = Context(store, sender, rt.clock, profiles, signer, links, optouts)
     gql = graphql_app(graphql_api.build_schema(), graphql_api.context_factory(ctx))
     return Wiring(
         grpc=[grpc_api.grpc_service(ctx)],
@@ -93,10 +97,10 @@ def wire(rt: Runtime) -> Wiring:
         indexes=INDEXES,
         consumers=[
             *DeliveryWorker(deliverer).consumers(settings.kafka_bootstrap),
-            IdentityWorker(store, rt.clock).consumer(settings.kafka_bootstrap),
+            IdentityWorker(store, rt.clock, optouts).consumer(settings.kafka_bootstrap),
             attribution_consumer(settings.kafka_bootstrap, Attribution(rt.mongo, store, rt.clock)),
         ],
-        background=[scheduler.run, emitter.run],
+        background=[optouts.run_rebuild, scheduler.run, emitter.run],
         closers=[http.aclose, profiles.close, emitter.close],
     )
 

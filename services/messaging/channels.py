@@ -133,7 +133,11 @@ def _rate(config: dict) -> dict:
         out["burst"] = 1
     if "max_attempts" in config:
         attempts = config["max_attempts"]
-        if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= MAX_ATTEMPTS:
+        # Struct numbers arrive as floats: a whole 40.0 is 40.
+        if isinstance(attempts, bool) or not isinstance(attempts, (int, float)) or int(attempts) != attempts:
+            raise InvalidInput("config.max_attempts must be a whole number", "config.max_attempts")
+        attempts = int(attempts)
+        if not 1 <= attempts <= MAX_ATTEMPTS:
             raise InvalidInput(
                 f"config.max_attempts must be a whole number from 1 to {MAX_ATTEMPTS}", "config.max_attempts"
             )

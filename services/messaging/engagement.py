@@ -186,8 +186,16 @@ class EngagementApi:
     """HTTP edge: delivery receipts, open pixel, click redirect, unsubscribe."""
 
     def __init__(
-        self, client, store: MessagingStore, relay: OutboxRelay, clock: Clock, signer: Signer, queue: EngagementQueue
+        self,
+        client,
+        store: MessagingStore,
+        relay: OutboxRelay,
+        clock: Clock,
+        signer: Signer,
+        queue: EngagementQueue,
+        optouts,
     ):
+        self.optouts = optouts
         self.client = client
         self.store = store
         self.relay = relay
@@ -248,7 +256,7 @@ class EngagementApi:
             p = self._payload(request, UNSUBSCRIBE)
         except InvalidInput as exc:
             return JSONResponse(exc.as_dict(), status_code=400)
-        await self.store.unsubscribe(p["w"], p["p"], p["ch"], p["g"], self.clock.now())
+        await self.optouts.add(p["w"], p["p"], p["ch"], p["g"], self.clock.now())
         return HTMLResponse(
             f"<html><body><p>已退订 {p['ch']} 的 {p['g']} 消息。</p><p>You are unsubscribed from {p['g']} "
             f"messages on {p['ch']}.</p></body></html>"

@@ -400,17 +400,17 @@ class Mutation:
 
     @strawberry.mutation(description='Opt a person out of a channel for a category ("*": every category).')
     async def unsubscribe(self, info: strawberry.Info, person_id: strawberry.ID, channel: str, category: str) -> bool:
-        store: MessagingStore = info.context["store"]
+        info.context["store"]
         clock: Clock = info.context["clock"]
         if category not in ("marketing", "transactional", "*"):
             raise InvalidInput("category must be marketing, transactional or *", "category")
-        await store.unsubscribe(workspace_of(info), str(person_id), channel, category, clock.now())
+        await info.context["ctx"].optouts.add(workspace_of(info), str(person_id), channel, category, clock.now())
         return True
 
     @strawberry.mutation
     async def resubscribe(self, info: strawberry.Info, person_id: strawberry.ID, channel: str, category: str) -> bool:
-        store: MessagingStore = info.context["store"]
-        return await store.resubscribe(workspace_of(info), str(person_id), channel, category)
+        info.context["store"]
+        return await info.context["ctx"].optouts.remove(workspace_of(info), str(person_id), channel, category)
 
     @strawberry.mutation(description="Create or replace a webhook channel that POSTs each message to `url`.")
     async def upsert_webhook_channel(self, info: strawberry.Info, name: str, url: str) -> Channel:

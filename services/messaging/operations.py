@@ -44,6 +44,7 @@ class Context:
     profiles: ProfileClient
     signer: Signer
     links: Links
+    optouts: object
 
     # -- templates -----------------------------------------------------------
     async def create_template(self, workspace: str, name: str, channel: str, content: Content) -> dict:

@@ -20,7 +20,7 @@ from typing import Any
 from services.kit.clock import Clock
 from services.kit.outbox import OutboxRelay
 from services.messaging.channels import INAPP, honours_keys
-from services.messaging.delivery import Deliverer, redispatch
+from services.messaging.delivery import Deliverer, Transition, redispatch
 from services.messaging.messages import DEFERRED, SENDING, UNKNOWN
 from services.messaging.store import MessagingStore
 from services.messaging.views import MessageView
@@ -71,7 +71,9 @@ class Scheduler:
                 continue
             reason = "the worker stopped during the provider call; the outcome is unknown and it is not re-sent"
             status = await self.deliverer._transition(
-                MessageView.of(doc), {"status": UNKNOWN, "status_reason": reason}, dlq=False, gen=doc.get("gen", 1)
+                Transition(
+                    MessageView.of(doc), {"status": UNKNOWN, "status_reason": reason}, SENDING, doc.get("gen", 1)
+                )
             )
             if status:
                 count += 1

@@ -56,6 +56,9 @@ def outbound(doc: dict) -> events_pb2.OutboundMessage:
         ),
         category=doc["category"],
         generation=doc.get("gen", 1),
+        campaign_id=doc.get("campaign_id") or "",
+        timezone=doc.get("timezone") or "",
+        template_id=doc.get("template_id") or "",
     )
 
 
