@@ -19,6 +19,7 @@ from tests.conftest import eventually, grpc_stub
 from tests.messaging_support import Answer, ProviderServer, channel, no_quiet_hours
 from tools.stack import free_port
 
+# The figure; CDP_TEST_KILL_SENDS makes a quicker run (the kill and the checks are the same).
 SENDS = int(os.environ.get("CDP_TEST_KILL_SENDS", "20000"))
 BATCH = 1000
 
@@ -60,37 +61,6 @@ def send_batch(stub, ws: str, channel_name: str, keys: list[str], category: str 
     return [m.id for m in stub.SendBatch(messaging_pb2.SendBatchRequest(requests=requests), timeout=120).messages]
 
 
-def test_sigkill_of_a_delivery_worker_mid_run_delivers_every_message_exactly_once(messaging, stub, db, workspace_id):
-    ws = workspace_id
-    sink = ProviderServer(dedupe=True)  # honours Idempotency-Key, as the channel declares
-    try:
-        no_quiet_hours(stub, ws)
-        channel(stub, ws, "hook", "webhook", url=f"{sink.url}/{ws}", idempotent=True)
-        victim = replica(messaging, "messaging-victim")
-        replica(messaging, "messaging-peer")
-        keys = [f"k{i:05d}" for i in range(SENDS)]
-        for i in range(0, SENDS, BATCH):
-            send_batch(stub, ws, "hook", keys[i : i + BATCH])
-
-        eventually(lambda: len(sink.accepted) >= SENDS // 5, timeout=300, interval=0.05)
-        messaging.stop_process(victim, signal.SIGKILL)
-        in_flight = {d["idempotency_key"] for d in db.messages.find({"workspace": ws, "status": "sending"})}
-
-        eventually(lambda: len(sink.accepted) >= SENDS, timeout=600, interval=0.5)
-        eventually(lambda: db.messages.count_documents({"workspace": ws, "status": "sent"}) == SENDS, timeout=120)
-        time.sleep(2)
-
-        assert set(sink.accepted) == set(keys), "none lost"
-        assert max(sink.accepted.values()) == 1, "none delivered twice"
-        raw = Counter(r.headers["idempotency-key"] for r in sink.at(f"/{ws}"))
-        resent = {k for k, n in raw.items() if n > 1}
-        # Only messages a crash left "sending" are sent again, with their key, so the provider dropped the repeat.
-        assert resent <= in_flight, resent - in_flight
-        print(f"\n{SENDS} sends, worker killed at {SENDS // 5}+: {len(in_flight)} in flight, {len(resent)} re-sent")
-    finally:
-        sink.close()
-
-
 def test_provider_outage_of_30_seconds_loses_nothing_and_retries_resume(stub, db, workspace_id):
     ws = workspace_id
     provider = ProviderServer()
@@ -122,7 +92,8 @@ def test_transactional_lane_is_not_delayed_by_a_marketing_backlog(stub, db, work
         channel(stub, ws, "hook", "webhook", url=f"{provider.url}/{ws}")
         provider.script(f"/{ws}/slow", *[Answer(200, delay=0.05) for _ in range(2000)])
         channel(stub, ws, "slow", "webhook", url=f"{provider.url}/{ws}/slow")
-        send_batch(stub, ws, "slow", [f"m{i:04d}" for i in range(2000)])
+        for i in range(0, 2000, BATCH):
+            send_batch(stub, ws, "slow", [f"m{j:04d}" for j in range(i, i + BATCH)])
         eventually(lambda: len(provider.at(f"/{ws}/slow")) >= 50, timeout=60)
 
         t0 = time.monotonic()
@@ -134,3 +105,35 @@ def test_transactional_lane_is_not_delayed_by_a_marketing_backlog(stub, db, work
         assert took < 5, f"the transactional message waited {took:.1f}s"
     finally:
         provider.close()
+
+
+def test_sigkill_of_a_delivery_worker_mid_run_delivers_every_message_exactly_once(messaging, stub, db, workspace_id):
+    ws = workspace_id
+    sink = ProviderServer(dedupe=True)  # honours Idempotency-Key, as the channel declares
+    try:
+        no_quiet_hours(stub, ws)
+        channel(stub, ws, "hook", "webhook", url=f"{sink.url}/{ws}", idempotent=True)
+        victim = replica(messaging, "messaging-victim")
+        replica(messaging, "messaging-peer")
+        keys = [f"k{i:05d}" for i in range(SENDS)]
+        for i in range(0, SENDS, BATCH):
+            send_batch(stub, ws, "hook", keys[i : i + BATCH])
+
+        eventually(lambda: len(sink.accepted) >= SENDS // 5, timeout=300, interval=0.05)
+        messaging.stop_process(victim, signal.SIGKILL)
+        in_flight = {d["idempotency_key"] for d in db.messages.find({"workspace": ws, "status": "sending"})}
+
+        # SecantusDB (a Python server) bounds the pace on a shared 2-core machine: allow 15 messages/s.
+        eventually(lambda: len(sink.accepted) >= SENDS, timeout=max(600, SENDS / 15), interval=0.5)
+        eventually(lambda: db.messages.count_documents({"workspace": ws, "status": "sent"}) == SENDS, timeout=120)
+        time.sleep(2)
+
+        assert set(sink.accepted) == set(keys), "none lost"
+        assert max(sink.accepted.values()) == 1, "none delivered twice"
+        raw = Counter(r.headers["idempotency-key"] for r in sink.at(f"/{ws}"))
+        resent = {k for k, n in raw.items() if n > 1}
+        # Only messages a crash left "sending" are sent again, with their key, so the provider dropped the repeat.
+        assert resent <= in_flight, resent - in_flight
+        print(f"\n{SENDS} sends, worker killed at {SENDS // 5}+: {len(in_flight)} in flight, {len(resent)} re-sent")
+    finally:
+        sink.close()

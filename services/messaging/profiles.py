@@ -20,6 +20,11 @@ def profile_dict(profile: profile_pb2.Profile) -> dict:
     computed = json_format.MessageToDict(
         profile.computed, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
     )
+    # Proto JSON writes 64-bit integers as strings; templates want numbers (order_count + 1).
+    for field in profile.computed.DESCRIPTOR.fields:
+        if field.cpp_type in (field.CPPTYPE_INT64, field.CPPTYPE_UINT64) and field.name in computed:
+            value = computed[field.name]
+            computed[field.name] = [int(v) for v in value] if isinstance(value, list) else int(value)
     return {
         "traits": from_struct(profile.traits),
         "computed": computed,

@@ -96,12 +96,23 @@ def render(content: Content, context: dict[str, Any]) -> Content:
     return Content(**out, data=dict(content.data))
 
 
+def whole(value: Any) -> Any:
+    """JSON numbers arrive as floats (protobuf Struct); 99.0 renders as 99, as the sender meant."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: whole(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [whole(v) for v in value]
+    return value
+
+
 def context_of(person_id: str, profile: dict | None, variables: dict[str, Any] | None) -> dict[str, Any]:
     profile = profile or {}
     return {
         "person": {"id": person_id},
-        "traits": profile.get("traits") or {},
+        "traits": whole(profile.get("traits") or {}),
         "computed": profile.get("computed") or {},
         "tags": profile.get("tags") or {},
-        "vars": variables or {},
+        "vars": whole(variables or {}),
     }
