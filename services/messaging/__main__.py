@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import redis.asyncio as aioredis
 from starlette.routing import Route
 
 from services.kit.graphql import graphql_app
@@ -70,15 +71,20 @@ def wire(rt: Runtime) -> Wiring:
         EMAIL: SmtpProvider(links, settings.provider_timeout),
         INAPP: InboxProvider(store, rt.clock),
     }
-    optouts = OptOuts(store, rt.redis)
+    # Concurrent deliveries each make Redis calls (opt-outs, caps, GCRA): a pool that waits for a
+    # free connection instead of failing with "Too many connections".
+    redis = aioredis.Redis(
+        connection_pool=aioredis.BlockingConnectionPool.from_url(settings.redis_url, max_connections=256, timeout=20)
+    )
+    optouts = OptOuts(store, redis)
     deliverer = Deliverer(
         rt.mongo,
         store,
         rt.relay,
         rt.clock,
         providers,
-        RateLimiter(rt.redis),
-        FrequencyCaps(rt.redis),
+        RateLimiter(redis),
+        FrequencyCaps(redis),
         optouts,
         RetryPolicy(settings.max_attempts, settings.retry_base, settings.retry_cap),
         settings.max_inline_wait,
@@ -101,7 +107,7 @@ def wire(rt: Runtime) -> Wiring:
             attribution_consumer(settings.kafka_bootstrap, Attribution(rt.mongo, store, rt.clock)),
         ],
         background=[optouts.run_rebuild, scheduler.run, emitter.run],
-        closers=[http.aclose, profiles.close, emitter.close],
+        closers=[http.aclose, profiles.close, emitter.close, redis.aclose],
     )
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 from typing import Any
 
 from services.kit.clock import Clock
@@ -81,17 +82,20 @@ class Scheduler:
         return count
 
     async def run(self, stopping: asyncio.Event) -> None:
-        ticks = 0
+        last_reconcile = 0.0
         while not stopping.is_set():
+            busy = False
             try:
-                while await self.requeue_due():
-                    pass
-                # Reconciling is rarer: it only matters after a crash.
-                if ticks % 20 == 0:
+                busy = await self.requeue_due(limit=200) > 0
+                # By the clock, not by passes: a long queue of due messages must not
+                # starve the reconciling of crashed sends.
+                if time.monotonic() - last_reconcile >= 5.0:
+                    last_reconcile = time.monotonic()
                     await self.reconcile_sending()
             except Exception:
                 log.exception("scheduler pass failed; retrying")
-            ticks += 1
+            if busy:
+                continue
             try:
                 await asyncio.wait_for(stopping.wait(), timeout=self.interval)
             except TimeoutError:
