@@ -343,11 +343,9 @@ class Attribution:
             return
         at = event.timestamp.ToDatetime(tzinfo=dt.UTC) if event.timestamp.seconds else self.clock.now()
         since = at - dt.timedelta(hours=policy.attribution_hours)
-        touch = await self.store.latest_touch(event.workspace_id, resolved.person_id, since)
+        # Last touch before the order: a message sent after it did not cause it.
+        touch = await self.store.latest_touch(event.workspace_id, resolved.person_id, since, at)
         if touch is None:
-            return
-        touch_at = max(t for t in (touch.get("sent_at"), touch.get("clicked_at")) if t is not None)
-        if touch_at > at:
             return
         props = from_struct(event.properties) if event.properties.fields else {}
         revenue = props.get("revenue", props.get("total", 0))

@@ -267,8 +267,10 @@ class MessagingStore:
     async def message_by_provider_id(self, workspace: str, provider_id: str) -> dict | None:
         return await self.messages.find_one({"workspace": workspace, "provider_id": provider_id})
 
-    async def latest_touch(self, workspace: str, person_id: str, since: dt.datetime) -> dict | None:
-        """The person's message with the latest send or click at or after `since` (last touch)."""
+    async def latest_touch(
+        self, workspace: str, person_id: str, since: dt.datetime, until: dt.datetime | None = None
+    ) -> dict | None:
+        """The person's message with the latest send or click in [since, until] (last touch)."""
         docs = (
             await self.messages.find(
                 {"workspace": workspace, "person_id": person_id}, {"sent_at": 1, "clicked_at": 1, "campaign_id": 1}
@@ -279,7 +281,8 @@ class MessagingStore:
         )
         best, best_at = None, None
         for doc in docs:
-            at = max((t for t in (doc.get("sent_at"), doc.get("clicked_at")) if t is not None), default=None)
+            touches = (doc.get("sent_at"), doc.get("clicked_at"))
+            at = max((t for t in touches if t is not None and (until is None or t <= until)), default=None)
             if at is not None and at >= since and (best_at is None or at > best_at):
                 best, best_at = doc, at
         return best
