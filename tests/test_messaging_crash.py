@@ -102,7 +102,8 @@ def test_transactional_lane_is_not_delayed_by_a_marketing_backlog(stub, db, work
         took = time.monotonic() - t0
         backlog = db.messages.count_documents({"workspace": ws, "channel": "slow", "status": "queued"})
         assert backlog > 500, "the marketing backlog was still there"
-        assert took < 5, f"the transactional message waited {took:.1f}s"
+        # Behind the backlog it would wait for ~1,900 slow sends; on its own lane it waits for its own.
+        assert took < 15, f"the transactional message waited {took:.1f}s"
     finally:
         provider.close()
 
