@@ -7,7 +7,7 @@ import asyncio
 import pathlib
 import tempfile
 
-from bench import identity_resolve, ingest, profile_apply, segment_count, segment_engines
+from bench import identity_resolve, ingest, messaging_pipeline, profile_apply, segment_count, segment_engines
 from tests.helpers import create_workspace
 from tools.stack import Stack
 
@@ -26,6 +26,8 @@ def main() -> None:
     )
     parser.add_argument("--mongo-persons", type=int, default=1_000_000, help="largest population also asked of MongoDB")
     parser.add_argument("--only", default="", help="run only this benchmark (segment_engines, segment_count, ...)")
+    parser.add_argument("--messages", type=int, default=5000, help="messages through the messaging pipeline (0: skip)")
+    parser.add_argument("--limiter-seconds", type=float, default=60.0, help="window of the rate limiter accuracy run")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="cdp-bench-") as tmp:
@@ -61,6 +63,9 @@ def main() -> None:
                     print(line, flush=True)
             if wanted("ingest"):
                 for line in asyncio.run(ingest.run(stack, key, "bench", args.requests)):
+                    print(line, flush=True)
+            if args.messages and wanted("messaging_pipeline"):
+                for line in asyncio.run(messaging_pipeline.run(stack, args.messages, args.limiter_seconds)):
                     print(line, flush=True)
         finally:
             stack.stop()

@@ -18,7 +18,17 @@ from tools.stack import SERVICES, Stack
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
-    s = Stack.with_free_ports(tmp_path_factory.mktemp("stack"), service_env={"CDP_SHUTDOWN_GRACE": "3"})
+    # Messaging retries fast and gives up after 4 attempts in tests (the defaults are 1s base, 8 attempts).
+    env = {
+        "CDP_SHUTDOWN_GRACE": "3",
+        "CDP_RETRY_BASE": "0.2",
+        "CDP_RETRY_CAP": "2",
+        "CDP_MAX_ATTEMPTS": "4",
+        # A provider call times out after 2 s; a message "sending" for 6 s was left by a crash.
+        "CDP_PROVIDER_TIMEOUT": "2",
+        "CDP_SENDING_LEASE": "6",
+    }
+    s = Stack.with_free_ports(tmp_path_factory.mktemp("stack"), service_env=env)
     s.start_infra()
     s.started_services = set()
     yield s

@@ -109,7 +109,9 @@ def test_one_query_joins_all_four_subgraphs(suite, sink, workspace_id):
     graphql(
         suite.gateway_url,
         workspace_id,
-        'mutation($u: String!) { upsertWebhookChannel(name: "hook", url: $u) { name } }',
+        'mutation($u: String!) { upsertWebhookChannel(name: "hook", url: $u) { name } '
+        # No quiet hours: the default 22:00-08:00 would defer this marketing send when the suite runs at night.
+        'setMessagingPolicy(input: {quietStart: "00:00", quietEnd: "00:00"}) { quietStart } }',
         {"u": sink.url + "/push"},
     )
     send = """mutation($p: ID!) { sendMessage(input: {personId: $p, channel: "hook", idempotencyKey: "618-fruit",
@@ -180,7 +182,9 @@ def test_forget_through_the_gateway_leaves_nothing_anywhere(suite, sink, workspa
     graphql(
         suite.gateway_url,
         workspace_id,
-        'mutation($u: String!) { upsertWebhookChannel(name: "hook", url: $u) { name } }',
+        'mutation($u: String!) { upsertWebhookChannel(name: "hook", url: $u) { name } '
+        # No quiet hours: the default 22:00-08:00 would defer this marketing send when the suite runs at night.
+        'setMessagingPolicy(input: {quietStart: "00:00", quietEnd: "00:00"}) { quietStart } }',
         {"u": sink.url + "/forget"},
     )
     graphql(

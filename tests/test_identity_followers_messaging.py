@@ -49,6 +49,8 @@ def ws(stub, sink, workspace_id) -> str:
             config=to_struct({"url": f"{sink.url}/ok/{workspace_id}"}),
         )
     )
+    # No quiet hours: these tests are about whose messages are whose, whatever the hour.
+    stub.SetPolicy(messaging_pb2.Policy(workspace_id=workspace_id, quiet_start="00:00", quiet_end="00:00"))
     return workspace_id
 
 

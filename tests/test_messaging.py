@@ -39,10 +39,15 @@ def db(messaging):
     client.close()
 
 
-def webhook(stub, workspace: str, url: str, name: str = "hook") -> messaging_pb2.Channel:
-    return stub.UpsertChannel(
-        messaging_pb2.Channel(workspace_id=workspace, name=name, type="webhook", config=to_struct({"url": url}))
+def webhook(stub, workspace: str, url: str, name: str = "hook", **config) -> messaging_pb2.Channel:
+    channel = stub.UpsertChannel(
+        messaging_pb2.Channel(
+            workspace_id=workspace, name=name, type="webhook", config=to_struct({"url": url, **config})
+        )
     )
+    # No quiet hours (default 22:00-08:00 would defer marketing sends when the suite runs at night).
+    stub.SetPolicy(messaging_pb2.Policy(workspace_id=workspace, quiet_start="00:00", quiet_end="00:00"))
+    return channel
 
 
 def send(stub, workspace: str, **fields) -> messaging_pb2.Message:
@@ -57,7 +62,7 @@ def settled(stub, workspace: str, message_id: str) -> messaging_pb2.Message:
 
     def check():
         msg = stub.GetMessage(messaging_pb2.GetMessageRequest(workspace_id=workspace, id=message_id))
-        return msg if msg.status not in ("queued", "sending") else None
+        return msg if msg.status not in ("queued", "sending", "deferred") else None
 
     return eventually(check)
 
@@ -172,8 +177,9 @@ def test_graphql_send_then_grpc_repeat_returns_the_graphql_message(messaging, st
     assert created["data"]["upsertWebhookChannel"] == {
         "name": "hook",
         "type": "webhook",
-        "config": {"url": f"{sink.url}/ok/{workspace_id}"},
+        "config": {"url": f"{sink.url}/ok/{workspace_id}", "idempotent": False},
     }
+    stub.SetPolicy(messaging_pb2.Policy(workspace_id=workspace_id, quiet_start="00:00", quiet_end="00:00"))
 
     sent = graphql(
         messaging,
@@ -231,16 +237,18 @@ async def test_message_left_sending_by_a_crash_is_not_sent_again(messaging, stub
     assert left.status == "sending" and left.attempts == 1
 
 
-def test_webhook_error_answer_marks_the_message_failed(stub, sink, workspace_id):
+def test_webhook_error_answer_is_retried_then_failed(stub, sink, workspace_id):
     webhook(stub, workspace_id, f"{sink.url}/fail/{workspace_id}")
 
     msg = send(stub, workspace_id, idempotency_key="will-fail")
 
     done = settled(stub, workspace_id, msg.id)
     assert done.status == "failed"
-    assert "500" in done.status_reason
+    assert "500" in done.status_reason and "gave up after 4 attempts" in done.status_reason
     assert done.sent_at.seconds == 0
-    assert len(sink.at(f"/fail/{workspace_id}")) == 1, "a failed send is not retried blindly"
+    # CDP_MAX_ATTEMPTS=4 in the test stack: a 5xx is retried up to the limit, then no more.
+    assert len(sink.at(f"/fail/{workspace_id}")) == 4
+    assert done.attempts == 4
 
 
 def test_unreachable_webhook_marks_the_message_failed(stub, workspace_id):
@@ -249,7 +257,7 @@ def test_unreachable_webhook_marks_the_message_failed(stub, workspace_id):
         msg = send(stub, workspace_id, idempotency_key="nobody-home")
         done = settled(stub, workspace_id, msg.id)
     assert done.status == "failed"
-    assert "unreachable" in done.status_reason
+    assert "unreachable" in done.status_reason and "gave up" in done.status_reason
 
 
 class socketless_port:  # a context manager, named like one
@@ -273,7 +281,7 @@ class socketless_port:  # a context manager, named like one
         ({"content": messaging_pb2.Content()}, "content", "empty"),
         ({"category": "spam"}, "category", "transactional"),
         ({"idempotency_key": ""}, "idempotency_key", "cannot be deduplicated"),
-        ({"template_id": "t1"}, "template_id", "not supported"),
+        ({"template_id": "t1"}, "template_id", "does not exist"),
         (
             {"content": messaging_pb2.Content(body="b", data=to_struct({"$where": "1"}))},
             "content.data.$where",
@@ -312,7 +320,13 @@ def test_bad_graphql_send_has_code_and_field(messaging, db, workspace_id):
 @pytest.mark.parametrize(
     ("type_", "config", "field", "words"),
     [
-        ("sms", {"provider": "x"}, "type", "channel type 'sms' is not supported yet"),
+        ("fax", {}, "type", "channel type must be one of"),
+        ("sms", {"provider": "x"}, "config.provider", "not a sms setting"),
+        ("sms", {}, "config.endpoint", "required"),
+        ("webhook", {"url": "https://example.com", "rate": 0}, "config.rate", "messages per second"),
+        ("webhook", {"url": "https://example.com", "rate": 5, "burst": 1.5}, "config.burst", "whole number"),
+        ("email", {"host": "smtp.example.com", "from": "nobody"}, "config.from", "email address"),
+        ("wechat", {"endpoint": "https://api.weixin.qq.com"}, "config.template_id", "required"),
         ("webhook", {}, "config.url", "required"),
         ("webhook", {"url": "ftp://example.com/x"}, "config.url", "http"),
         ("webhook", {"url": "http://"}, "config.url", "host"),
@@ -386,10 +400,11 @@ def test_unknown_message_is_not_found(stub, workspace_id):
     assert err.value.code() == grpc.StatusCode.NOT_FOUND
 
 
-def test_not_yet_built_rpcs_are_unimplemented(stub, workspace_id):
+def test_stats_need_a_campaign_or_template(stub, workspace_id):
     with pytest.raises(grpc.RpcError) as err:
         stub.GetStats(messaging_pb2.GetStatsRequest(workspace_id=workspace_id))
-    assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "campaign_id" in err.value.details()
 
 
 async def test_sent_message_is_announced_on_messages_status(messaging, stub, sink, workspace_id):

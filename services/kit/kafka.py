@@ -30,6 +30,9 @@ class Topics:
     PROFILE_CHANGED = "profile.changed"
     SEGMENT_MEMBERSHIP = "segment.membership"
     MESSAGES_OUTBOUND = "messages.outbound"
+    # Priority lane: transactional sends get their own topic and consumer group,
+    # so a marketing backlog never sits in front of them.
+    MESSAGES_OUTBOUND_TRANSACTIONAL = "messages.outbound.transactional"
     MESSAGES_STATUS = "messages.status"
     MESSAGES_DLQ = "messages.dlq"
 

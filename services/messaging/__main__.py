@@ -1,48 +1,111 @@
-"""messaging service: channels, sends and webhook delivery; gRPC and GraphQL subgraph."""
+"""messaging service: channels, templates, sends, delivery, engagement; gRPC and GraphQL subgraph."""
 
 from __future__ import annotations
 
 import asyncio
 
 import httpx
+import redis.asyncio as aioredis
 from starlette.routing import Route
 
 from services.kit.graphql import graphql_app
 from services.kit.runtime import Runtime, Wiring, serve
 from services.kit.settings import ServiceSettings
 from services.messaging import graphql_api, grpc_api
-from services.messaging.channels import WEBHOOK
-from services.messaging.delivery import Deliverer
+from services.messaging.channels import EMAIL, INAPP, PUSH, SMS, WEBHOOK, WECHAT
+from services.messaging.delivery import Deliverer, RetryPolicy
+from services.messaging.engagement import Attribution, Emitter, EngagementApi, EngagementQueue
+from services.messaging.limits import FrequencyCaps, RateLimiter
+from services.messaging.links import Links, Signer
+from services.messaging.operations import Context
+from services.messaging.optouts import OptOuts
+from services.messaging.profiles import ProfileClient
+from services.messaging.providers import HttpProviders
+from services.messaging.reconcile import Scheduler
 from services.messaging.sending import Sender
+from services.messaging.smtp import InboxProvider, SmtpProvider
 from services.messaging.store import INDEXES, MessagingStore
-from services.messaging.webhook import WebhookProvider
-from services.messaging.workers import DeliveryWorker, IdentityWorker
+from services.messaging.workers import DeliveryWorker, IdentityWorker, attribution_consumer
 
 
 class MessagingSettings(ServiceSettings):
     service_name: str = "messaging"
     http_port: int = 4004
     grpc_port: int = 50054
-    # Seconds a webhook receiver gets to answer before the outcome counts as unknown.
-    webhook_timeout: float = 10.0
+    # Seconds a provider gets to answer before the outcome counts as unknown (or is retried).
+    provider_timeout: float = 10.0
+    # Where people reach this service's /t/ links (open pixel, clicks, unsubscribe); default: this host.
+    public_url: str = ""
+    # HMAC key of tracking and unsubscribe links: set a long random secret in production.
+    link_secret: str = "dev-only-link-secret-change-me"
+    # A message "sending" for longer than this was left by a crashed worker (must exceed provider_timeout).
+    sending_lease: float = 60.0
+    max_attempts: int = 8
+    retry_base: float = 1.0
+    retry_cap: float = 60.0
+    # Rate-limit waits up to this long are slept in the worker; longer ones defer the message.
+    max_inline_wait: float = 2.0
 
 
 def wire(rt: Runtime) -> Wiring:
     settings: MessagingSettings = rt.settings
     store = MessagingStore(rt.db)
-    sender = Sender(rt.mongo, store, rt.relay, rt.clock)
-    http = httpx.AsyncClient(timeout=settings.webhook_timeout, follow_redirects=False)
-    deliverer = Deliverer(rt.mongo, store, rt.relay, rt.clock, {WEBHOOK: WebhookProvider(http)})
-    gql = graphql_app(graphql_api.build_schema(), graphql_api.context_factory(store, sender, rt.clock))
+    profiles = ProfileClient(settings.profile_grpc)
+    sender = Sender(rt.mongo, store, rt.relay, rt.clock, profiles, rt.producer)
+    signer = Signer(settings.link_secret)
+    links = Links(signer, settings.public_url or f"http://127.0.0.1:{settings.http_port}")
+    http = httpx.AsyncClient(
+        timeout=settings.provider_timeout,
+        follow_redirects=False,
+        limits=httpx.Limits(max_connections=256, max_keepalive_connections=128),
+    )
+    queue = EngagementQueue(store)
+    http_providers = HttpProviders(http)
+    providers = {
+        WEBHOOK: http_providers,
+        SMS: http_providers,
+        PUSH: http_providers,
+        WECHAT: http_providers,
+        EMAIL: SmtpProvider(links, settings.provider_timeout),
+        INAPP: InboxProvider(store, rt.clock),
+    }
+    # Concurrent deliveries each make Redis calls (opt-outs, caps, GCRA): a pool that waits for a
+    # free connection instead of failing with "Too many connections".
+    redis = aioredis.Redis(
+        connection_pool=aioredis.BlockingConnectionPool.from_url(settings.redis_url, max_connections=256, timeout=20)
+    )
+    optouts = OptOuts(store, redis)
+    deliverer = Deliverer(
+        rt.mongo,
+        store,
+        rt.relay,
+        rt.clock,
+        providers,
+        RateLimiter(redis),
+        FrequencyCaps(redis),
+        optouts,
+        RetryPolicy(settings.max_attempts, settings.retry_base, settings.retry_cap),
+        settings.max_inline_wait,
+        queue,
+    )
+    scheduler = Scheduler(
+        rt.mongo, store, rt.relay, rt.clock, deliverer, max(settings.sending_lease, settings.provider_timeout * 2)
+    )
+    emitter = Emitter(rt.mongo, store, rt.relay, rt.clock, settings.identity_grpc)
+    engagement = EngagementApi(rt.mongo, store, rt.relay, rt.clock, signer, queue, optouts)
+    ctx = Context(store, sender, rt.clock, profiles, signer, links, optouts)
+    gql = graphql_app(graphql_api.build_schema(), graphql_api.context_factory(ctx))
     return Wiring(
-        grpc=[grpc_api.grpc_service(store, sender, rt.clock)],
-        http_routes=[Route("/graphql", gql, methods=["GET", "POST"])],
+        grpc=[grpc_api.grpc_service(ctx)],
+        http_routes=[Route("/graphql", gql, methods=["GET", "POST"]), *engagement.routes()],
         indexes=INDEXES,
         consumers=[
-            DeliveryWorker(deliverer).consumer(settings.kafka_bootstrap),
-            IdentityWorker(store, rt.clock).consumer(settings.kafka_bootstrap),
+            *DeliveryWorker(deliverer).consumers(settings.kafka_bootstrap),
+            IdentityWorker(store, rt.clock, optouts).consumer(settings.kafka_bootstrap),
+            attribution_consumer(settings.kafka_bootstrap, Attribution(rt.mongo, store, rt.clock)),
         ],
-        closers=[http.aclose],
+        background=[optouts.run_rebuild, scheduler.run, emitter.run],
+        closers=[http.aclose, profiles.close, emitter.close, redis.aclose],
     )
 
 

@@ -10,11 +10,18 @@ from urllib.parse import quote
 
 from services.kit.documents import check_keys
 from services.kit.errors import InvalidInput
+from services.messaging.policy import zone
 
 QUEUED = "queued"
+# Waiting for its due time (quiet hours, rate limit, retry backoff); the scheduler re-queues it.
+DEFERRED = "deferred"
 SENDING = "sending"
 SENT = "sent"
+# The provider's receipt said it reached the person (in-app: stored in the inbox).
+DELIVERED = "delivered"
 FAILED = "failed"
+# Not sent by policy (frequency cap, unsubscribe); the reason says which.
+SKIPPED = "skipped"
 # The provider may or may not have the message (e.g. a timeout after the request
 # went out); never resent automatically, since that could send it twice.
 UNKNOWN = "unknown"
@@ -58,6 +65,10 @@ class SendCommand:
     step_id: str = ""
     category: str = ""
     template_id: str = ""
+    vars: dict[str, Any] = field(default_factory=dict)
+    to: str = ""
+    timezone: str = ""
+    topic: str = ""
 
 
 def derived_key(campaign_id: str, step_id: str, person_id: str) -> str:
@@ -81,14 +92,21 @@ def validate_send(cmd: SendCommand) -> SendCommand:
     channel = _identifier(cmd.channel, "channel")
     campaign_id = _identifier(cmd.campaign_id, "campaign_id", required=False)
     step_id = _identifier(cmd.step_id, "step_id", required=False)
-    if cmd.template_id.strip():
-        raise InvalidInput("templates are not supported yet; send the content itself", "template_id")
+    template_id = _identifier(cmd.template_id, "template_id", required=False)
+    topic = _identifier(cmd.topic, "topic", required=False)
+    to = cmd.to.strip()
+    if len(to) > MAX_KEY_LENGTH:
+        raise InvalidInput(f"to is longer than {MAX_KEY_LENGTH} characters", "to")
+    timezone = cmd.timezone.strip()
+    if timezone:
+        zone(timezone, "timezone")
+    check_keys(cmd.vars, "vars")
 
     category = cmd.category.strip().lower() or MARKETING
     if category not in CATEGORIES:
         raise InvalidInput(f"category must be one of {', '.join(CATEGORIES)}", "category")
 
-    if cmd.content.is_empty():
+    if cmd.content.is_empty() and not template_id:
         raise InvalidInput("content is empty: give at least a subject, title, body, deep_link or data", "content")
     check_keys(cmd.content.data, "content.data")
     if len(json.dumps(asdict(cmd.content), default=str)) > MAX_CONTENT_BYTES:
@@ -114,6 +132,10 @@ def validate_send(cmd: SendCommand) -> SendCommand:
         step_id=step_id,
         category=category,
         idempotency_key=key,
+        template_id=template_id,
+        topic=topic,
+        to=to,
+        timezone=timezone,
     )
 
 
@@ -129,9 +151,15 @@ def new_message(cmd: SendCommand, message_id: str, now: dt.datetime) -> dict:
         "step_id": cmd.step_id,
         "category": cmd.category,
         "content": asdict(cmd.content),
+        "template_id": cmd.template_id,
+        "topic": cmd.topic,
+        "to": cmd.to,
+        "timezone": cmd.timezone,
         "status": QUEUED,
         "status_reason": "",
         "attempts": 0,
+        # Dispatch generation: raised each time the message is queued again (see OutboundMessage).
+        "gen": 1,
         "created_at": now,
         "updated_at": now,
     }

@@ -11,6 +11,19 @@ Collections:
   person keeps the person it was sent to in `original_person_id` and, in
   `merged_via`, the merges that carried it ([{merge_id, from}], oldest first)
   so that an unmerge moves back exactly the messages its merge moved.
+  Delivery adds gen (dispatch generation), due_at (deferred messages),
+  to/timezone/topic/template_id, provider_id, delivered_at, opened_at,
+  clicked_at, conversions ([event ids]) and revenue.
+- `templates`: {_id, workspace, name, channel (type), content, created_at,
+  updated_at}; unique on (workspace, name).
+- `policies`: {_id: workspace, quiet hours, default time zone, caps, conversion settings}.
+- `unsubscribes`: {_id: "<ws>|<person>", opted_out: ["<channel>|<category or *>"]}.
+- `inbox`: in-app messages {_id: message id, workspace, person_id, title,
+  body, deep_link, data, created_at, read_at}.
+- `engagement_events`: Delivered/Opened/Clicked events waiting to be put on
+  events.raw (they need the person's identifiers from identity first).
+- `conversions`: {_id: "<ws>|<event message id>"}, so a redelivered order event
+  is attributed once.
 - `identity_log`: what identity events left behind that a later (reordered or
   replayed) event must respect: {_id: "<ws>:unmerged:<merge_id>"} for undone
   merges, {_id: "<ws>:forgotten:<person_id>"} for forgotten persons (the
@@ -27,7 +40,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.kit.erasure import erased_digest
 from services.kit.mongo import IndexSpec, is_duplicate_key
-from services.messaging.messages import QUEUED, SENDING
+from services.messaging.messages import DEFERRED, QUEUED, SENDING
 
 INDEXES = [
     IndexSpec("channels", [("workspace", 1), ("name", 1)], unique=True, name="channel_unique"),
@@ -35,6 +48,14 @@ INDEXES = [
     IndexSpec("messages", [("workspace", 1), ("person_id", 1), ("created_at", -1)], name="by_person"),
     IndexSpec("messages", [("workspace", 1), ("merged_via.merge_id", 1)], name="by_merge"),
     IndexSpec("messages", [("workspace", 1), ("original_person_id", 1)], name="by_original_person"),
+    IndexSpec("messages", [("status", 1), ("due_at", 1)], name="by_due"),
+    IndexSpec("messages", [("status", 1), ("sending_at", 1)], name="by_sending"),
+    IndexSpec("messages", [("workspace", 1), ("campaign_id", 1)], name="by_campaign"),
+    IndexSpec("messages", [("workspace", 1), ("template_id", 1)], name="by_template"),
+    IndexSpec("messages", [("workspace", 1), ("provider_id", 1)], name="by_provider_id"),
+    IndexSpec("templates", [("workspace", 1), ("name", 1)], unique=True, name="template_unique"),
+    IndexSpec("inbox", [("workspace", 1), ("person_id", 1), ("created_at", -1)], name="inbox_by_person"),
+    IndexSpec("engagement_events", [("due", 1)], name="events_by_due"),
 ]
 
 NEWEST_FIRST = [("created_at", -1), ("_id", -1)]
@@ -46,6 +67,26 @@ class MessagingStore:
         self.channels = db["channels"]
         self.messages = db["messages"]
         self.identity_log = db["identity_log"]
+        self.templates = db["templates"]
+        self.policies = db["policies"]
+        self.unsubscribes = db["unsubscribes"]
+        self.inbox = db["inbox"]
+        self.engagement_events = db["engagement_events"]
+        self.conversions = db["conversions"]
+
+    @staticmethod
+    async def _update_then_read(collection, query: dict, update: dict, session=None) -> dict | None:
+        """A guarded update by _id, then the document; None when the guard did not match.
+
+        Not find_one_and_update: on SecantusDB (the embedded default) that
+        command runs at about 25/s against 400/s for update_one plus a read by
+        _id (measured on 5,000 messages). The guard keeps it race-free: only
+        one caller's update matches, and it reads back what it changed.
+        """
+        result = await collection.update_one(query, update, session=session)
+        if result.matched_count != 1:
+            return None
+        return await collection.find_one({"_id": query["_id"]}, session=session)
 
     # -- channels ------------------------------------------------------------
     async def upsert_channel(self, workspace: str, name: str, type_: str, config: dict, now: dt.datetime) -> dict:
@@ -69,6 +110,9 @@ class MessagingStore:
     # -- messages ------------------------------------------------------------
     async def insert_message(self, doc: dict, session: AsyncClientSession) -> None:
         await self.messages.insert_one(doc, session=session)
+
+    async def insert_messages(self, docs: list[dict], session: AsyncClientSession) -> None:
+        await self.messages.insert_many(docs, ordered=True, session=session)
 
     async def message(self, workspace: str, message_id: str) -> dict | None:
         return await self.messages.find_one({"_id": message_id, "workspace": workspace})
@@ -96,28 +140,202 @@ class MessagingStore:
             out[group["_id"]] = group["docs"]
         return out
 
-    async def claim(self, workspace: str, message_id: str, now: dt.datetime) -> dict | None:
-        """Move a queued message to sending; None when it is not queued (any more).
+    async def claim(self, workspace: str, message_id: str, gen: int, now: dt.datetime) -> dict | None:
+        """Move a queued message of dispatch `gen` to sending; None when it is not (any more).
 
-        The status filter is the guard against sending twice: only one claimer
-        wins, and a message left in "sending" by a crash is never claimed again.
+        The status and generation filter is the guard against sending twice:
+        only one claimer wins, an old or duplicate outbound record matches
+        nothing, and a message left "sending" by a crash is only ever picked up
+        by reconciliation.
         """
-        return await self.messages.find_one_and_update(
-            {"_id": message_id, "workspace": workspace, "status": QUEUED},
+        return await self._update_then_read(
+            self.messages,
+            {"_id": message_id, "workspace": workspace, "status": QUEUED, "gen": gen},
             {"$set": {"status": SENDING, "sending_at": now, "updated_at": now}, "$inc": {"attempts": 1}},
-            return_document=ReturnDocument.AFTER,
         )
 
     async def finish(
-        self, workspace: str, message_id: str, update: dict, now: dt.datetime, session: AsyncClientSession
+        self,
+        workspace: str,
+        message_id: str,
+        update: dict,
+        now: dt.datetime,
+        session: AsyncClientSession | None,
+        from_status: str = SENDING,
+        gen: int | None = None,
     ) -> dict | None:
-        """Record the outcome of a sending message; None when it is not sending."""
-        return await self.messages.find_one_and_update(
-            {"_id": message_id, "workspace": workspace, "status": SENDING},
-            {"$set": {**update, "updated_at": now}},
-            return_document=ReturnDocument.AFTER,
+        """Record an outcome of a message in `from_status`; None when it is not in it."""
+        query = {"_id": message_id, "workspace": workspace, "status": from_status}
+        if gen is not None:
+            query["gen"] = gen
+        return await self._update_then_read(self.messages, query, {"$set": {**update, "updated_at": now}}, session)
+
+    async def due(self, now: dt.datetime, limit: int) -> list[dict]:
+        """Deferred messages whose time has come, oldest first."""
+        cursor = self.messages.find({"status": DEFERRED, "due_at": {"$lte": now}}).sort("due_at", 1).limit(limit)
+        return await cursor.to_list(None)
+
+    async def requeue(self, doc: dict, now: dt.datetime, session, from_status: str = DEFERRED) -> dict | None:
+        """Queue a message again under a new dispatch generation."""
+        return await self._update_then_read(
+            self.messages,
+            {"_id": doc["_id"], "status": from_status, "gen": doc.get("gen", 1)},
+            {"$set": {"status": QUEUED, "updated_at": now}, "$inc": {"gen": 1}, "$unset": {"due_at": ""}},
+            session,
+        )
+
+    async def stale_sending(self, older_than: dt.datetime, limit: int) -> list[dict]:
+        cursor = self.messages.find({"status": SENDING, "sending_at": {"$lt": older_than}}).limit(limit)
+        return await cursor.to_list(None)
+
+    # -- templates -----------------------------------------------------------
+    async def insert_template(self, doc: dict) -> None:
+        await self.templates.insert_one(doc)
+
+    async def template(self, workspace: str, template_id: str) -> dict | None:
+        return await self.templates.find_one({"_id": template_id, "workspace": workspace})
+
+    async def replace_template(self, workspace: str, template_id: str, fields: dict) -> dict | None:
+        return await self._update_then_read(
+            self.templates, {"_id": template_id, "workspace": workspace}, {"$set": fields}
+        )
+
+    async def list_templates(self, workspace: str) -> list[dict]:
+        return await self.templates.find({"workspace": workspace}).sort("name", 1).to_list(None)
+
+    async def delete_template(self, workspace: str, template_id: str) -> bool:
+        return (await self.templates.delete_one({"_id": template_id, "workspace": workspace})).deleted_count == 1
+
+    # -- policy and unsubscribes ---------------------------------------------
+    async def policy(self, workspace: str) -> dict | None:
+        return await self.policies.find_one({"_id": workspace})
+
+    async def set_policy(self, workspace: str, doc: dict, now: dt.datetime) -> dict:
+        await self.policies.replace_one({"_id": workspace}, {**doc, "updated_at": now}, upsert=True)
+        return await self.policies.find_one({"_id": workspace})
+
+    async def unsubscribe(self, workspace: str, person_id: str, channel: str, category: str, now: dt.datetime) -> None:
+        # One document per person, so the pipeline's check is one lookup by _id.
+        await self.unsubscribes.update_one(
+            {"_id": f"{workspace}|{person_id}"},
+            {
+                "$addToSet": {"opted_out": f"{channel}|{category}"},
+                "$set": {"updated_at": now},
+                "$setOnInsert": {"workspace": workspace, "person_id": person_id},
+            },
+            upsert=True,
+        )
+
+    async def resubscribe(self, workspace: str, person_id: str, channel: str, category: str) -> bool:
+        result = await self.unsubscribes.update_one(
+            {"_id": f"{workspace}|{person_id}"}, {"$pull": {"opted_out": f"{channel}|{category}"}}
+        )
+        return result.modified_count == 1
+
+    async def unsubscribed(self, workspace: str, person_id: str, channel: str, category: str) -> bool:
+        """Opted out of this channel for this category, or of the channel for everything ("*")."""
+        doc = await self.unsubscribes.find_one({"_id": f"{workspace}|{person_id}"}, {"opted_out": 1})
+        opted = set((doc or {}).get("opted_out", []))
+        return f"{channel}|{category}" in opted or f"{channel}|*" in opted
+
+    # -- inbox ---------------------------------------------------------------
+    async def put_in_inbox(self, doc: dict) -> None:
+        # Keyed by message id: a re-delivery of the same message stores it once.
+        await self.inbox.update_one({"_id": doc["_id"]}, {"$setOnInsert": doc}, upsert=True)
+
+    async def inbox_of(self, workspace: str, person_id: str, limit: int, unread_only: bool) -> list[dict]:
+        query = {"workspace": workspace, "person_id": person_id}
+        if unread_only:
+            query["read_at"] = None
+        return await self.inbox.find(query).sort([("created_at", -1), ("_id", -1)]).limit(limit).to_list(None)
+
+    async def mark_read(self, workspace: str, message_id: str, now: dt.datetime) -> dict | None:
+        await self.inbox.update_one(
+            {"_id": message_id, "workspace": workspace, "read_at": None}, {"$set": {"read_at": now}}
+        )
+        return await self.inbox.find_one({"_id": message_id, "workspace": workspace})
+
+    # -- engagement ----------------------------------------------------------
+    async def first_time(
+        self, workspace: str, message_id: str, field: str, now: dt.datetime, session=None
+    ) -> dict | None:
+        """Set `field` (delivered_at, opened_at, clicked_at) once; the message when this call set it."""
+        return await self._update_then_read(
+            self.messages, {"_id": message_id, "workspace": workspace, field: None}, {"$set": {field: now}}, session
+        )
+
+    async def message_by_provider_id(self, workspace: str, provider_id: str) -> dict | None:
+        return await self.messages.find_one({"workspace": workspace, "provider_id": provider_id})
+
+    async def latest_touch(
+        self, workspace: str, person_id: str, since: dt.datetime, until: dt.datetime | None = None
+    ) -> dict | None:
+        """The person's message with the latest send or click in [since, until] (last touch)."""
+        docs = (
+            await self.messages.find(
+                {"workspace": workspace, "person_id": person_id}, {"sent_at": 1, "clicked_at": 1, "campaign_id": 1}
+            )
+            .sort(NEWEST_FIRST)
+            .limit(200)
+            .to_list(None)
+        )
+        best, best_at = None, None
+        for doc in docs:
+            touches = (doc.get("sent_at"), doc.get("clicked_at"))
+            at = max((t for t in touches if t is not None and (until is None or t <= until)), default=None)
+            if at is not None and at >= since and (best_at is None or at > best_at):
+                best, best_at = doc, at
+        return best
+
+    async def attribute(self, workspace: str, event_id: str, message_id: str, revenue: float, now, session) -> bool:
+        """Count one conversion once per event; False when the event was attributed before."""
+        try:
+            await self.conversions.insert_one(
+                {"_id": f"{workspace}|{event_id}", "message_id": message_id, "revenue": revenue, "at": now},
+                session=session,
+            )
+        except Exception as exc:
+            if is_duplicate_key(exc):
+                return False
+            raise
+        await self.messages.update_one(
+            {"_id": message_id, "workspace": workspace},
+            {"$push": {"conversions": event_id}, "$inc": {"revenue": revenue}},
             session=session,
         )
+        return True
+
+    async def stats(self, workspace: str, campaign_id: str, template_id: str) -> dict:
+        query: dict = {"workspace": workspace}
+        if campaign_id:
+            query["campaign_id"] = campaign_id
+        if template_id:
+            query["template_id"] = template_id
+        projection = {
+            "status": 1,
+            "sent_at": 1,
+            "delivered_at": 1,
+            "opened_at": 1,
+            "clicked_at": 1,
+            "conversions": 1,
+            "revenue": 1,
+        }
+        counts = dict.fromkeys(("total", "sent", "delivered", "opened", "clicked", "converted", "failed", "skipped"), 0)
+        revenue = 0.0
+        async for doc in self.messages.find(query, projection):
+            counts["total"] += 1
+            if doc.get("sent_at") is not None:
+                counts["sent"] += 1
+            for field, name in (("delivered_at", "delivered"), ("opened_at", "opened"), ("clicked_at", "clicked")):
+                if doc.get(field) is not None:
+                    counts[name] += 1
+            if doc.get("conversions"):
+                counts["converted"] += 1
+                revenue += float(doc.get("revenue", 0.0))
+            if doc.get("status") in ("failed", "skipped"):
+                counts[doc["status"]] += 1
+        counts["revenue"] = round(revenue, 2)
+        return counts
 
     # -- following identity (merges, unmerges, forgetting) ------------------
     async def move_to_winner(self, workspace: str, merge_id: str, loser_id: str, winner_id: str) -> int:
@@ -131,6 +349,20 @@ class MessagingStore:
             {"workspace": workspace, "person_id": loser_id, "merged_via.merge_id": {"$ne": merge_id}},
             {"$set": {"person_id": winner_id}, "$push": {"merged_via": {"merge_id": merge_id, "from": loser_id}}},
         )
+        await self.inbox.update_many(
+            {"workspace": workspace, "person_id": loser_id}, {"$set": {"person_id": winner_id}}
+        )
+        # An opt-out given under either identity still holds for the merged person.
+        opted = await self.unsubscribes.find_one({"_id": f"{workspace}|{loser_id}"})
+        if opted and opted.get("opted_out"):
+            await self.unsubscribes.update_one(
+                {"_id": f"{workspace}|{winner_id}"},
+                {
+                    "$addToSet": {"opted_out": {"$each": opted["opted_out"]}},
+                    "$setOnInsert": {"workspace": workspace, "person_id": winner_id},
+                },
+                upsert=True,
+            )
         return result.modified_count
 
     async def move_back(self, workspace: str, merge_id: str, restored_id: str) -> int:
@@ -163,6 +395,10 @@ class MessagingStore:
         result = await self.messages.delete_many(
             {"workspace": workspace, "$or": [{"person_id": person_id}, {"original_person_id": person_id}]}
         )
+        # What else names the person: the inbox, opt-outs, events not yet emitted.
+        await self.inbox.delete_many({"workspace": workspace, "person_id": person_id})
+        await self.unsubscribes.delete_one({"_id": f"{workspace}|{person_id}"})
+        await self.engagement_events.delete_many({"workspace": workspace, "person_id": person_id})
         return result.deleted_count
 
     async def note_unmerged(self, workspace: str, merge_id: str, at: dt.datetime) -> None:

@@ -23,6 +23,17 @@ class MessageView:
     created_at: dt.datetime | None
     sent_at: dt.datetime | None
     attempts: int
+    template_id: str = ""
+    topic: str = ""
+    to: str = ""
+    timezone: str = ""
+    gen: int = 1
+    due_at: dt.datetime | None = None
+    delivered_at: dt.datetime | None = None
+    opened_at: dt.datetime | None = None
+    clicked_at: dt.datetime | None = None
+    converted: bool = False
+    revenue: float = 0.0
 
     @classmethod
     def of(cls, doc: dict) -> MessageView:
@@ -40,4 +51,15 @@ class MessageView:
             created_at=doc.get("created_at"),
             sent_at=doc.get("sent_at"),
             attempts=int(doc.get("attempts", 0)),
+            template_id=doc.get("template_id") or "",
+            topic=doc.get("topic") or "",
+            to=doc.get("to") or "",
+            timezone=doc.get("timezone") or "",
+            gen=int(doc.get("gen", 1)),
+            due_at=doc.get("due_at"),
+            delivered_at=doc.get("delivered_at"),
+            opened_at=doc.get("opened_at"),
+            clicked_at=doc.get("clicked_at"),
+            converted=bool(doc.get("conversions")),
+            revenue=float(doc.get("revenue", 0.0)),
         )

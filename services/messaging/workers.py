@@ -1,4 +1,11 @@
-"""Kafka workers of messaging: messages.outbound -> delivery; identity events -> whose messages are whose."""
+"""Kafka workers of messaging.
+
+- delivery: messages.outbound (marketing) and messages.outbound.transactional,
+  each its own consumer group, so the transactional lane never waits behind a
+  marketing backlog;
+- attribution: events.resolved -> conversions;
+- identity events -> whose messages are whose.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,7 @@ import logging
 from cdp.identity.v1 import events_pb2 as identity_events
 from cdp.messaging.v1 import events_pb2
 from services.kit.clock import Clock
+from services.kit.concurrent_consumer import ConcurrentConsumer
 from services.kit.kafka import Consumer, Subscription, Topics, identity_consumer
 from services.kit.protos import from_timestamp
 from services.messaging.delivery import Deliverer
@@ -15,7 +23,9 @@ from services.messaging.store import MessagingStore
 log = logging.getLogger(__name__)
 
 GROUP = "messaging.delivery"
+TRANSACTIONAL_GROUP = "messaging.delivery.transactional"
 IDENTITY_GROUP = "messaging.identity"
+ATTRIBUTION_GROUP = "messaging.attribution"
 
 
 class DeliveryWorker:
@@ -23,12 +33,32 @@ class DeliveryWorker:
         self.deliverer = deliverer
 
     async def handle(self, key: str, message: events_pb2.OutboundMessage) -> None:
-        await self.deliverer.deliver(message.workspace_id, message.message_id)
+        await self.deliverer.deliver_event(message)
 
-    def consumer(self, bootstrap: str) -> Consumer:
-        return Consumer(
-            bootstrap, GROUP, [Subscription(Topics.MESSAGES_OUTBOUND, events_pb2.OutboundMessage, self.handle)]
-        )
+    def consumers(self, bootstrap: str, window: int = 64) -> list[Consumer]:
+        # Provider calls are network-bound: many per partition at once, committed per batch.
+        return [
+            ConcurrentConsumer(
+                bootstrap,
+                GROUP,
+                [Subscription(Topics.MESSAGES_OUTBOUND, events_pb2.OutboundMessage, self.handle)],
+                window,
+            ),
+            ConcurrentConsumer(
+                bootstrap,
+                TRANSACTIONAL_GROUP,
+                [Subscription(Topics.MESSAGES_OUTBOUND_TRANSACTIONAL, events_pb2.OutboundMessage, self.handle)],
+                window,
+            ),
+        ]
+
+
+def attribution_consumer(bootstrap: str, attribution) -> Consumer:
+    return Consumer(
+        bootstrap,
+        ATTRIBUTION_GROUP,
+        [Subscription(Topics.EVENTS_RESOLVED, identity_events.ResolvedEvent, attribution.handle)],
+    )
 
 
 def merge_key(merge_id: str, loser_id: str, winner_id: str) -> str:
@@ -62,9 +92,16 @@ class IdentityWorker:
     Every handler is idempotent: replays find nothing left to move or delete.
     """
 
-    def __init__(self, store: MessagingStore, clock: Clock) -> None:
+    def __init__(self, store: MessagingStore, clock: Clock, optouts=None) -> None:
         self.store = store
         self.clock = clock
+        self.optouts = optouts
+
+    async def _sync(self, workspace: str, *persons: str) -> None:
+        # The Redis mirror of opt-outs follows what the merge or erasure did in MongoDB.
+        if self.optouts is not None:
+            for person in persons:
+                await self.optouts.sync(workspace, person)
 
     async def merged(self, key: str, event: identity_events.IdentityMerged) -> None:
         ws, winner, loser = event.workspace_id, event.winner_id, event.loser_id
@@ -79,6 +116,7 @@ class IdentityWorker:
             await self.store.delete_person_messages(ws, loser)
             return
         moved = await self.store.move_to_winner(ws, merge_id, loser, winner)
+        await self._sync(ws, winner)
         # A forget of the winner handled meanwhile (by another replica) must not miss what just moved in.
         if await self.store.was_forgotten(ws, winner):
             await self.store.delete_person_messages(ws, winner)
@@ -101,6 +139,7 @@ class IdentityWorker:
             return
         await self.store.note_forgotten(ws, person, from_timestamp(event.at) or self.clock.now())
         deleted = await self.store.delete_person_messages(ws, person)
+        await self._sync(ws, person)
         log.info("messages of a forgotten person deleted", extra={"workspace": ws, "deleted": deleted})
 
     def consumer(self, bootstrap: str) -> Consumer:

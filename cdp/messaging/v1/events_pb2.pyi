@@ -10,7 +10,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class OutboundMessage(_message.Message):
-    __slots__ = ("workspace_id", "message_id", "person_id", "channel", "idempotency_key", "content", "category", "not_before")
+    __slots__ = ("workspace_id", "message_id", "person_id", "channel", "idempotency_key", "content", "category", "not_before", "generation", "campaign_id", "timezone", "template_id")
     WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
     PERSON_ID_FIELD_NUMBER: _ClassVar[int]
@@ -19,6 +19,10 @@ class OutboundMessage(_message.Message):
     CONTENT_FIELD_NUMBER: _ClassVar[int]
     CATEGORY_FIELD_NUMBER: _ClassVar[int]
     NOT_BEFORE_FIELD_NUMBER: _ClassVar[int]
+    GENERATION_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    TIMEZONE_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATE_ID_FIELD_NUMBER: _ClassVar[int]
     workspace_id: str
     message_id: str
     person_id: str
@@ -27,7 +31,11 @@ class OutboundMessage(_message.Message):
     content: _messaging_pb2.Content
     category: str
     not_before: _timestamp_pb2.Timestamp
-    def __init__(self, workspace_id: _Optional[str] = ..., message_id: _Optional[str] = ..., person_id: _Optional[str] = ..., channel: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., content: _Optional[_Union[_messaging_pb2.Content, _Mapping]] = ..., category: _Optional[str] = ..., not_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    generation: int
+    campaign_id: str
+    timezone: str
+    template_id: str
+    def __init__(self, workspace_id: _Optional[str] = ..., message_id: _Optional[str] = ..., person_id: _Optional[str] = ..., channel: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., content: _Optional[_Union[_messaging_pb2.Content, _Mapping]] = ..., category: _Optional[str] = ..., not_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., generation: _Optional[int] = ..., campaign_id: _Optional[str] = ..., timezone: _Optional[str] = ..., template_id: _Optional[str] = ...) -> None: ...
 
 class MessageStatus(_message.Message):
     __slots__ = ("workspace_id", "message_id", "person_id", "status", "reason", "at", "campaign_id")

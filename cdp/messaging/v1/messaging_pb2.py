@@ -26,7 +26,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n cdp/messaging/v1/messaging.proto\x12\x10\x63\x64p.messaging.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"d\n\x07\x43hannel\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\'\n\x06\x63onfig\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\"q\n\x07\x43ontent\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x0c\n\x04\x62ody\x18\x03 \x01(\t\x12\x11\n\tdeep_link\x18\x04 \x01(\t\x12%\n\x04\x64\x61ta\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\"\xd9\x01\n\x0bSendRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\x11\n\tperson_id\x18\x02 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x03 \x01(\t\x12*\n\x07\x63ontent\x18\x04 \x01(\x0b\x32\x19.cdp.messaging.v1.Content\x12\x13\n\x0btemplate_id\x18\x05 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x06 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x07 \x01(\t\x12\x0f\n\x07step_id\x18\x08 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\t \x01(\t\"\xd0\x02\n\x07Message\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x11\n\tperson_id\x18\x03 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x04 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\x12\x0e\n\x06status\x18\x06 \x01(\t\x12\x15\n\rstatus_reason\x18\x07 \x01(\t\x12*\n\x07\x63ontent\x18\x08 \x01(\x0b\x32\x19.cdp.messaging.v1.Content\x12\x13\n\x0b\x63\x61mpaign_id\x18\t \x01(\t\x12.\n\ncreated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x07sent_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x61ttempts\x18\x0c \x01(\x05\x12\x0f\n\x07\x63reated\x18\r \x01(\x08\"C\n\x10SendBatchRequest\x12/\n\x08requests\x18\x01 \x03(\x0b\x32\x1d.cdp.messaging.v1.SendRequest\"@\n\x11SendBatchResponse\x12+\n\x08messages\x18\x01 \x03(\x0b\x32\x19.cdp.messaging.v1.Message\"5\n\x11GetMessageRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\"M\n\x13ListMessagesRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\x11\n\tperson_id\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\x05\"C\n\x14ListMessagesResponse\x12+\n\x08messages\x18\x01 \x03(\x0b\x32\x19.cdp.messaging.v1.Message\"Q\n\x0fGetStatsRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x02 \x01(\t\x12\x13\n\x0btemplate_id\x18\x03 \x01(\t\"\x8e\x01\n\x05Stats\x12\x0c\n\x04sent\x18\x01 \x01(\x03\x12\x11\n\tdelivered\x18\x02 \x01(\x03\x12\x0e\n\x06opened\x18\x03 \x01(\x03\x12\x0f\n\x07\x63licked\x18\x04 \x01(\x03\x12\x11\n\tconverted\x18\x05 \x01(\x03\x12\x0f\n\x07revenue\x18\x06 \x01(\x01\x12\x0e\n\x06\x66\x61iled\x18\x07 \x01(\x03\x12\x0f\n\x07skipped\x18\x08 \x01(\x03\"w\n\x08Template\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x04 \x01(\t\x12*\n\x07\x63ontent\x18\x05 \x01(\x0b\x32\x19.cdp.messaging.v1.Content\"6\n\x12GetTemplateRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\",\n\x14ListTemplatesRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\"F\n\x15ListTemplatesResponse\x12-\n\ttemplates\x18\x01 \x03(\x0b\x32\x1a.cdp.messaging.v1.Template\")\n\x16\x44\x65leteTemplateResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x08\"y\n\rRenderRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\x13\n\x0btemplate_id\x18\x02 \x01(\t\x12\x11\n\tperson_id\x18\x03 \x01(\t\x12*\n\x07\x63ontent\x18\x04 \x01(\x0b\x32\x19.cdp.messaging.v1.Content\"<\n\x0eRenderResponse\x12*\n\x07\x63ontent\x18\x01 \x01(\x0b\x32\x19.cdp.messaging.v1.Content2\xdc\x07\n\x10MessagingService\x12@\n\x04Send\x12\x1d.cdp.messaging.v1.SendRequest\x1a\x19.cdp.messaging.v1.Message\x12T\n\tSendBatch\x12\".cdp.messaging.v1.SendBatchRequest\x1a#.cdp.messaging.v1.SendBatchResponse\x12L\n\nGetMessage\x12#.cdp.messaging.v1.GetMessageRequest\x1a\x19.cdp.messaging.v1.Message\x12]\n\x0cListMessages\x12%.cdp.messaging.v1.ListMessagesRequest\x1a&.cdp.messaging.v1.ListMessagesResponse\x12\x46\n\x08GetStats\x12!.cdp.messaging.v1.GetStatsRequest\x1a\x17.cdp.messaging.v1.Stats\x12\x45\n\rUpsertChannel\x12\x19.cdp.messaging.v1.Channel\x1a\x19.cdp.messaging.v1.Channel\x12H\n\x0e\x43reateTemplate\x12\x1a.cdp.messaging.v1.Template\x1a\x1a.cdp.messaging.v1.Template\x12H\n\x0eUpdateTemplate\x12\x1a.cdp.messaging.v1.Template\x1a\x1a.cdp.messaging.v1.Template\x12O\n\x0bGetTemplate\x12$.cdp.messaging.v1.GetTemplateRequest\x1a\x1a.cdp.messaging.v1.Template\x12`\n\rListTemplates\x12&.cdp.messaging.v1.ListTemplatesRequest\x1a\'.cdp.messaging.v1.ListTemplatesResponse\x12`\n\x0e\x44\x65leteTemplate\x12$.cdp.messaging.v1.GetTemplateRequest\x1a(.cdp.messaging.v1.DeleteTemplateResponse\x12K\n\x06Render\x12\x1f.cdp.messaging.v1.RenderRequest\x1a .cdp.messaging.v1.RenderResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n cdp/messaging/v1/messaging.proto\x12\x10\x63\x64p.messaging.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"d\n\x07\x43hannel\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12\'\n\x06\x63onfig\x18\x04 \x01(\x0b\x32\x17.google.protobuf.Struct\"q\n\x07\x43ontent\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12\r\n\x05title\x18\x02 \x01(\t\x12\x0c\n\x04\x62ody\x18\x03 \x01(\t\x12\x11\n\tdeep_link\x18\x04 \x01(\t\x12%\n\x04\x64\x61ta\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\"\xad\x02\n\x0bSendRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\x11\n\tperson_id\x18\x02 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x03 \x01(\t\x12*\n\x07\x63ontent\x18\x04 \x01(\x0b\x32\x19.cdp.messaging.v1.Content\x12\x13\n\x0btemplate_id\x18\x05 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x06 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x07 \x01(\t\x12\x0f\n\x07step_id\x18\x08 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\t \x01(\t\x12%\n\x04vars\x18\n \x01(\x0b\x32\x17.google.protobuf.Struct\x12\n\n\x02to\x18\x0b \x01(\t\x12\x10\n\x08timezone\x18\x0c \x01(\t\x12\r\n\x05topic\x18\r \x01(\t\"\xd8\x04\n\x07Message\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x11\n\tperson_id\x18\x03 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x04 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\x12\x0e\n\x06status\x18\x06 \x01(\t\x12\x15\n\rstatus_reason\x18\x07 \x01(\t\x12*\n\x07\x63ontent\x18\x08 \x01(\x0b\x32\x19.cdp.messaging.v1.Content\x12\x13\n\x0b\x63\x61mpaign_id\x18\t \x01(\t\x12.\n\ncreated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x07sent_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x61ttempts\x18\x0c \x01(\x05\x12\x0f\n\x07\x63reated\x18\r \x01(\x08\x12\x10\n\x08\x63\x61tegory\x18\x0e \x01(\t\x12\x13\n\x0btemplate_id\x18\x0f \x01(\t\x12*\n\x06\x64ue_at\x18\x10 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x64\x65livered_at\x18\x11 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12-\n\topened_at\x18\x12 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nclicked_at\x18\x13 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tconverted\x18\x14 \x01(\x08\x12\x0f\n\x07revenue\x18\x15 \x01(\x01\"C\n\x10SendBatchRequest\x12/\n\x08requests\x18\x01 \x03(\x0b\x32\x1d.cdp.messaging.v1.SendRequest\"@\n\x11SendBatchResponse\x12+\n\x08messages\x18\x01 \x03(\x0b\x32\x19.cdp.messaging.v1.Message\"5\n\x11GetMessageRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\"M\n\x13ListMessagesRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\x11\n\tperson_id\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\x05\"C\n\x14ListMessagesResponse\x12+\n\x08messages\x18\x01 \x03(\x0b\x32\x19.cdp.messaging.v1.Message\"Q\n\x0fGetStatsRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x02 \x01(\t\x12\x13\n\x0btemplate_id\x18\x03 \x01(\t\"\xf4\x01\n\x05Stats\x12\x0c\n\x04sent\x18\x01 \x01(\x03\x12\x11\n\tdelivered\x18\x02 \x01(\x03\x12\x0e\n\x06opened\x18\x03 \x01(\x03\x12\x0f\n\x07\x63licked\x18\x04 \x01(\x03\x12\x11\n\tconverted\x18\x05 \x01(\x03\x12\x0f\n\x07revenue\x18\x06 \x01(\x01\x12\x0e\n\x06\x66\x61iled\x18\x07 \x01(\x03\x12\x0f\n\x07skipped\x18\x08 \x01(\x03\x12\x15\n\rdelivery_rate\x18\t \x01(\x01\x12\x11\n\topen_rate\x18\n \x01(\x01\x12\x12\n\nclick_rate\x18\x0b \x01(\x01\x12\x17\n\x0f\x63onversion_rate\x18\x0c \x01(\x01\x12\r\n\x05total\x18\r \x01(\x03\"\xa7\x01\n\x08Template\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x04 \x01(\t\x12*\n\x07\x63ontent\x18\x05 \x01(\x0b\x32\x19.cdp.messaging.v1.Content\x12.\n\nupdated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"6\n\x12GetTemplateRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\",\n\x14ListTemplatesRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\"F\n\x15ListTemplatesResponse\x12-\n\ttemplates\x18\x01 \x03(\x0b\x32\x1a.cdp.messaging.v1.Template\")\n\x16\x44\x65leteTemplateResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x08\"\xa0\x01\n\rRenderRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\x13\n\x0btemplate_id\x18\x02 \x01(\t\x12\x11\n\tperson_id\x18\x03 \x01(\t\x12*\n\x07\x63ontent\x18\x04 \x01(\x0b\x32\x19.cdp.messaging.v1.Content\x12%\n\x04vars\x18\x05 \x01(\x0b\x32\x17.google.protobuf.Struct\"E\n\x03\x43\x61p\x12\x0f\n\x07\x63hannel\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61tegory\x18\x02 \x01(\t\x12\r\n\x05limit\x18\x03 \x01(\x05\x12\x0c\n\x04\x64\x61ys\x18\x04 \x01(\x05\"\xba\x01\n\x06Policy\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\x13\n\x0bquiet_start\x18\x02 \x01(\t\x12\x11\n\tquiet_end\x18\x03 \x01(\t\x12\x18\n\x10\x64\x65\x66\x61ult_timezone\x18\x04 \x01(\t\x12#\n\x04\x63\x61ps\x18\x05 \x03(\x0b\x32\x15.cdp.messaging.v1.Cap\x12\x18\n\x10\x63onversion_event\x18\x06 \x01(\t\x12\x19\n\x11\x61ttribution_hours\x18\x07 \x01(\x05\"(\n\x10GetPolicyRequest\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\"<\n\x0eRenderResponse\x12*\n\x07\x63ontent\x18\x01 \x01(\x0b\x32\x19.cdp.messaging.v1.Content2\xe8\x08\n\x10MessagingService\x12@\n\x04Send\x12\x1d.cdp.messaging.v1.SendRequest\x1a\x19.cdp.messaging.v1.Message\x12T\n\tSendBatch\x12\".cdp.messaging.v1.SendBatchRequest\x1a#.cdp.messaging.v1.SendBatchResponse\x12L\n\nGetMessage\x12#.cdp.messaging.v1.GetMessageRequest\x1a\x19.cdp.messaging.v1.Message\x12]\n\x0cListMessages\x12%.cdp.messaging.v1.ListMessagesRequest\x1a&.cdp.messaging.v1.ListMessagesResponse\x12\x46\n\x08GetStats\x12!.cdp.messaging.v1.GetStatsRequest\x1a\x17.cdp.messaging.v1.Stats\x12\x45\n\rUpsertChannel\x12\x19.cdp.messaging.v1.Channel\x1a\x19.cdp.messaging.v1.Channel\x12H\n\x0e\x43reateTemplate\x12\x1a.cdp.messaging.v1.Template\x1a\x1a.cdp.messaging.v1.Template\x12H\n\x0eUpdateTemplate\x12\x1a.cdp.messaging.v1.Template\x1a\x1a.cdp.messaging.v1.Template\x12O\n\x0bGetTemplate\x12$.cdp.messaging.v1.GetTemplateRequest\x1a\x1a.cdp.messaging.v1.Template\x12`\n\rListTemplates\x12&.cdp.messaging.v1.ListTemplatesRequest\x1a\'.cdp.messaging.v1.ListTemplatesResponse\x12`\n\x0e\x44\x65leteTemplate\x12$.cdp.messaging.v1.GetTemplateRequest\x1a(.cdp.messaging.v1.DeleteTemplateResponse\x12K\n\x06Render\x12\x1f.cdp.messaging.v1.RenderRequest\x1a .cdp.messaging.v1.RenderResponse\x12?\n\tSetPolicy\x12\x18.cdp.messaging.v1.Policy\x1a\x18.cdp.messaging.v1.Policy\x12I\n\tGetPolicy\x12\".cdp.messaging.v1.GetPolicyRequest\x1a\x18.cdp.messaging.v1.Policyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,37 +38,43 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CONTENT']._serialized_start=219
   _globals['_CONTENT']._serialized_end=332
   _globals['_SENDREQUEST']._serialized_start=335
-  _globals['_SENDREQUEST']._serialized_end=552
-  _globals['_MESSAGE']._serialized_start=555
-  _globals['_MESSAGE']._serialized_end=891
-  _globals['_SENDBATCHREQUEST']._serialized_start=893
-  _globals['_SENDBATCHREQUEST']._serialized_end=960
-  _globals['_SENDBATCHRESPONSE']._serialized_start=962
-  _globals['_SENDBATCHRESPONSE']._serialized_end=1026
-  _globals['_GETMESSAGEREQUEST']._serialized_start=1028
-  _globals['_GETMESSAGEREQUEST']._serialized_end=1081
-  _globals['_LISTMESSAGESREQUEST']._serialized_start=1083
-  _globals['_LISTMESSAGESREQUEST']._serialized_end=1160
-  _globals['_LISTMESSAGESRESPONSE']._serialized_start=1162
-  _globals['_LISTMESSAGESRESPONSE']._serialized_end=1229
-  _globals['_GETSTATSREQUEST']._serialized_start=1231
-  _globals['_GETSTATSREQUEST']._serialized_end=1312
-  _globals['_STATS']._serialized_start=1315
-  _globals['_STATS']._serialized_end=1457
-  _globals['_TEMPLATE']._serialized_start=1459
-  _globals['_TEMPLATE']._serialized_end=1578
-  _globals['_GETTEMPLATEREQUEST']._serialized_start=1580
-  _globals['_GETTEMPLATEREQUEST']._serialized_end=1634
-  _globals['_LISTTEMPLATESREQUEST']._serialized_start=1636
-  _globals['_LISTTEMPLATESREQUEST']._serialized_end=1680
-  _globals['_LISTTEMPLATESRESPONSE']._serialized_start=1682
-  _globals['_LISTTEMPLATESRESPONSE']._serialized_end=1752
-  _globals['_DELETETEMPLATERESPONSE']._serialized_start=1754
-  _globals['_DELETETEMPLATERESPONSE']._serialized_end=1795
-  _globals['_RENDERREQUEST']._serialized_start=1797
-  _globals['_RENDERREQUEST']._serialized_end=1918
-  _globals['_RENDERRESPONSE']._serialized_start=1920
-  _globals['_RENDERRESPONSE']._serialized_end=1980
-  _globals['_MESSAGINGSERVICE']._serialized_start=1983
-  _globals['_MESSAGINGSERVICE']._serialized_end=2971
+  _globals['_SENDREQUEST']._serialized_end=636
+  _globals['_MESSAGE']._serialized_start=639
+  _globals['_MESSAGE']._serialized_end=1239
+  _globals['_SENDBATCHREQUEST']._serialized_start=1241
+  _globals['_SENDBATCHREQUEST']._serialized_end=1308
+  _globals['_SENDBATCHRESPONSE']._serialized_start=1310
+  _globals['_SENDBATCHRESPONSE']._serialized_end=1374
+  _globals['_GETMESSAGEREQUEST']._serialized_start=1376
+  _globals['_GETMESSAGEREQUEST']._serialized_end=1429
+  _globals['_LISTMESSAGESREQUEST']._serialized_start=1431
+  _globals['_LISTMESSAGESREQUEST']._serialized_end=1508
+  _globals['_LISTMESSAGESRESPONSE']._serialized_start=1510
+  _globals['_LISTMESSAGESRESPONSE']._serialized_end=1577
+  _globals['_GETSTATSREQUEST']._serialized_start=1579
+  _globals['_GETSTATSREQUEST']._serialized_end=1660
+  _globals['_STATS']._serialized_start=1663
+  _globals['_STATS']._serialized_end=1907
+  _globals['_TEMPLATE']._serialized_start=1910
+  _globals['_TEMPLATE']._serialized_end=2077
+  _globals['_GETTEMPLATEREQUEST']._serialized_start=2079
+  _globals['_GETTEMPLATEREQUEST']._serialized_end=2133
+  _globals['_LISTTEMPLATESREQUEST']._serialized_start=2135
+  _globals['_LISTTEMPLATESREQUEST']._serialized_end=2179
+  _globals['_LISTTEMPLATESRESPONSE']._serialized_start=2181
+  _globals['_LISTTEMPLATESRESPONSE']._serialized_end=2251
+  _globals['_DELETETEMPLATERESPONSE']._serialized_start=2253
+  _globals['_DELETETEMPLATERESPONSE']._serialized_end=2294
+  _globals['_RENDERREQUEST']._serialized_start=2297
+  _globals['_RENDERREQUEST']._serialized_end=2457
+  _globals['_CAP']._serialized_start=2459
+  _globals['_CAP']._serialized_end=2528
+  _globals['_POLICY']._serialized_start=2531
+  _globals['_POLICY']._serialized_end=2717
+  _globals['_GETPOLICYREQUEST']._serialized_start=2719
+  _globals['_GETPOLICYREQUEST']._serialized_end=2759
+  _globals['_RENDERRESPONSE']._serialized_start=2761
+  _globals['_RENDERRESPONSE']._serialized_end=2821
+  _globals['_MESSAGINGSERVICE']._serialized_start=2824
+  _globals['_MESSAGINGSERVICE']._serialized_end=3952
 # @@protoc_insertion_point(module_scope)

@@ -94,6 +94,16 @@ class MessagingServiceStub:
                 request_serializer=cdp_dot_messaging_dot_v1_dot_messaging__pb2.RenderRequest.SerializeToString,
                 response_deserializer=cdp_dot_messaging_dot_v1_dot_messaging__pb2.RenderResponse.FromString,
                 _registered_method=True)
+        self.SetPolicy = channel.unary_unary(
+                '/cdp.messaging.v1.MessagingService/SetPolicy',
+                request_serializer=cdp_dot_messaging_dot_v1_dot_messaging__pb2.Policy.SerializeToString,
+                response_deserializer=cdp_dot_messaging_dot_v1_dot_messaging__pb2.Policy.FromString,
+                _registered_method=True)
+        self.GetPolicy = channel.unary_unary(
+                '/cdp.messaging.v1.MessagingService/GetPolicy',
+                request_serializer=cdp_dot_messaging_dot_v1_dot_messaging__pb2.GetPolicyRequest.SerializeToString,
+                response_deserializer=cdp_dot_messaging_dot_v1_dot_messaging__pb2.Policy.FromString,
+                _registered_method=True)
 
 
 class MessagingServiceServicer:
@@ -171,6 +181,18 @@ class MessagingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetPolicy(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPolicy(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MessagingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -233,6 +255,16 @@ def add_MessagingServiceServicer_to_server(servicer, server):
                     servicer.Render,
                     request_deserializer=cdp_dot_messaging_dot_v1_dot_messaging__pb2.RenderRequest.FromString,
                     response_serializer=cdp_dot_messaging_dot_v1_dot_messaging__pb2.RenderResponse.SerializeToString,
+            ),
+            'SetPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetPolicy,
+                    request_deserializer=cdp_dot_messaging_dot_v1_dot_messaging__pb2.Policy.FromString,
+                    response_serializer=cdp_dot_messaging_dot_v1_dot_messaging__pb2.Policy.SerializeToString,
+            ),
+            'GetPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPolicy,
+                    request_deserializer=cdp_dot_messaging_dot_v1_dot_messaging__pb2.GetPolicyRequest.FromString,
+                    response_serializer=cdp_dot_messaging_dot_v1_dot_messaging__pb2.Policy.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -559,6 +591,60 @@ class MessagingService:
             '/cdp.messaging.v1.MessagingService/Render',
             cdp_dot_messaging_dot_v1_dot_messaging__pb2.RenderRequest.SerializeToString,
             cdp_dot_messaging_dot_v1_dot_messaging__pb2.RenderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cdp.messaging.v1.MessagingService/SetPolicy',
+            cdp_dot_messaging_dot_v1_dot_messaging__pb2.Policy.SerializeToString,
+            cdp_dot_messaging_dot_v1_dot_messaging__pb2.Policy.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cdp.messaging.v1.MessagingService/GetPolicy',
+            cdp_dot_messaging_dot_v1_dot_messaging__pb2.GetPolicyRequest.SerializeToString,
+            cdp_dot_messaging_dot_v1_dot_messaging__pb2.Policy.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,60 @@
+"""Reads persons' profiles from the profile service (gRPC BatchGetProfiles) for templates and addresses."""
+
+from __future__ import annotations
+
+import grpc
+from google.protobuf import json_format
+
+from cdp.profile.v1 import profile_pb2, profile_pb2_grpc
+from services.kit.errors import CdpError
+from services.kit.protos import from_struct
+
+BATCH = 1000
+
+
+class ProfileUnavailable(CdpError):
+    code = "UNAVAILABLE"
+
+
+def profile_dict(profile: profile_pb2.Profile) -> dict:
+    computed = json_format.MessageToDict(
+        profile.computed, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
+    )
+    # Proto JSON writes 64-bit integers as strings; templates want numbers (order_count + 1).
+    for field in profile.computed.DESCRIPTOR.fields:
+        if field.cpp_type in (field.CPPTYPE_INT64, field.CPPTYPE_UINT64) and field.name in computed:
+            value = computed[field.name]
+            computed[field.name] = [int(v) for v in value] if isinstance(value, list) else int(value)
+    return {
+        "traits": from_struct(profile.traits),
+        "computed": computed,
+        "tags": {t.name: t.value for t in profile.tags},
+    }
+
+
+class ProfileClient:
+    def __init__(self, target: str, timeout: float = 5.0) -> None:
+        self.target = target
+        self.timeout = timeout
+        self._channel = grpc.aio.insecure_channel(target) if target else None
+        self._stub = profile_pb2_grpc.ProfileServiceStub(self._channel) if self._channel else None
+
+    async def profiles(self, workspace: str, person_ids: list[str]) -> dict[str, dict]:
+        """person id -> {traits, computed, tags}; persons without a profile are absent."""
+        if self._stub is None:
+            raise ProfileUnavailable("no profile service configured (CDP_PROFILE_GRPC)")
+        out: dict[str, dict] = {}
+        unique = sorted(set(person_ids))
+        for i in range(0, len(unique), BATCH):
+            request = profile_pb2.BatchGetProfilesRequest(workspace_id=workspace, person_ids=unique[i : i + BATCH])
+            try:
+                response = await self._stub.BatchGetProfiles(request, timeout=self.timeout)
+            except grpc.aio.AioRpcError as exc:
+                raise ProfileUnavailable(f"profile service: {exc.code().name}: {exc.details()}") from None
+            for profile in response.profiles:
+                out[profile.person_id] = profile_dict(profile)
+        return out
+
+    async def close(self) -> None:
+        if self._channel is not None:
+            await self._channel.close()

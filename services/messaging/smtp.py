@@ -1,0 +1,106 @@
+"""Email provider: real SMTP through aiosmtplib, with tracked links and an unsubscribe link.
+
+SMTP has no idempotency key, so a connection that breaks after DATA was sent
+leaves the outcome unknown; only failures before the server took the message
+are retried. The Message-ID is derived from the idempotency key, so that a
+receiving system could still spot a duplicate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+from email.message import EmailMessage
+from email.utils import make_msgid
+
+import aiosmtplib
+
+from services.messaging.links import Links
+from services.messaging.messages import FAILED, SENT, UNKNOWN
+from services.messaging.providers import MAX_REASON, RETRY, Outcome
+from services.messaging.views import MessageView
+
+BEFORE_DATA = (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPConnectTimeoutError, aiosmtplib.SMTPHeloError)
+
+
+def build_email(channel: dict, message: MessageView, links: Links | None) -> EmailMessage:
+    config, c = channel["config"], message.content
+    mail = EmailMessage()
+    mail["From"] = config["from"]
+    mail["To"] = message.to
+    mail["Subject"] = c.subject
+    digest = hashlib.sha256(message.idempotency_key.encode()).hexdigest()[:32]
+    mail["Message-ID"] = make_msgid(idstring=digest, domain=config["from"].split("@", 1)[1])
+    text = c.body
+    if links is not None:
+        unsubscribe = links.unsubscribe(
+            message.workspace, message.id, message.person_id, message.channel, message.category
+        )
+        mail["List-Unsubscribe"] = f"<{unsubscribe}>"
+        text = f"{c.body}\n\n{unsubscribe}"
+    mail.set_content(text)
+    body_html = c.body if "<" in c.body else "<p>" + html.escape(c.body).replace("\n", "<br/>") + "</p>"
+    if links is not None:
+        body_html = links.track_html(body_html, message.workspace, message.id)
+        body_html += f'<p><a href="{unsubscribe}">退订 / Unsubscribe</a></p>'
+    mail.add_alternative(f"<html><body>{body_html}</body></html>", subtype="html")
+    return mail
+
+
+class SmtpProvider:
+    def __init__(self, links: Links | None, timeout: float = 10.0) -> None:
+        self.links = links
+        self.timeout = timeout
+
+    async def deliver(self, channel: dict, message: MessageView) -> Outcome:
+        config = channel["config"]
+        mail = build_email(channel, message, self.links)
+        try:
+            await aiosmtplib.send(
+                mail,
+                hostname=config["host"],
+                port=config["port"],
+                username=config.get("username") or None,
+                password=config.get("password") or None,
+                start_tls=bool(config.get("starttls")),
+                timeout=self.timeout,
+            )
+        except BEFORE_DATA as exc:
+            return Outcome(RETRY, f"smtp unreachable: {exc}"[:MAX_REASON])
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = [e.code for e in exc.recipients]
+            transient = all(400 <= code < 500 for code in codes)
+            return Outcome(RETRY if transient else FAILED, f"smtp refused the recipient: {exc}"[:MAX_REASON])
+        except aiosmtplib.SMTPResponseException as exc:
+            if 400 <= exc.code < 500:
+                return Outcome(RETRY, f"smtp {exc.code}: {exc.message}"[:MAX_REASON])
+            return Outcome(FAILED, f"smtp {exc.code}: {exc.message}"[:MAX_REASON])
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            return Outcome(UNKNOWN, f"smtp outcome unknown: {type(exc).__name__}: {exc}"[:MAX_REASON])
+        return Outcome(SENT, provider_id=mail["Message-ID"])
+
+
+class InboxProvider:
+    """In-app messages: stored in the person's inbox (keyed by message id, so a repeat stores once)."""
+
+    def __init__(self, store, clock) -> None:
+        self.store = store
+        self.clock = clock
+
+    async def deliver(self, channel: dict, message: MessageView) -> Outcome:
+        c = message.content
+        await self.store.put_in_inbox(
+            {
+                "_id": message.id,
+                "workspace": message.workspace,
+                "person_id": message.person_id,
+                "title": c.title,
+                "body": c.body,
+                "deep_link": c.deep_link,
+                "data": c.data,
+                "category": message.category,
+                "created_at": self.clock.now(),
+                "read_at": None,
+            }
+        )
+        return Outcome(SENT, delivered=True)
