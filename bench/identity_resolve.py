@@ -150,7 +150,7 @@ async def _worker_rate(stack, workspace: str, events: list[dict]) -> float:
             return sum([await offsets.committed(tp) or 0 for tp in tps])
 
         before = await committed()
-        stack.start_service("identity", wait=False)
+        stack.start_service("identity")
         while (first := await committed()) == before:
             await asyncio.sleep(0.02)
         started = time.perf_counter()
@@ -159,7 +159,6 @@ async def _worker_rate(stack, workspace: str, events: list[dict]) -> float:
         elapsed = time.perf_counter() - started
     finally:
         await offsets.stop()
-    stack.start_service("identity")  # already running: waits for its health check only
     return (end - first) / elapsed if elapsed else float("inf")
 
 
