@@ -31,7 +31,7 @@ from pyroaring import BitMap
 
 from cdp.segment.v1 import segment_pb2, segment_pb2_grpc
 from services.segment import encoding as enc
-from services.segment.bitmaps import meta_keys, shard_key, shards_key
+from services.segment.bitmaps import meta_keys, shard_key, shards_key, steps_key
 from services.segment.plan import Meta, Program, compile_rule
 from services.segment.rules import parse
 
@@ -93,6 +93,8 @@ def shard_bitmaps(cols: dict, today: dt.date) -> tuple[dict[str, np.ndarray], di
     out[enc.exists_key(age)] = alive
     for a in range(18, 71):
         out[enc.value_key(age, a)] = alive & (cols["age"] == a)
+    for t in range(0, 71, enc.STEP):
+        out[enc.step_key(age, t)] = alive & (cols["age"] >= t)
     scaled = cols["age"] * 100
     for b in range(int(scaled.max()).bit_length()):
         out[enc.slice_key(age, b)] = alive & ((scaled >> b) & 1).astype(bool)
@@ -162,7 +164,8 @@ def load_redis(
             if len(pipe) >= 64:
                 pipe.execute()
         for path in ("traits.gender", "traits.age", "computed.lifecycle_stage", "computed.rfm_group"):
-            pipe.sadd(shard_key(ws, shard, f"vs:{path}"), *[s for s in bitmaps if s.startswith(f"v:{path}:")])
+            own = (f"v:{path}:", f"s:{path}:")
+            pipe.sadd(shard_key(ws, shard, f"vs:{path}"), *[s for s in bitmaps if s.startswith(own)])
         pipe.sadd(shard_key(ws, shard, "keys"), *registry)
         pipe.set(shard_key(ws, shard, "keys:scanned"), b"1")
         pipe.sadd(shards_key(ws), shard)
@@ -174,6 +177,7 @@ def load_redis(
     slices_key, wide_key, _ = meta_keys(ws)
     r.hset(slices_key, mapping=slices)
     r.sadd(wide_key, "computed.revenue")
+    r.sadd(steps_key(ws), "traits.age")
     return {"kept": {k: np.concatenate(v) for k, v in kept.items()}, "cols": docs_cols, "slices": slices}
 
 
@@ -335,17 +339,19 @@ def run(stack, populations: list[int], mongo_persons: int, seed: int = 618, repe
         ws = f"bench-engines-{persons}"
         for key in r.scan_iter(match=f"cdp:{{{ws}:*", count=10_000):
             r.delete(key)
-        r.delete(shards_key(ws), *meta_keys(ws))
+        r.delete(shards_key(ws), steps_key(ws), *meta_keys(ws))
         memory_before = r.info("memory")["used_memory"]
         # Which keys the in-process engines need: compile with the metadata the loader will write.
         started = time.perf_counter()
-        probe_meta = Meta(slices={"traits.age": 13, "computed.revenue": 40}, wide={"computed.revenue"})
+        probe_meta = Meta(
+            slices={"traits.age": 13, "computed.revenue": 40}, wide={"computed.revenue"}, steps={"traits.age"}
+        )
         keep = program_keys([compile_rule(parse(q), probe_meta, today) for q in QUERIES.values()])
         loaded = load_redis(r, ws, persons, seed, today, keep, persons <= mongo_persons)
         load_s = time.perf_counter() - started
         memory = r.info("memory")["used_memory"] - memory_before
         full = ((persons + SHARD) // SHARD) * SHARD  # bitmaps take whole shards
-        meta = Meta(slices=loaded["slices"], wide={"computed.revenue"})
+        meta = Meta(slices=loaded["slices"], wide={"computed.revenue"}, steps={"traits.age"})
         programs = {name: compile_rule(parse(q), meta, today) for name, q in QUERIES.items()}
         fields = db["segment_fields"]
         for path in ["traits.gender", "traits.age", *[f"tags.{t}" for t in TAGS]]:
@@ -406,5 +412,5 @@ def run(stack, populations: list[int], mongo_persons: int, seed: int = 618, repe
         lines.append(member_line)
         for key in r.scan_iter(match=f"cdp:{{{ws}:*", count=10_000):
             r.delete(key)
-        r.delete(shards_key(ws), *meta_keys(ws))
+        r.delete(shards_key(ws), steps_key(ws), *meta_keys(ws))
     return lines

@@ -26,6 +26,7 @@ from services.segment.plan import Compiler, Meta, Program, compile_rule
 from services.segment.store import SegmentStore, check_name
 
 CACHE_SECONDS = 1.0
+MAX_PROGRAMS = 1024
 EXPORT_TTL_MS = 60_000
 RECONCILE_BATCH = 1000
 MAX_SAMPLE = 10_000
@@ -48,6 +49,8 @@ class Audiences:
         self.clock = clock
         self._cache: dict[str, tuple[float, dict[str, Definition]]] = {}
         self._known_cache: dict[str, tuple[float, tuple[dict, set]]] = {}
+        # (workspace, segment) -> (definitions it was compiled from, day, meta, program)
+        self._programs: dict[tuple[str, str], tuple[dict, dt.date, Meta, Program]] = {}
 
     def today(self) -> dt.date:
         return self.clock.now().date()
@@ -230,15 +233,45 @@ class Audiences:
         count = await self.index.count_program(workspace, program, meta.shards)
         return count, (time.perf_counter() - started) * 1000
 
-    async def count(self, workspace: str, segment_id: str) -> tuple[int, float]:
-        started = time.perf_counter()
+    async def _compiled(self, workspace: str, segment_id: str) -> tuple[Meta, Program] | None:
+        """The segment's program from the last request, while definitions and day are the same.
+
+        The caller runs it with the meta re-read in the same round trip
+        (count_checked, evaluate_checked), so a stale program is noticed.
+        """
+        defs = await self.definitions(workspace)
+        hit = self._programs.get((workspace, segment_id))
+        if hit is None or hit[0] is not defs or hit[1] != self.today():
+            return None
+        return hit[2], hit[3]
+
+    async def _compile_segment(self, workspace: str, segment_id: str) -> tuple[Meta, Program]:
         meta = await self.index.meta(workspace)
         program = await self.segment_program(workspace, segment_id, meta)
-        count = await self.index.count_program(workspace, program, meta.shards)
+        if len(self._programs) >= MAX_PROGRAMS:
+            self._programs.pop(next(iter(self._programs)))
+        self._programs[(workspace, segment_id)] = (await self.definitions(workspace), self.today(), meta, program)
+        return meta, program
+
+    async def count(self, workspace: str, segment_id: str) -> tuple[int, float]:
+        started = time.perf_counter()
+        count = None
+        hit = await self._compiled(workspace, segment_id)
+        if hit is not None:
+            count = await self.index.count_checked(workspace, hit[1], hit[0])
+        if count is None:
+            meta, program = await self._compile_segment(workspace, segment_id)
+            count = await self.index.count_program(workspace, program, meta.shards)
         return count, (time.perf_counter() - started) * 1000
 
     async def is_member(self, workspace: str, segment_id: str, uid: int) -> bool:
-        (member,) = await self.index.evaluate_bits(workspace, uid, [await self.segment_program(workspace, segment_id)])
+        hit = await self._compiled(workspace, segment_id)
+        if hit is not None:
+            checked = await self.index.evaluate_checked(workspace, uid, [hit[1]], hit[0])
+            if checked is not None:
+                return checked[0]
+        _, program = await self._compile_segment(workspace, segment_id)
+        (member,) = await self.index.evaluate_bits(workspace, uid, [program])
         return member
 
     async def segments_of(self, workspace: str, uid: int) -> list[dict]:

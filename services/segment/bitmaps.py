@@ -35,11 +35,11 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import NoScriptError, ResponseError
 
 from services.segment import encoding as enc
 from services.segment.encoding import SHARD_BITS, SHARD_MASK, normalise, shard_of  # noqa: F401 (re-exported)
@@ -60,6 +60,9 @@ local dest = KEYS[nk + 2]
 local tmp = nk + 6
 local first_tmp = tmp
 local stack, reg = {}, {}
+-- Temporaries have fixed names per shard (scripts never interleave); a script that failed
+-- half-way may have left some, and an empty-set temporary must not exist.
+if #KEYS >= first_tmp then redis.call('DEL', unpack(KEYS, first_tmp, #KEYS)) end
 local function fresh() local k = KEYS[tmp]; tmp = tmp + 1; return k end
 -- Redis's word-at-a-time BITOP needs at most 16 sources, none missing: a missing key
 -- (an empty set) would drop it to a byte loop ~50x slower, so empties are decided here.
@@ -313,10 +316,17 @@ end
 return 0
 """
 
-# KEYS = hash; ARGV = field, value: keep the larger.
+# KEYS = slices hash, steps set; ARGV = path, bit slices, whole 0..200 (0/1): keep the larger slice
+# count. A path first seen with a whole number joins `steps`: every value written from then on
+# sets its step bitmaps, so the compiler may use them (values written before did not).
 _MAX = """
-local had = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
-if tonumber(ARGV[2]) > had then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
+local had = redis.call('HGET', KEYS[1], ARGV[1])
+if not had then
+  if ARGV[3] == '1' then redis.call('SADD', KEYS[2], ARGV[1]) end
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+elseif tonumber(ARGV[2]) > tonumber(had) then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+end
 return 1
 """
 
@@ -373,6 +383,8 @@ redis.call('SADD', KEYS[3], KEYS[2])
 return 1
 """
 
+_META_REPLIES = 6  # replies of BitmapIndex._meta_commands
+
 # A bitmap is created at its full shard length: BITOP's fast path runs only up to the
 # shortest source, so one short key would slow every rule that reads it.
 _APPLY, _ACTIVITY, _FLIP, _RESTORE = (
@@ -419,6 +431,11 @@ def shards_key(workspace: str) -> str:
 def meta_keys(workspace: str) -> tuple[str, str, str]:
     base = f"cdp:ws:{workspace}"
     return f"{base}:slices", f"{base}:wide", f"{base}:neg"
+
+
+def steps_key(workspace: str) -> str:
+    """Whole-number paths whose step bitmaps (encoding.step_key) cover every person."""
+    return f"cdp:ws:{workspace}:steps"
 
 
 def free_key(workspace: str) -> str:
@@ -479,6 +496,7 @@ class BitmapIndex:
         self._clear = redis.register_script(_CLEAR)
         self._restore = redis.register_script(_RESTORE)
         self._outboxes: set[str] = set()
+        self._packed: dict[tuple, bytes] = {}
         self._wide_cache: dict[str, tuple[float, set[str]]] = {}
 
     # -- writes (idempotent: they set a person's current values) -------------
@@ -492,6 +510,7 @@ class BitmapIndex:
         shard, offset = shard_of(uid)
         args: list[Any] = []
         slices: dict[str, int] = {}
+        small: set[str] = set()
         wide, negative = [], []
         known_wide = await self._wide(workspace)
         for path, value in values.items():
@@ -509,9 +528,11 @@ class BitmapIndex:
                     negative.append(path)
                 if enc.small_int(path, e.number) is None:
                     wide.append(path)
+                else:
+                    small.add(path)
             args += [path, magnitude, int(e.number is not None and e.number < 0), int(e.exists), len(e.values)]
             args += e.values
-        await self._note_meta(workspace, shard, slices, wide, negative)
+        await self._note_meta(workspace, shard, slices, wide, negative, small)
         applied = await self._apply(
             keys=[
                 gone_key(workspace, shard),
@@ -555,7 +576,9 @@ class BitmapIndex:
         """Traits by name -> their new values (the foundation's interface)."""
         return await self.apply(workspace, uid, {f"traits.{t}": after for t, _, after in changes}, at_ms)
 
-    async def _note_meta(self, workspace: str, shard: int, slices: dict, wide: list, negative: list) -> None:
+    async def _note_meta(
+        self, workspace: str, shard: int, slices: dict, wide: list, negative: list, small: set[str]
+    ) -> None:
         # Before the bits: a compile that sees the bits must also see that it needs more slices.
         slices_key, wide_key, neg_key = meta_keys(workspace)
         pipe = self.redis.pipeline(transaction=False)
@@ -566,7 +589,7 @@ class BitmapIndex:
             pipe.sadd(neg_key, *negative)
         await pipe.execute()
         for path, bits in slices.items():
-            await self._max(keys=[slices_key], args=[path, bits])
+            await self._max(keys=[slices_key, steps_key(workspace)], args=[path, bits, int(path in small)])
 
     async def record_activity(
         self,
@@ -711,23 +734,35 @@ class BitmapIndex:
     async def shards(self, workspace: str) -> list[int]:
         return sorted(int(s) for s in await self.redis.smembers(shards_key(workspace)))
 
-    async def meta(self, workspace: str) -> Meta:
-        """What the compiler needs, and the shards in use, in one round trip."""
+    @staticmethod
+    def _meta_commands(workspace: str) -> list[tuple]:
         slices_key, wide_key, neg_key = meta_keys(workspace)
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.hgetall(slices_key)
-        pipe.smembers(wide_key)
-        pipe.smembers(neg_key)
-        pipe.smembers(shards_key(workspace))
-        pipe.smembers(free_key(workspace))
-        slices, wide, negative, shards, free = await pipe.execute()
+        return [
+            ("HGETALL", slices_key),
+            ("SMEMBERS", wide_key),
+            ("SMEMBERS", neg_key),
+            ("SMEMBERS", shards_key(workspace)),
+            ("SMEMBERS", free_key(workspace)),
+            ("SMEMBERS", steps_key(workspace)),
+        ]
+
+    @staticmethod
+    def _meta_of(replies: list[Any]) -> Meta:
+        slices, wide, negative, shards, free, steps = replies
+        if isinstance(slices, list):  # HGETALL as a flat list (no response callback on this path)
+            slices = dict(zip(slices[::2], slices[1::2], strict=True))
         return Meta(
             slices={k.decode(): int(v) for k, v in slices.items()},
             wide={w.decode() for w in wide},
             negative={n.decode() for n in negative},
             shards=sorted(int(s) for s in shards),
             free={f.decode() for f in free},
+            steps={p.decode() for p in steps},
         )
+
+    async def meta(self, workspace: str) -> Meta:
+        """What the compiler needs, and the shards in use, in one round trip."""
+        return self._meta_of(await self._roundtrip(self._meta_commands(workspace)))
 
     async def compile(
         self, workspace: str, node: Node, today: dt.date | None = None, resolve: Resolve | None = None
@@ -743,9 +778,8 @@ class BitmapIndex:
         program = compile_rule(node, meta, today or dt.datetime.now(dt.UTC).date(), resolve)
         return await self.count_program(workspace, program, meta.shards)
 
-    async def _queue_shard(
+    def _run_call(
         self,
-        client,
         workspace: str,
         shard: int,
         program: Program,
@@ -756,28 +790,34 @@ class BitmapIndex:
         segment: str = "",
         cause: str = "",
         at_ms: int = 0,
-    ):
-        code = program.code
-        if code[:1] == ["K"] and len(code) == 2 and mode == "count":
-            return await client.bitcount(shard_key(workspace, shard, program.keys[0]))
+    ) -> tuple[list[str], list[Any]]:
+        """KEYS and ARGV of the program runner over one shard."""
         temporaries = program.temporaries + 1
-        stamp = uuid.uuid4().hex[:12]
         keys = [
             *(shard_key(workspace, shard, k) for k in program.keys),
             alive_key(workspace, shard),
-            dest or shard_key(workspace, shard, f"tmp:{stamp}:dest"),
+            dest or shard_key(workspace, shard, "tmp:dest"),
             outbox_key(workspace, shard),
             pid_key(workspace, shard),
             registry_key(workspace, shard),
-            *(shard_key(workspace, shard, f"tmp:{stamp}:{n}") for n in range(temporaries)),
+            *(shard_key(workspace, shard, f"tmp:{n}") for n in range(temporaries)),
         ]
-        args = [len(program.keys), mode, ttl_ms, limit, shard << SHARD_BITS, workspace, segment, cause, at_ms, *code]
-        # On a pipeline this queues the call (and returns the pipeline); on the client it runs it.
-        return await self._run(keys=keys, args=args, client=client)
+        head = [len(program.keys), mode, ttl_ms, limit, shard << SHARD_BITS, workspace, segment, cause, at_ms]
+        return keys, [*head, *program.code]
 
     async def run_shard(self, workspace: str, shard: int, program: Program, **options) -> int:
         """One shard's script on its own (stores, reconciles)."""
-        return int(await self._queue_shard(self.redis, workspace, shard, program, **options))
+        keys, args = self._run_call(workspace, shard, program, **options)
+        return int(await self._run(keys=keys, args=args))
+
+    def _count_commands(self, workspace: str, shards: list[int], program: Program) -> list[tuple]:
+        if program.code[:1] == ["K"] and len(program.code) == 2:
+            return [("BITCOUNT", shard_key(workspace, s, program.keys[0])) for s in shards]
+        commands = []
+        for s in shards:
+            keys, args = self._run_call(workspace, s, program)
+            commands.append(("EVALSHA", self._run.sha, len(keys), *keys, *args))
+        return commands
 
     async def count_program(self, workspace: str, program: Program, shards: list[int] | None = None) -> int:
         """The program's count over every shard: one script per shard, all sent in one round trip.
@@ -788,25 +828,101 @@ class BitmapIndex:
         shards = await self.shards(workspace) if shards is None else shards
         if not shards:
             return 0
-        pipe = self.redis.pipeline(transaction=False)
-        for s in shards:
-            await self._queue_shard(pipe, workspace, s, program)
-        return int(sum(int(c) for c in await pipe.execute()))
+        key = ("count", workspace, tuple(shards), tuple(program.keys), tuple(program.code))
+        replies = await self._roundtrip(lambda: self._count_commands(workspace, shards, program), key)
+        return int(sum(int(c) for c in replies))
 
-    async def evaluate_bits(self, workspace: str, uid: int, programs: list[Program]) -> list[bool]:
-        """Whether one person matches each program: one round trip for every bit needed."""
+    async def count_checked(self, workspace: str, program: Program, meta: Meta) -> int | None:
+        """Count with a program compiled against `meta`, read again in the same round trip.
+
+        None when the workspace's meta is no longer `meta` (the program may be
+        out of date): the caller compiles again. Saves the separate meta round trip.
+        """
+        key = ("count+meta", workspace, tuple(meta.shards), tuple(program.keys), tuple(program.code))
+
+        def commands() -> list[tuple]:
+            return self._meta_commands(workspace) + self._count_commands(workspace, meta.shards, program)
+
+        replies = await self._roundtrip(commands, key)
+        if self._meta_of(replies[:_META_REPLIES]) != meta:
+            return None
+        return int(sum(int(c) for c in replies[_META_REPLIES:]))
+
+    async def _roundtrip(self, build: Callable[[], list[tuple]] | list[tuple], cache_key: tuple | None = None) -> list:
+        """Commands in one round trip on one pooled connection; raises the first error reply.
+
+        With a cache key the encoded request is kept: a count asked again while
+        an operator types or a dashboard refreshes costs no encoding.
+        """
+        for attempt in (1, 2):
+            pool = self.redis.connection_pool
+            conn = await pool.get_connection()
+            try:
+                packed = self._packed.get(cache_key) if cache_key else None
+                if packed is None:
+                    commands = build() if callable(build) else build
+                    packed = (b"".join(conn.pack_commands(commands)), len(commands))
+                    if cache_key:
+                        if len(self._packed) >= 512:
+                            self._packed.pop(next(iter(self._packed)))
+                        self._packed[cache_key] = packed
+                replies = await self._send_all(conn, *packed)
+            finally:
+                await pool.release(conn)
+            if attempt == 1 and any(isinstance(r, NoScriptError) for r in replies):
+                await self.redis.script_load(_RUN)  # Redis restarted or flushed its scripts
+                continue
+            for r in replies:
+                if isinstance(r, Exception):
+                    raise r
+            return replies
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    async def _send_all(conn, packed: bytes, n: int) -> list[Any]:
+        """Send pre-encoded commands and read their n replies (error replies as exceptions in the list)."""
+        try:
+            await conn.send_packed_command(packed)
+            replies: list[Any] = []
+            for _ in range(n):
+                try:
+                    replies.append(await conn.read_response())
+                except ResponseError as exc:
+                    replies.append(exc)
+            return replies
+        except BaseException:
+            # Replies may be left unread on this connection: never hand it back in that state.
+            await conn.disconnect()
+            raise
+
+    def _bit_commands(self, workspace: str, uid: int, suffixes: list[str]) -> list[tuple]:
         shard, offset = shard_of(uid)
-        suffixes = sorted({k for p in programs for k in p.keys})
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.getbit(alive_key(workspace, shard), offset)
-        for suffix in suffixes:
-            pipe.getbit(shard_key(workspace, shard, suffix), offset)
-        bits = await pipe.execute()
+        return [("GETBIT", alive_key(workspace, shard), offset)] + [
+            ("GETBIT", shard_key(workspace, shard, s), offset) for s in suffixes
+        ]
+
+    @staticmethod
+    def _decide(programs: list[Program], suffixes: list[str], bits: list[Any]) -> list[bool]:
         alive = bool(bits[0])
         if not alive:
             return [False] * len(programs)
         values = {s: bool(b) for s, b in zip(suffixes, bits[1:], strict=True)}
         return [run_on_bits(p, values, alive) for p in programs]
+
+    async def evaluate_bits(self, workspace: str, uid: int, programs: list[Program]) -> list[bool]:
+        """Whether one person matches each program: one round trip for every bit needed."""
+        suffixes = sorted({k for p in programs for k in p.keys})
+        return self._decide(programs, suffixes, await self._roundtrip(self._bit_commands(workspace, uid, suffixes)))
+
+    async def evaluate_checked(
+        self, workspace: str, uid: int, programs: list[Program], meta: Meta
+    ) -> list[bool] | None:
+        """evaluate_bits for programs compiled against `meta`, re-read in the same round trip (see count_checked)."""
+        suffixes = sorted({k for p in programs for k in p.keys})
+        replies = await self._roundtrip(self._meta_commands(workspace) + self._bit_commands(workspace, uid, suffixes))
+        if self._meta_of(replies[:_META_REPLIES]) != meta:
+            return None
+        return self._decide(programs, suffixes, replies[_META_REPLIES:])
 
     async def matches(self, workspace: str, uid: int, nodes: list[Node], today: dt.date | None = None) -> list[bool]:
         meta = await self.meta(workspace)

@@ -25,6 +25,7 @@ from services.segment.bitmaps import (
     registry_key,
     shard_key,
     shards_key,
+    steps_key,
 )
 from services.segment.people import attrs_of
 
@@ -111,7 +112,7 @@ async def clear_workspace(redis, workspace: str, shards: list[int]) -> None:
         for i in range(0, len(doomed), 500):
             await redis.delete(*doomed[i : i + 500])
         await redis.srem(registry_key(workspace, shard), *doomed) if doomed else None
-    await redis.delete(*meta_keys(workspace))
+    await redis.delete(*meta_keys(workspace), steps_key(workspace))
 
 
 def _glob(text: str) -> str:
@@ -156,6 +157,10 @@ async def write_meta(redis, workspace: str, meta: MetaImage) -> None:
         pipe.sadd(wide_key, *meta.wide)
     if meta.negative:
         pipe.sadd(neg_key, *meta.negative)
+    # Every person was just encoded with step bitmaps: whole-number paths may use them.
+    steps = [p for p in meta.slices if p not in meta.wide and enc.scale(p) == 100]
+    if steps:
+        pipe.sadd(steps_key(workspace), *steps)
     await pipe.execute()
 
 

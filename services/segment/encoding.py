@@ -10,6 +10,7 @@ Key suffixes inside a shard (prefix `cdp:{<ws>:<shard>}:`):
     alive                                  the person exists
     x:<path>                               the attribute has a value (path: traits.age, computed.revenue, tags.vip)
     v:<path>:<json value>                  text/bool value (each element for lists); numbers 0..200 with no decimals
+    s:<path>:<t>                           whole number 0..200 is >= t, for t = 0, 5, 10 ... 200 (range steps)
     n:<path>:<i>, n:<path>:neg             bit-sliced index of |value| * scale, and the sign
     r:<path>:<t>                           value * scale >= t, for the round thresholds in LADDER
     gv:<tag>:<json value>                  tag value; g:<tag>:<b> tag confidence in [b/10, (b+1)/10)
@@ -29,6 +30,9 @@ from services.segment.rules import COMPUTED, CONFIDENCE_STEPS, TIME
 SHARD_BITS = 20
 SHARD_MASK = (1 << SHARD_BITS) - 1
 SMALL_INT_MAX = 200  # integers 0..200 also get value bitmaps: a range of ages is one OR
+# Whole numbers 0..200 also set "value >= t" bitmaps every STEP, so that "age BETWEEN 25 AND 34"
+# reads two bitmaps (>= 25 and not >= 35) instead of an OR of ten value bitmaps.
+STEP = 5
 COUNT_CAP = 8  # "at least k times" bitmaps per period, k = 1..COUNT_CAP
 RETENTION_DAYS = 120  # behaviour bitmaps expire after this
 # Round thresholds (1, 2, 5 x 10^k in scaled units: 0.01, 0.02, 0.05 ... 5 billion) get a
@@ -93,6 +97,10 @@ def small_int(path: str, scaled: int) -> int | None:
 def value_key(path: str, value: Any) -> str | None:
     text = normalise(value)
     return None if text is None else f"v:{path}:{text}"
+
+
+def step_key(path: str, threshold: int) -> str:
+    return f"s:{path}:{threshold}"
 
 
 def exists_key(path: str) -> str:
@@ -160,6 +168,8 @@ def encode(path: str, value: Any, wide: bool = False) -> Encoded:
     if number is not None:
         small = small_int(path, number)
         keys = [value_key(path, small)] if small is not None and not wide else []
+        if keys:
+            keys += [step_key(path, t) for t in range(0, small + 1, STEP)]
         return Encoded(keys, number, True)
     if isinstance(value, list):
         keys = sorted({k for v in value if (k := value_key(path, v))})

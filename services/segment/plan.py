@@ -45,6 +45,7 @@ class Meta:
     negative: set[str] = field(default_factory=set)  # paths that hold a negative number
     shards: list[int] = field(default_factory=list)  # shards in use (read with the rest, one round trip)
     free: set[str] = field(default_factory=set)  # text attributes with too many values to index each
+    steps: set[str] = field(default_factory=set)  # whole-number paths whose step bitmaps cover everyone
 
 
 @dataclass
@@ -68,6 +69,8 @@ class Compiler:
         self.code: list[str] = []
         self.registers = 0
         self.stack: list[str] = []  # segments being inlined (cycle guard)
+        self._flat = False  # the comparison being emitted may leave its terms to the enclosing AND
+        self._extra = 0
 
     # -- emit --------------------------------------------------------------
     def key(self, suffix: str) -> None:
@@ -109,13 +112,18 @@ class Compiler:
             # Next to a positive condition (whose bits lie within alive), NOT x is just ~x:
             # one BITOP NOT instead of two operations against alive.
             positive = any(not isinstance(i, Not) for i in node.items)
+            terms = 0
             for item in node.items:
                 if positive and isinstance(item, Not):
                     self.node(item.item)
                     self.op("I")
+                    terms += 1
+                elif isinstance(item, (Compare, Between)):
+                    terms += self.conjunct(item)
                 else:
                     self.node(item)
-            self.op("A", len(node.items))
+                    terms += 1
+            self.op("A", terms)
         elif isinstance(node, Or):
             for item in node.items:
                 self.node(item)
@@ -136,6 +144,28 @@ class Compiler:
             self.segment(node.segment_id)
         else:  # pragma: no cover - the parser builds nothing else
             raise TypeError(node)
+
+    def conjunct(self, item: Node) -> int:
+        """Emit a comparison whose terms join the enclosing AND; returns how many it pushed.
+
+        A range "x AND NOT y" then leaves x and ~y for that AND: one BITOP NOT
+        instead of an AND and an XOR, and one operation fewer per shard.
+        """
+        self._flat, self._extra = True, 0
+        try:
+            self.node(item)
+        finally:
+            self._flat = False
+        return 1 + self._extra
+
+    def minus(self) -> None:
+        """The top two entries as "a AND NOT b", or as two terms of the enclosing AND (see conjunct)."""
+        if self._flat:
+            self._flat = False
+            self.op("I")
+            self._extra += 1
+        else:
+            self.op("D")
 
     def segment(self, segment_id: str) -> None:
         if self.resolve is None:
@@ -202,22 +232,55 @@ class Compiler:
             self.zero()
             return
         if path not in self.meta.wide and enc.scale(path) == 100:
-            # Every value of the path is a whole number 0..200: a short range is one OR.
+            # Every value of the path is a whole number 0..200: value and step bitmaps answer it.
             lo = 0 if low is None else max(0, -(-low // 100))
             hi = enc.SMALL_INT_MAX if high is None else min(enc.SMALL_INT_MAX, high // 100)
+            if lo > hi:
+                self.zero()
+                return
+            if path in self.meta.steps:
+                self.small_range(path, lo, hi)
+                return
             if hi - lo + 1 <= RANGE_AS_VALUES:
                 self.any_of([enc.value_key(path, n) for n in range(lo, hi + 1)])
                 return
+        flat, self._flat = self._flat, False  # only this range's own "AND NOT" may be flattened
         if low is not None and high is not None:
             self.at_least(path, low)
             self.at_least(path, high + 1)
-            self.op("D")
+            self._flat = flat
+            self.minus()
         elif low is not None:
             self.at_least(path, low)
         else:
             self.key(enc.exists_key(path))
             self.at_least(path, high + 1)
-            self.op("D")
+            self._flat = flat
+            self.minus()
+
+    def small_range(self, path: str, lo: int, hi: int) -> None:
+        """lo <= value <= hi over whole numbers 0..200: the fewest bitmaps of values and steps.
+
+        The steps cover [a, b) for the multiples of STEP a <= b inside the range
+        (`>= a` and not `>= b`); the values at either edge are ORed in one by one.
+        """
+        step = enc.STEP
+        a = -(-lo // step) * step
+        b = (hi + 1) // step * step if hi < enc.SMALL_INT_MAX else enc.SMALL_INT_MAX + 1
+        values = list(range(lo, hi + 1))
+        if a < b:
+            edges = [*range(lo, a), *range(b, hi + 1)]
+            middle_cost = 1 + (0 if b > enc.SMALL_INT_MAX else 1)
+            if len(edges) + middle_cost < len(values):
+                self.key(enc.step_key(path, a))
+                if b <= enc.SMALL_INT_MAX:
+                    self.key(enc.step_key(path, b))
+                    self.minus() if not edges else self.op("D")
+                for n in edges:
+                    self.key(enc.value_key(path, n))
+                self.op("O", len(edges) + 1)
+                return
+        self.any_of([enc.value_key(path, n) for n in values])
 
     def at_least(self, path: str, c: int) -> None:
         """value >= c: one ladder bitmap for a round c > 0, else the sign bitmap and the magnitude slices."""
