@@ -31,6 +31,7 @@ from pyroaring import BitMap
 
 from cdp.segment.v1 import segment_pb2, segment_pb2_grpc
 from services.segment import encoding as enc
+from services.segment import plan
 from services.segment.bitmaps import meta_keys, shard_key, shards_key, steps_key
 from services.segment.plan import Meta, Program, compile_rule
 from services.segment.rules import parse
@@ -187,39 +188,7 @@ def program_keys(programs: list[Program]) -> set[str]:
 
 # -- in-process engines: the same plan ----------------------------------------------
 def run_plan(program: Program, get, alive, and_, or_, diff, count):
-    stack, registers = [], {}
-    code, i = program.code, 0
-    while i < len(code):
-        op = code[i]
-        if op == "K":
-            stack.append(get(program.keys[int(code[i + 1]) - 1]))
-            i += 2
-        elif op in ("A", "O"):
-            n = int(code[i + 1])
-            items = stack[-n:]
-            del stack[-n:]
-            stack.append(and_(items) if op == "A" else or_(items))
-            i += 2
-        elif op == "D":
-            b, a = stack.pop(), stack.pop()
-            stack.append(diff(a, b))
-            i += 1
-        elif op in ("N", "I"):
-            stack.append(diff(alive, stack.pop()))
-            i += 1
-        elif op == "Z":
-            stack.append(None)
-            i += 1
-        elif op == "S":
-            registers[code[i + 1]] = stack.pop()
-            i += 2
-        elif op == "R":
-            stack.append(registers[code[i + 1]])
-            i += 2
-        else:
-            stack.pop()
-            i += 1
-    return count(stack[-1])
+    return count(plan.interpret(program, get, alive, and_, or_, diff, None))
 
 
 class NumpyEngine:

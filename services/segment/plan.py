@@ -392,31 +392,34 @@ def compile_rule(node: Node, meta: Meta, today: dt.date, resolve: Callable[[str]
     return Program(c.keys, c.code, c.registers)
 
 
-def run_on_bits(program: Program, bits: dict[str, bool], alive: bool) -> bool:
-    """The program over one person's bits (`bits[suffix]`), exactly as the Lua runs it over bitmaps."""
-    stack: list[bool] = []
-    registers: dict[str, bool] = {}
+def interpret(program: Program, get: Callable, alive, and_: Callable, or_: Callable, minus: Callable, empty):
+    """Run the stack machine with the given set operations (the Lua in bitmaps.py is the Redis twin).
+
+    get(key suffix) -> a set; and_/or_ take a list of sets; minus(a, b) is a AND NOT b.
+    """
+    stack: list = []
+    registers: dict = {}
     code, i = program.code, 0
     while i < len(code):
         op = code[i]
         if op == "K":
-            stack.append(bits.get(program.keys[int(code[i + 1]) - 1], False))
+            stack.append(get(program.keys[int(code[i + 1]) - 1]))
             i += 2
         elif op in ("A", "O"):
             n = int(code[i + 1])
             items = stack[-n:]
             del stack[-n:]
-            stack.append(all(items) if op == "A" else any(items))
+            stack.append(and_(items) if op == "A" else or_(items))
             i += 2
         elif op == "D":
             b, a = stack.pop(), stack.pop()
-            stack.append(a and not b)
+            stack.append(minus(a, b))
             i += 1
         elif op in ("N", "I"):
-            stack.append(alive and not stack.pop())
+            stack.append(minus(alive, stack.pop()))
             i += 1
         elif op == "Z":
-            stack.append(False)
+            stack.append(empty)
             i += 1
         elif op == "S":
             registers[code[i + 1]] = stack.pop()
@@ -429,4 +432,10 @@ def run_on_bits(program: Program, bits: dict[str, bool], alive: bool) -> bool:
             i += 1
         else:  # pragma: no cover
             raise ValueError(op)
-    return bool(stack[-1]) and alive
+    return stack[-1]
+
+
+def run_on_bits(program: Program, bits: dict[str, bool], alive: bool) -> bool:
+    """The program over one person's bits (`bits[suffix]`), exactly as the Lua runs it over bitmaps."""
+    found = interpret(program, lambda k: bits.get(k, False), alive, all, any, lambda a, b: a and not b, False)
+    return bool(found) and alive
