@@ -7,34 +7,14 @@ import datetime as dt
 import grpc
 import pytest
 
-from cdp.profile.v1 import profile_pb2, profile_pb2_grpc
-from services.kit.kafka import Topics
+from cdp.profile.v1 import profile_pb2
 from services.kit.protos import to_struct
-from tests.conftest import eventually
-from tests.helpers import graphql, mongo_db, new_id, produce
+from tests.helpers import graphql, mongo_db, new_id
+from tests.profile_support import profile_fixture, send, stub_fixture, with_events  # noqa: F401 (fixtures)
 from tests.test_profile import get_profile, resolved
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 MINUTE = dt.timedelta(minutes=1)
-
-
-@pytest.fixture(scope="module")
-def profile(start_service):
-    return start_service("profile")
-
-
-@pytest.fixture(scope="module")
-def stub(profile):
-    with grpc.insecure_channel(profile.grpc_target("profile")) as channel:
-        yield profile_pb2_grpc.ProfileServiceStub(channel)
-
-
-def send(stack, events) -> None:
-    produce(stack, [(Topics.EVENTS_RESOLVED, e.person_id, e) for e in events])
-
-
-def with_events(stack, ws, person, count):
-    return eventually(lambda: (p := get_profile(stack, ws, person)) and p.computed.event_count == count and p)
 
 
 def upsert(stub, ws, person, **kwargs):

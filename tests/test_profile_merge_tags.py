@@ -5,42 +5,19 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
-import grpc
 import pytest
 
-from cdp.profile.v1 import profile_pb2, profile_pb2_grpc
+from cdp.profile.v1 import profile_pb2
 from services.kit.clock import FixedClock
 from services.kit.kafka import Topics
 from tests.conftest import eventually
-from tests.helpers import mongo_db, new_id, produce
+from tests.helpers import mongo_db, produce
+from tests.profile_support import order, profile_fixture, send, stub_fixture, with_events  # noqa: F401 (fixtures)
 from tests.test_profile import get_profile, resolved
 from tests.test_profile_merge import merged, unmerged
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 DAY = dt.timedelta(days=1)
-
-
-@pytest.fixture(scope="module")
-def profile(start_service):
-    return start_service("profile")
-
-
-@pytest.fixture(scope="module")
-def stub(profile):
-    with grpc.insecure_channel(profile.grpc_target("profile")) as channel:
-        yield profile_pb2_grpc.ProfileServiceStub(channel)
-
-
-def order(ws, person, uid, revenue, at):
-    return resolved(ws, person, uid, properties={"order_id": new_id("o"), "revenue": revenue}, at=at)
-
-
-def send(stack, events) -> None:
-    produce(stack, [(Topics.EVENTS_RESOLVED, e.person_id, e) for e in events])
-
-
-def with_events(stack, ws, person, count):
-    return eventually(lambda: (p := get_profile(stack, ws, person)) and p.computed.event_count == count and p)
 
 
 def tags_of(p) -> dict:

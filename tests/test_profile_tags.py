@@ -9,40 +9,18 @@ import grpc
 import pytest
 
 from cdp.profile.v1 import events_pb2 as profile_events
-from cdp.profile.v1 import profile_pb2, profile_pb2_grpc
+from cdp.profile.v1 import profile_pb2
 from services.kit.clock import FixedClock
 from services.kit.kafka import Topics
 from services.kit.protos import from_value, to_timestamp
 from tests.conftest import eventually
-from tests.helpers import mongo_db, new_id, produce, read_topic
+from tests.helpers import mongo_db, read_topic
+from tests.profile_support import order, profile_fixture, send, stub_fixture, with_events  # noqa: F401 (fixtures)
 from tests.test_profile import get_profile, resolved
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 HOUR = dt.timedelta(hours=1)
 DAY = dt.timedelta(days=1)
-
-
-@pytest.fixture(scope="module")
-def profile(start_service):
-    return start_service("profile")
-
-
-@pytest.fixture(scope="module")
-def stub(profile):
-    with grpc.insecure_channel(profile.grpc_target("profile")) as channel:
-        yield profile_pb2_grpc.ProfileServiceStub(channel)
-
-
-def order(ws, person, uid, revenue, at=None, **props):
-    return resolved(ws, person, uid, properties={"order_id": new_id("o"), "revenue": revenue, **props}, at=at or NOW)
-
-
-def send(stack, events) -> None:
-    produce(stack, [(Topics.EVENTS_RESOLVED, e.person_id, e) for e in events])
-
-
-def with_events(stack, ws, person, count):
-    return eventually(lambda: (p := get_profile(stack, ws, person)) and p.computed.event_count == count and p)
 
 
 def tags_of(p: profile_pb2.Profile) -> dict[str, profile_pb2.TagAssignment]:
