@@ -10,6 +10,17 @@ MAX_KEY_LENGTH = 128
 MAX_DEPTH = 8
 
 
+def check_key(key: Any, path: str) -> str:
+    """One key of a document under `path`; see check_keys."""
+    if not isinstance(key, str) or not key:
+        raise InvalidInput(f"{path} has an empty or non-string key", path)
+    if key.startswith("$") or "." in key or "\x00" in key:
+        raise InvalidInput(f"key {key!r} in {path} may not start with '$' or contain '.' or NUL", f"{path}.{key}")
+    if len(key) > MAX_KEY_LENGTH:
+        raise InvalidInput(f"key in {path} is longer than {MAX_KEY_LENGTH} characters", f"{path}.{key[:32]}")
+    return key
+
+
 def check_keys(value: Any, path: str, depth: int = 0) -> None:
     """Refuse keys that MongoDB would read as operators or paths.
 
@@ -20,15 +31,7 @@ def check_keys(value: Any, path: str, depth: int = 0) -> None:
         raise InvalidInput(f"{path} is nested deeper than {MAX_DEPTH} levels", path)
     if isinstance(value, dict):
         for key, inner in value.items():
-            if not isinstance(key, str) or not key:
-                raise InvalidInput(f"{path} has an empty or non-string key", path)
-            if key.startswith("$") or "." in key or "\x00" in key:
-                raise InvalidInput(
-                    f"key {key!r} in {path} may not start with '$' or contain '.' or NUL",
-                    f"{path}.{key}",
-                )
-            if len(key) > MAX_KEY_LENGTH:
-                raise InvalidInput(f"key in {path} is longer than {MAX_KEY_LENGTH}", f"{path}.{key[:20]}")
+            check_key(key, path)
             check_keys(inner, f"{path}.{key}", depth + 1)
     elif isinstance(value, list):
         for i, inner in enumerate(value):

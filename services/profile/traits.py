@@ -17,25 +17,15 @@ import datetime as dt
 import math
 from typing import Any
 
+from services.kit.documents import check_key
 from services.kit.errors import InvalidInput
 
-MAX_KEY_LENGTH = 128
 MAX_TRAITS_PER_WRITE = 200
 MAX_STRING_LENGTH = 4096
 MAX_LIST_ITEMS = 100
 
 STRING, NUMBER, BOOLEAN, DATETIME, LIST = "string", "number", "boolean", "datetime", "list"
 TYPES = (STRING, NUMBER, BOOLEAN, DATETIME, LIST)
-
-
-def check_key(key: Any, field: str) -> str:
-    if not isinstance(key, str) or not key:
-        raise InvalidInput(f"{field} has an empty or non-string key", field)
-    if key.startswith("$") or "." in key or "\x00" in key:
-        raise InvalidInput(f"trait key {key!r} may not start with '$' or contain '.' or NUL", f"{field}.{key}")
-    if len(key) > MAX_KEY_LENGTH:
-        raise InvalidInput(f"trait key is longer than {MAX_KEY_LENGTH} characters", f"{field}.{key[:32]}")
-    return key
 
 
 def type_of(value: Any) -> str | None:
