@@ -33,6 +33,8 @@ than the merge (i.e. it follows an unmerge).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import time
 import uuid
@@ -382,8 +384,17 @@ _APPLY, _ACTIVITY, _FLIP, _RESTORE = (
 
 _RUN = _RUN.replace("FULL_BYTES", str((SHARD_MASK + 1) // 8))
 
+# KEYS = lock; ARGV = token: release only our own lock (it may have expired and been taken since).
+_UNLOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
 MERGED = "m"
 FORGOTTEN = "f"
+# How long a person stays locked by a replica that died holding the lock; longer than any
+# one record's work takes, or two replicas could again work on one person side by side.
+PERSON_LOCK_MS = 20_000
 _CLEAR_CHUNK = 500
 OUTBOXES = "cdp:outboxes"
 
@@ -449,6 +460,11 @@ def pid_key(workspace: str, shard: int) -> str:
     return f"{_tag(workspace, shard)}:pid"
 
 
+def lock_key(workspace: str, uid: int) -> str:
+    shard, _ = shard_of(uid)
+    return f"{_tag(workspace, shard)}:lock:{uid}"
+
+
 def _scanned_key(workspace: str, shard: int) -> str:
     return f"{_tag(workspace, shard)}:keys:scanned"
 
@@ -478,8 +494,33 @@ class BitmapIndex:
         self._mark_gone = redis.register_script(_MARK_GONE)
         self._clear = redis.register_script(_CLEAR)
         self._restore = redis.register_script(_RESTORE)
+        self._unlock = redis.register_script(_UNLOCK)
         self._outboxes: set[str] = set()
         self._wide_cache: dict[str, tuple[float, set[str]]] = {}
+
+    @contextlib.asynccontextmanager
+    async def person_lock(self, workspace: str, *uids: int, ttl_ms: int = PERSON_LOCK_MS) -> AsyncIterator[None]:
+        """Hold the persons (sorted, so two holders of the same pair cannot deadlock) for one record's work.
+
+        A consumer-group rebalance lets the old member finish its batch while the new one
+        re-reads the partition from the last commit, so two replicas can handle one person
+        at once; without this a replica could write bitmaps from a document it read before
+        the other's newer write, and flip membership from those stale bits (a lost exit).
+        """
+        token = uuid.uuid4().hex
+        held: list[str] = []
+        try:
+            for uid in sorted(set(uids)):
+                key = lock_key(workspace, uid)
+                delay = 0.005
+                while not await self.redis.set(key, token, nx=True, px=ttl_ms):
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 0.2)
+                held.append(key)
+            yield
+        finally:
+            for key in held:
+                await self._unlock(keys=[key], args=[token])
 
     # -- writes (idempotent: they set a person's current values) -------------
     async def apply(
