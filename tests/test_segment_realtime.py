@@ -227,3 +227,40 @@ async def test_two_replicas_handling_the_same_records_side_by_side_agree_with_on
     assert by_person == {uid: ["enter", "exit"] * (rounds // 2) for uid in persons}
     assert await world.count(gold) == 0
     assert (await world.audiences.preview(world.ws, 'traits.tier = "silver"'))[0] == len(persons)
+
+
+async def test_merged_away_and_forgotten_members_exit_once_and_the_restored_person_enters_again(world):
+    for uid in (1, 2, 3):
+        await world.change(uid, traits__gender="female")
+    women = (await world.audiences.create(world.ws, "women", 'traits.gender = "female"'))["_id"]
+    nobody = (await world.audiences.create(world.ws, "men", 'traits.gender = "male"'))["_id"]
+    at = int(world.clock.now().timestamp() * 1000)
+
+    async def entries() -> list[tuple[str, str, int, str, str]]:
+        out = []
+        for stream in world.outboxes:
+            for _, f in await world.redis.xrange(stream):
+                out.append(
+                    (
+                        f[b"segment"].decode(),
+                        f[b"change"].decode(),
+                        int(f[b"uid"]),
+                        f.get(b"reason", b"").decode(),
+                        f[b"cause"].decode(),
+                    )
+                )
+        return out
+
+    await world.rt.merged(world.ws, 1, 2, "m1", at)
+    await world.rt.merged(world.ws, 1, 2, "m1", at)  # a replayed identity event announces nothing more
+    await world.rt.forgotten(world.ws, 3, at)
+    await world.rt.forgotten(world.ws, 3, at)
+    assert await entries() == [(women, "exit", 2, "merged", "merge:m1"), (women, "exit", 3, "forgotten", "forgotten:3")]
+    assert await world.count(women) == 1 and await world.count(nobody) == 0
+
+    # Unmerged: profile announces the restored person's own profile, which brings it back in.
+    await world.rt.unmerged(world.ws, 1, 2, "m1", at + 1000)
+    world.clock.advance(seconds=2)
+    assert await world.change(2, traits__gender="female") == [women]
+    assert (await entries())[2:] == [(women, "enter", 2, "", "c4")]
+    assert await world.count(women) == 2

@@ -187,14 +187,17 @@ class Audiences:
 
     async def baseline(self, workspace: str, segment_id: str) -> None:
         program = await self.segment_program(workspace, segment_id)
+        shards = await self.index.shards(workspace)
         await asyncio.gather(
             *(
                 self.index.run_shard(
                     workspace, s, program, mode="store", dest=shard_key(workspace, s, enc.membership_key(segment_id))
                 )
-                for s in await self.index.shards(workspace)
+                for s in shards
             )
         )
+        for s in shards:
+            await self.index.register(workspace, s, enc.membership_key(segment_id))
 
     async def reconcile(self, workspace: str, segment_id: str, cause: str) -> int:
         """Flip every membership bit that differs from the rule now, each with its enter/exit."""

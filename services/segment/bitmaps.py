@@ -341,17 +341,26 @@ redis.call('HSET', KEYS[1], ARGV[1], mark)
 return mark
 """
 
-# KEYS = gone, bitmaps...; ARGV = uid, mark, offset. Clears the uid's bit in each
-# bitmap (without growing shorter ones); -1 when the mark changed meanwhile
-# (an unmerge restored the uid), so the erase stops.
+# KEYS = gone, outbox, pid, bitmaps...; ARGV = uid, mark, offset, workspace, cause, at (ms), reason,
+# membership key prefix. Clears the uid's bit in each bitmap (without growing shorter ones); where a
+# segment's membership bit was set, the exit goes to the shard's outbox in the same script, so a
+# replay (bit already clear) announces nothing again. -1 when the mark changed meanwhile (an
+# unmerge restored the uid), so the erase stops.
 _CLEAR = """
 if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return -1 end
 local offset = tonumber(ARGV[3])
+local prefix = ARGV[8]
+local pid = redis.call('HGET', KEYS[3], ARGV[1]) or ''
 local cleared = 0
-for i = 2, #KEYS do
+for i = 4, #KEYS do
   local key = KEYS[i]
   if redis.call('TYPE', key)['ok'] == 'string' and redis.call('STRLEN', key) * 8 > offset then
-    cleared = cleared + redis.call('SETBIT', key, offset, 0)
+    local was = redis.call('SETBIT', key, offset, 0)
+    cleared = cleared + was
+    if was == 1 and string.sub(key, 1, #prefix) == prefix then
+      redis.call('XADD', KEYS[2], '*', 'segment', string.sub(key, #prefix + 1), 'change', 'exit',
+        'uid', ARGV[1], 'person', pid, 'workspace', ARGV[4], 'cause', ARGV[5], 'at', ARGV[6], 'reason', ARGV[7])
+    end
   end
 end
 return cleared
@@ -660,28 +669,53 @@ class BitmapIndex:
         )
         return [f.decode() if isinstance(f, bytes) else f for f in flipped]
 
+    async def register(self, workspace: str, shard: int, *suffixes: str) -> None:
+        """Put bitmaps written outside the write scripts into the shard's registry (so erasing finds them)."""
+        if suffixes:
+            await self.redis.sadd(registry_key(workspace, shard), *(shard_key(workspace, shard, s) for s in suffixes))
+
     async def _register_outbox(self, workspace: str, shard: int) -> None:
         key = outbox_key(workspace, shard)
         if key not in self._outboxes:
             await self.redis.sadd(OUTBOXES, key)
             self._outboxes.add(key)
 
-    async def retire(self, workspace: str, uid: int, kind: str, at_ms: int) -> int | None:
+    async def retire(
+        self, workspace: str, uid: int, kind: str, at_ms: int, cause: str = "", segments: list[str] | None = None
+    ) -> int | None:
         """Erase a uid from every bitmap of its shard, `alive` and memberships included.
 
         kind is MERGED (the uid was merged into another person) or FORGOTTEN.
-        Returns how many bits were cleared, or None when the erase was stale
-        (a merge that an unmerge already undid) or interrupted by an unmerge.
-        Idempotent: a replay clears nothing more and leaves the same mark.
+        Each segment the uid was a member of announces its exit (reason "merged" or
+        "forgotten"), written with the bit clear. Returns how many bits were cleared,
+        or None when the erase was stale (a merge that an unmerge already undid) or
+        interrupted by an unmerge. Idempotent: a replay clears and announces nothing more.
         """
         shard, offset = shard_of(uid)
         gone = gone_key(workspace, shard)
         mark = await self._mark_gone(keys=[gone], args=[uid, kind, at_ms])
         if mark is None:
             return None
+        await self._register_outbox(workspace, shard)
+        reason = "merged" if kind == MERGED else "forgotten"
+        prefix = shard_key(workspace, shard, enc.membership_key(""))
         cleared = 0
-        async for chunk in self._bitmap_keys(workspace, shard):
-            n = await self._clear(keys=[gone, *chunk], args=[uid, mark, offset])
+        # The segments' membership bitmaps first: ones written before they were registered
+        # are not in the registry (a key met twice clears and announces nothing the second time).
+        memberships = [shard_key(workspace, shard, enc.membership_key(s)) for s in segments or []]
+        chunks = [memberships[i : i + _CLEAR_CHUNK] for i in range(0, len(memberships), _CLEAR_CHUNK)]
+
+        async def every_chunk():
+            for c in chunks:
+                yield c
+            async for c in self._bitmap_keys(workspace, shard):
+                yield c
+
+        async for chunk in every_chunk():
+            n = await self._clear(
+                keys=[gone, outbox_key(workspace, shard), pid_key(workspace, shard), *chunk],
+                args=[uid, mark, offset, workspace, cause or f"{reason}:{uid}", at_ms, reason, prefix],
+            )
             if n < 0:
                 return None
             cleared += n

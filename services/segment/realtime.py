@@ -129,7 +129,8 @@ class Realtime:
             await self._merged(workspace, winner, loser, merge_id, at_ms)
 
     async def _merged(self, workspace: str, winner: int, loser: int, merge_id: str, at_ms: int) -> None:
-        if await self.index.retire(workspace, loser, MERGED, at_ms) is None:
+        segments = list(await self.audiences.definitions(workspace))
+        if await self.index.retire(workspace, loser, MERGED, at_ms, f"merge:{merge_id}", segments) is None:
             return  # the merge was undone already (its unmerge may arrive first: another topic)
         moved = await self.people.move_activity(workspace, loser, winner, merge_id, sign=1)
         await self.people.erase_attrs(workspace, loser)
@@ -154,7 +155,8 @@ class Realtime:
 
     async def forgotten(self, workspace: str, uid: int, at_ms: int) -> None:
         async with self.index.person_lock(workspace, uid):
-            await self.index.retire(workspace, uid, FORGOTTEN, at_ms)
+            segments = list(await self.audiences.definitions(workspace))
+            await self.index.retire(workspace, uid, FORGOTTEN, at_ms, segments=segments)
             await self.people.erase(workspace, uid)
 
     # -- time ------------------------------------------------------------------
