@@ -264,3 +264,24 @@ async def test_merged_away_and_forgotten_members_exit_once_and_the_restored_pers
     assert await world.change(2, traits__gender="female") == [women]
     assert (await entries())[2:] == [(women, "enter", 2, "", "c4")]
     assert await world.count(women) == 2
+
+
+async def test_a_segment_created_with_announce_existing_enters_every_initial_member_once(world, monkeypatch):
+    from services.segment import audiences as audiences_module
+
+    members = [1, 2, 3, BIG, BIG + 1]
+    for uid in members:
+        await world.change(uid, traits__plan="gold")
+    await world.change(7, traits__plan="free")
+    silent = (await world.audiences.create(world.ws, "silent", 'traits.plan = "gold"'))["_id"]
+    # Small chunks: several scripts per shard, each flipping at most two bits.
+    monkeypatch.setattr(audiences_module, "RECONCILE_BATCH", 2)
+    loud = (await world.audiences.create(world.ws, "loud", 'traits.plan = "gold"', announce_existing=True))["_id"]
+    assert await world.transitions() == [(loud, "enter", uid) for uid in members]
+    assert await world.count(loud) == await world.count(silent) == len(members)
+    # Once only: a later change re-evaluates both and flips only what really changes.
+    assert sorted(await world.change(2, traits__plan="free")) == sorted([silent, loud])
+    assert await world.change(1, traits__plan="gold", traits__city="x") == []
+    assert sorted(await world.transitions()) == sorted(
+        [(loud, "enter", uid) for uid in members] + [(loud, "exit", 2), (silent, "exit", 2)]
+    )

@@ -212,6 +212,34 @@ def test_grpc_and_graphql_operations(segment, stub, workspace_id):
     assert rows[0]["size"] == 8
 
 
+def test_segments_created_with_announce_existing_enter_their_members_on_kafka(segment, stub, workspace_id):
+    ws = workspace_id
+    produce(segment, [changed(ws, uid, {"traits.plan": "gold" if uid < 4 else "free"}) for uid in (1, 2, 3, 4, BIG)])
+    eventually(lambda: preview(stub, ws, "traits.plan EXISTS") == 5)
+    by_grpc = stub.CreateSegment(
+        segment_pb2.CreateSegmentRequest(
+            workspace_id=ws, name="gold", rule='traits.plan = "gold"', announce_existing=True
+        )
+    )
+    url = segment.http_url("segment") + "/graphql"
+    mutation = 'mutation($r: String!) { createSegment(name: "free", rule: $r, announceExisting: true) { id size } }'
+    created = graphql(url, ws, mutation, {"r": 'traits.plan = "free"'})
+    by_graphql = created["data"]["createSegment"]
+    silent = stub.CreateSegment(
+        segment_pb2.CreateSegmentRequest(workspace_id=ws, name="all", rule="traits.plan EXISTS")
+    )
+    assert by_graphql["size"] == 2
+    expected = sorted(
+        [(by_grpc.id, uid, f"create:{by_grpc.id}") for uid in (1, 2, 3)]
+        + [(by_graphql["id"], uid, f"create:{by_graphql['id']}") for uid in (4, BIG)]
+    )
+    # Waits the whole time for one more (there must be none).
+    got = memberships(segment, ws, until=lambda msgs: len(msgs) > len(expected), seconds=8)
+    assert all(m.change == "enter" for m in got)
+    assert sorted((m.segment_id, m.uid, m.cause_message_id) for m in got) == expected
+    assert silent.id not in {m.segment_id for m in got}
+
+
 def test_sigkill_mid_stream_loses_and_duplicates_no_transition(segment, stub, workspace_id):
     ws = workspace_id
     produce(segment, [changed(ws, 9999, {"traits.tier": "bronze"})])

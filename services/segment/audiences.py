@@ -149,13 +149,18 @@ class Audiences:
             "windowed": rules.windowed(node),
         }
 
-    async def create(self, workspace: str, name: str, rule: str) -> dict:
+    async def create(self, workspace: str, name: str, rule: str, announce_existing: bool = False) -> dict:
         name = check_name(name)
         node = await self.parse(workspace, rule)
         doc = await self.store.create(workspace, {"name": name, **self._fields(rule, node)}, self.clock.now())
         self._forget_cache(workspace)
-        # Who is in it from the start is the baseline, not a stream of "enter" events.
-        await self.baseline(workspace, doc["_id"])
+        if announce_existing:
+            # From an empty membership bitmap, reconciling enters every member with its "enter",
+            # RECONCILE_BATCH per script; people who entered in real time meanwhile are not repeated.
+            await self.reconcile(workspace, doc["_id"], f"create:{doc['_id']}")
+        else:
+            # Who is in it from the start is the baseline, not a stream of "enter" events.
+            await self.baseline(workspace, doc["_id"])
         return doc
 
     async def update(self, workspace: str, segment_id: str, name: str | None, rule: str | None) -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+from typing import Annotated
 
 import strawberry
 
@@ -172,8 +173,20 @@ class Query:
 @strawberry.type
 class Mutation:
     @strawberry.mutation
-    async def create_segment(self, info: strawberry.Info, name: str, rule: str) -> Segment:
-        return _segment(await info.context["audiences"].create(workspace_of(info), name, rule))
+    async def create_segment(
+        self,
+        info: strawberry.Info,
+        name: str,
+        rule: str,
+        announce_existing: Annotated[
+            bool,
+            strawberry.argument(
+                description="Announce an enter on segment.membership for everyone who matches now "
+                "(default: they are the silent baseline)."
+            ),
+        ] = False,
+    ) -> Segment:
+        return _segment(await info.context["audiences"].create(workspace_of(info), name, rule, announce_existing))
 
     @strawberry.mutation
     async def update_segment(

@@ -32,14 +32,16 @@ class Segment(_message.Message):
     def __init__(self, workspace_id: _Optional[str] = ..., id: _Optional[str] = ..., name: _Optional[str] = ..., rule: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., source: _Optional[str] = ..., uses: _Optional[_Iterable[str]] = ..., windowed: _Optional[bool] = ...) -> None: ...
 
 class CreateSegmentRequest(_message.Message):
-    __slots__ = ("workspace_id", "name", "rule")
+    __slots__ = ("workspace_id", "name", "rule", "announce_existing")
     WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     RULE_FIELD_NUMBER: _ClassVar[int]
+    ANNOUNCE_EXISTING_FIELD_NUMBER: _ClassVar[int]
     workspace_id: str
     name: str
     rule: str
-    def __init__(self, workspace_id: _Optional[str] = ..., name: _Optional[str] = ..., rule: _Optional[str] = ...) -> None: ...
+    announce_existing: bool
+    def __init__(self, workspace_id: _Optional[str] = ..., name: _Optional[str] = ..., rule: _Optional[str] = ..., announce_existing: _Optional[bool] = ...) -> None: ...
 
 class UpdateSegmentRequest(_message.Message):
     __slots__ = ("workspace_id", "id", "name", "rule")
