@@ -285,3 +285,44 @@ async def test_a_segment_created_with_announce_existing_enters_every_initial_mem
     assert sorted(await world.transitions()) == sorted(
         [(loud, "enter", uid) for uid in members] + [(loud, "exit", 2), (silent, "exit", 2)]
     )
+
+
+async def test_declared_traits_and_tags_can_be_used_before_any_data(world):
+    from services.kit.errors import InvalidInput
+
+    ws = world.ws
+    with pytest.raises(InvalidInput, match="unknown trait 'loyalty'"):
+        await world.audiences.create(ws, "early", 'traits.loyalty = "gold"')
+    for path, kind, field in [
+        ("traits.$where", "text", "path"),
+        ("profile.loyalty", "text", "path"),
+        ("traits.1st", "number", "path"),
+        ("traits.loyalty", "date", "kind"),
+        ("tags.early_bird", "number", "kind"),
+    ]:
+        with pytest.raises(InvalidInput) as err:
+            await world.audiences.declare_field(ws, path, kind)
+        assert err.value.field == field
+    assert await world.people.fields.count_documents({"workspace": ws}) == 0, "bad input changed nothing"
+
+    declared = await world.audiences.declare_field(ws, "traits.loyalty", "text")
+    assert (declared["kinds"], declared["declared"]) == (["text"], ["text"])
+    await world.audiences.declare_field(ws, "traits.loyalty", "text")  # idempotent
+    await world.audiences.declare_field(ws, "traits.score", "NUMBER")
+    await world.audiences.declare_field(ws, "tags.early_bird", "")
+    early = (
+        await world.audiences.create(
+            ws, "early", 'traits.loyalty = "gold" AND traits.score >= 10 OR tags.early_bird WITH CONFIDENCE >= 0.5'
+        )
+    )["_id"]
+    with pytest.raises(InvalidInput, match="not a number"):
+        await world.audiences.create(ws, "bad", "traits.loyalty > 3")
+    assert await world.count(early) == 0
+
+    # The first data then moves people in, announced like any transition.
+    assert await world.change(1, traits__loyalty="gold", traits__score=12) == [early]
+    assert await world.change(2, traits__loyalty="gold", traits__score=3) == []
+    assert await world.change(3, tags__early_bird={"value": "true", "confidence": 0.9}) == [early]
+    assert await world.count(early) == 2
+    seen = await world.people.fields.find_one({"_id": f"{ws}:traits.score"})
+    assert (seen["kinds"], seen["declared"]) == (["number"], ["number"])

@@ -240,6 +240,28 @@ def test_segments_created_with_announce_existing_enter_their_members_on_kafka(se
     assert silent.id not in {m.segment_id for m in got}
 
 
+def test_declared_fields_let_a_rule_be_saved_before_the_first_event(segment, stub, workspace_id):
+    ws = workspace_id
+    url = segment.http_url("segment") + "/graphql"
+    with pytest.raises(grpc.RpcError) as err:
+        stub.DeclareField(segment_pb2.DeclareFieldRequest(workspace_id=ws, path="traits.a$b", kind="text"))
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "traits.<name>" in err.value.details()
+    bad = graphql(url, ws, 'mutation { declareSegmentField(path: "traits.region", kind: "colour") { path } }')
+    assert bad["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT" and "kind must be" in bad["errors"][0]["message"]
+    assert mongo_db(segment)["segment_fields"].count_documents({"workspace": ws}) == 0
+
+    field = stub.DeclareField(segment_pb2.DeclareFieldRequest(workspace_id=ws, path="traits.region", kind="text"))
+    assert (field.path, list(field.kinds), list(field.declared)) == ("traits.region", ["text"], ["text"])
+    tag = graphql(url, ws, 'mutation { declareSegmentField(path: "tags.pioneer") { path kinds declared } }')
+    assert tag["data"]["declareSegmentField"] == {"path": "tags.pioneer", "kinds": ["tag"], "declared": ["tag"]}
+    north = stub.CreateSegment(
+        segment_pb2.CreateSegmentRequest(workspace_id=ws, name="north", rule='traits.region = "north" OR tags.pioneer')
+    )
+    produce(segment, [changed(ws, 5, {"traits.region": "north"}), changed(ws, 6, {"traits.region": "south"})])
+    got = memberships(segment, ws, until=lambda msgs: len(msgs) >= 1)
+    assert [(m.segment_id, m.uid, m.change) for m in got] == [(north.id, 5, "enter")]
+
+
 def test_sigkill_mid_stream_loses_and_duplicates_no_transition(segment, stub, workspace_id):
     ws = workspace_id
     produce(segment, [changed(ws, 9999, {"traits.tier": "bronze"})])

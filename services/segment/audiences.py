@@ -177,6 +177,11 @@ class Audiences:
             await self.reconcile(workspace, segment_id, f"update:{segment_id}:{doc['updated_at'].isoformat()}")
         return doc
 
+    async def declare_field(self, workspace: str, path: str, kind: str) -> dict:
+        doc = await self.people.declare_field(workspace, path.strip(), kind.strip().lower())
+        self._forget_cache(workspace)  # other replicas see it within their CACHE_SECONDS
+        return doc
+
     async def delete(self, workspace: str, segment_id: str) -> bool:
         defs = await self.definitions(workspace)
         users = sorted(d.doc["name"] for d in defs.values() if segment_id in d.doc.get("refs", []))

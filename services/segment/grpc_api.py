@@ -38,6 +38,12 @@ class SegmentGrpc(segment_pb2_grpc.SegmentServiceServicer):
         )
 
     @maps_errors
+    async def DeclareField(self, request, context):
+        workspace = required(request.workspace_id, "workspace_id")
+        doc = await self.audiences.declare_field(workspace, required(request.path, "path"), request.kind)
+        return segment_pb2.Field(path=doc["path"], kinds=sorted(doc["kinds"]), declared=sorted(doc["declared"]))
+
+    @maps_errors
     async def UpdateSegment(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
         doc = await self.audiences.update(workspace, required(request.id, "id"), request.name, request.rule)
