@@ -19,9 +19,10 @@ from cdp.identity.v1 import events_pb2 as identity_events
 from cdp.profile.v1 import events_pb2 as profile_events
 from cdp.segment.v1 import events_pb2 as segment_events
 from cdp.segment.v1 import segment_pb2, segment_pb2_grpc
-from services.kit.kafka import Topics
+from services.kit.kafka import Topics, dead_letter_topic
 from services.kit.protos import to_struct, to_timestamp, to_value
 from services.segment.encoding import SHARD_BITS
+from services.segment.workers import GROUP
 from tests.conftest import eventually, grpc_stub
 from tests.helpers import collect, create_workspace, graphql, mongo_db, new_id, produce, read_topic
 from tools.stack import free_port
@@ -288,6 +289,9 @@ def test_sigkill_mid_stream_loses_and_duplicates_no_transition(segment, stub, wo
     # SecantusDB reaps it (60 s), and those persons' later rounds wait behind it.
     got = memberships(segment, ws, until=lambda msgs: len(msgs) >= total, seconds=300)
     assert len(got) >= 30
+    # A record the survivor gave up on would be lost silently: say so before comparing sequences.
+    dead = read_topic(segment, dead_letter_topic(GROUP), profile_events.ProfileChanged, 2)
+    assert [m.cause_message_id for m in dead if m.workspace_id == ws] == []
     ids = Counter(m.transition_id for m in got)
     assert [i for i, n in ids.items() if n > 1] == [], "a transition was published twice"
     by_person = defaultdict(list)

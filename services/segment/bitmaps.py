@@ -14,6 +14,7 @@ operations is in plan.py. Besides the bitmaps, each shard holds:
     cdp:{<ws>:<shard>}:ns                  hash path -> bit slices in use in this shard
     cdp:{<ws>:<shard>}:pid                 hash uid -> person id (for membership announcements)
     cdp:{<ws>:<shard>}:outbox              stream: membership transitions not yet on Kafka
+    cdp:{<ws>:<shard>}:lock:<uid>          the replica working on this person now (see person_lock)
     cdp:ws:<ws>:shards                     set of shard numbers in use
     cdp:ws:<ws>:slices / :wide / :neg      what the compiler must know of numeric attributes (plan.Meta)
     cdp:outboxes                           set of outbox streams (for the relay)
