@@ -326,3 +326,20 @@ async def test_declared_traits_and_tags_can_be_used_before_any_data(world):
     assert await world.count(early) == 2
     seen = await world.people.fields.find_one({"_id": f"{ws}:traits.score"})
     assert (seen["kinds"], seen["declared"]) == (["number"], ["number"])
+
+
+async def test_a_person_lock_is_renewed_while_held_and_lapses_when_its_holder_is_gone(world):
+    import asyncio
+
+    from services.segment.bitmaps import lock_key
+
+    key = lock_key(world.ws, 5)
+    async with world.index.person_lock(world.ws, 5, ttl_ms=300):
+        await asyncio.sleep(0.8)  # longer than the TTL: only renewal keeps it
+        assert not await world.redis.set(key, "other", nx=True, px=300), "a second replica got in"
+    assert not await world.redis.exists(key)
+    # A holder that died (SIGKILL: nothing renews or releases) blocks the person for one TTL only.
+    await world.redis.set(key, "dead replica", px=300)
+    started = asyncio.get_running_loop().time()
+    assert await world.change(5, traits__gender="female") == []
+    assert 0.2 < asyncio.get_running_loop().time() - started < 5

@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -400,11 +401,19 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
+# KEYS = locks...; ARGV = token, ttl (ms): extend the locks that are still ours.
+_RENEW = """
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[1] then redis.call('PEXPIRE', KEYS[i], ARGV[2]) end
+end
+return 1
+"""
+
 MERGED = "m"
 FORGOTTEN = "f"
-# How long a person stays locked by a replica that died holding the lock; longer than any
-# one record's work takes, or two replicas could again work on one person side by side.
-PERSON_LOCK_MS = 20_000
+# How long a person stays locked by a replica that died holding it; a live holder renews it
+# every third of that, so a slow store cannot let a second replica in beside it.
+PERSON_LOCK_MS = 10_000
 _CLEAR_CHUNK = 500
 OUTBOXES = "cdp:outboxes"
 
@@ -488,6 +497,7 @@ def _now_ms() -> int:
 
 
 Resolve = Callable[[str], Node]
+log = logging.getLogger(__name__)
 
 
 class BitmapIndex:
@@ -505,6 +515,7 @@ class BitmapIndex:
         self._clear = redis.register_script(_CLEAR)
         self._restore = redis.register_script(_RESTORE)
         self._unlock = redis.register_script(_UNLOCK)
+        self._renew = redis.register_script(_RENEW)
         self._outboxes: set[str] = set()
         self._wide_cache: dict[str, tuple[float, set[str]]] = {}
 
@@ -527,10 +538,22 @@ class BitmapIndex:
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 0.2)
                 held.append(key)
-            yield
+            renewing = asyncio.create_task(self._keep_locks(held, token, ttl_ms))
+            try:
+                yield
+            finally:
+                renewing.cancel()
         finally:
             for key in held:
                 await self._unlock(keys=[key], args=[token])
+
+    async def _keep_locks(self, keys: list[str], token: str, ttl_ms: int) -> None:
+        while True:
+            await asyncio.sleep(ttl_ms / 3000)
+            try:
+                await self._renew(keys=keys, args=[token, ttl_ms])
+            except Exception:
+                log.warning("person lock not renewed", exc_info=True)
 
     # -- writes (idempotent: they set a person's current values) -------------
     async def apply(

@@ -11,7 +11,10 @@ For every profile.changed and resolved event:
   4. the relay (relay.py) moves outbox entries to `segment.membership`.
 A crash anywhere re-delivers the record; steps 1-3 then converge on the same
 state and flip nothing twice, because a flip only happens where the stored
-membership bit differs from the evaluation.
+membership bit differs from the evaluation. Steps 1-3 run under a per-person
+lock in Redis (BitmapIndex.person_lock): during a rebalance two replicas can
+hold the same records, and one must not write bits from a document read before
+the other's newer change.
 
 Windowed segments ("in the last 30 days") change with the date alone: `sweep`
 reconciles them (whole shards, one script per batch) on a schedule with the
