@@ -17,12 +17,13 @@ import redis
 
 from cdp.identity.v1 import events_pb2 as identity_events
 from cdp.profile.v1 import events_pb2 as profile_events
+from cdp.segment.v1 import events_pb2 as segment_events
 from cdp.segment.v1 import segment_pb2, segment_pb2_grpc
 from services.kit.kafka import Topics
 from services.kit.protos import to_timestamp, to_value
 from services.segment.bitmaps import SHARD_BITS, alive_key, shard_of, trait_key
 from tests.conftest import eventually, grpc_stub
-from tests.helpers import graphql, mongo_db, produce
+from tests.helpers import graphql, mongo_db, produce, read_topic
 
 BIG = 1 << SHARD_BITS  # uids from here on live in shard 1
 
@@ -171,6 +172,22 @@ def has_bit(r, ws: str, uid: int, trait: str, value) -> bool:
     return bool(r.getbit(trait_key(ws, shard, trait, value), offset))
 
 
+def announced(stack, ws: str, uid: int, until, seconds: float = 30.0) -> list[tuple[str, str, str]]:
+    """(segment, change, reason) of the uid's membership records on Kafka, in order."""
+
+    def mine(msgs):
+        return [(m.segment_id, m.change, m.reason) for m in msgs if m.workspace_id == ws and m.uid == uid]
+
+    msgs = read_topic(
+        stack,
+        Topics.SEGMENT_MEMBERSHIP,
+        segment_events.SegmentMembershipChanged,
+        seconds,
+        until=lambda m: until(mine(m)),
+    )
+    return mine(msgs)
+
+
 def person_segments(stack, ws: str, people: list[tuple[str, int]]) -> dict[str, list[str]]:
     answer = graphql(
         stack.http_url("segment") + "/graphql",
@@ -231,6 +248,9 @@ def test_merge_erases_the_loser_everywhere_and_the_winner_keeps_its_profile(segm
     assert bits_of(r, ws, loser[1]) == []
     assert (count(stub, ws, female), count(stub, ws, silver), count(stub, ws, not_male)) == (1, 0, 1)
     assert member(stub, ws, female, winner[1])
+    # The loser left each segment it was in with one exit saying why, the replayed merge added none.
+    exits = [a for a in announced(segment, ws, loser[1], until=lambda a: False, seconds=6) if a[1] == "exit"]
+    assert sorted(exits) == sorted((s, "exit", "merged") for s in (female, silver, not_male))
 
 
 def test_forget_erases_the_uid_and_later_changes_cannot_bring_it_back(segment, stub, r, workspace_id):
@@ -272,6 +292,10 @@ def test_forget_erases_the_uid_and_later_changes_cannot_bring_it_back(segment, s
     assert bits_of(r, ws, gone[1]) == [] and bits_of(r, ws, 23) == []
     assert preview(stub, ws, 'traits.gender = "male"') == 2
     assert count(stub, ws, not_male) == 0
+    # It entered both segments in real time and left each once, saying why.
+    assert sorted(announced(segment, ws, gone[1], until=lambda a: False, seconds=6)) == sorted(
+        [(not_male, "enter", ""), (vip, "enter", ""), (not_male, "exit", "forgotten"), (vip, "exit", "forgotten")]
+    )
 
 
 def test_stale_changes_are_dropped_and_unmerge_brings_the_person_back(segment, stub, r, workspace_id):

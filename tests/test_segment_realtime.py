@@ -184,3 +184,162 @@ async def test_forget_clears_everything_and_rebuild_gives_identical_counts(world
     assert (await world.audiences.preview(ws, rules[0]))[0] == 0
     assert await rebuild(world.audiences, ws) == 38
     assert [(await world.audiences.preview(ws, r))[0] for r in rules] == before
+
+
+async def test_two_replicas_handling_the_same_records_side_by_side_agree_with_one(world):
+    """A rebalance hands a partition to a new member while the old one still works through its batch,
+    so two replicas handle one person's records at the same time (the new one from the last commit)."""
+    import asyncio
+    import random
+
+    twin_index = BitmapIndex(world.redis)
+    twin_index._outboxes.update(world.outboxes)
+    twin_audiences = Audiences(
+        SegmentStore(world.audiences.store.segments.database), world.people, twin_index, world.clock
+    )
+    twin = Realtime(twin_audiences, twin_index, world.people, world.clock)
+    await world.change(999, traits__tier="bronze")
+    gold = (await world.audiences.create(world.ws, "gold", 'traits.tier = "gold"'))["_id"]
+    persons, rounds = range(1, 25), 6
+    at = int(world.clock.now().timestamp() * 1000)
+    rng = random.Random(7)
+
+    done = {(uid, r): asyncio.Event() for uid in persons for r in range(rounds)}
+
+    async def replica(rt: Realtime, uid: int, start: int) -> None:
+        # The new member starts at the last committed offset: everything before it was handled.
+        if start:
+            await done[(uid, start - 1)].wait()
+        for r in range(start, rounds):
+            await asyncio.sleep(rng.random() * 0.01)
+            tier = "gold" if r % 2 == 0 else "silver"
+            await rt.profile_changed(world.ws, uid, f"p{uid}", {"traits.tier": tier}, f"{uid}-{r}", at + r)
+            done[(uid, r)].set()
+
+    await asyncio.gather(
+        *(replica(world.rt, uid, 0) for uid in persons), *(replica(twin, uid, 1 + uid % 3) for uid in persons)
+    )
+    by_person: dict[int, list[str]] = {}
+    for segment, change, uid in await world.transitions():
+        if segment == gold:
+            by_person.setdefault(uid, []).append(change)
+    # sorted() in transitions() keeps each person's entries in stream order.
+    assert by_person == {uid: ["enter", "exit"] * (rounds // 2) for uid in persons}
+    assert await world.count(gold) == 0
+    assert (await world.audiences.preview(world.ws, 'traits.tier = "silver"'))[0] == len(persons)
+
+
+async def test_merged_away_and_forgotten_members_exit_once_and_the_restored_person_enters_again(world):
+    for uid in (1, 2, 3):
+        await world.change(uid, traits__gender="female")
+    women = (await world.audiences.create(world.ws, "women", 'traits.gender = "female"'))["_id"]
+    nobody = (await world.audiences.create(world.ws, "men", 'traits.gender = "male"'))["_id"]
+    at = int(world.clock.now().timestamp() * 1000)
+
+    async def entries() -> list[tuple[str, str, int, str, str]]:
+        out = []
+        for stream in world.outboxes:
+            for _, f in await world.redis.xrange(stream):
+                out.append(
+                    (
+                        f[b"segment"].decode(),
+                        f[b"change"].decode(),
+                        int(f[b"uid"]),
+                        f.get(b"reason", b"").decode(),
+                        f[b"cause"].decode(),
+                    )
+                )
+        return out
+
+    await world.rt.merged(world.ws, 1, 2, "m1", at)
+    await world.rt.merged(world.ws, 1, 2, "m1", at)  # a replayed identity event announces nothing more
+    await world.rt.forgotten(world.ws, 3, at)
+    await world.rt.forgotten(world.ws, 3, at)
+    assert await entries() == [(women, "exit", 2, "merged", "merge:m1"), (women, "exit", 3, "forgotten", "forgotten:3")]
+    assert await world.count(women) == 1 and await world.count(nobody) == 0
+
+    # Unmerged: profile announces the restored person's own profile, which brings it back in.
+    await world.rt.unmerged(world.ws, 1, 2, "m1", at + 1000)
+    world.clock.advance(seconds=2)
+    assert await world.change(2, traits__gender="female") == [women]
+    assert (await entries())[2:] == [(women, "enter", 2, "", "c4")]
+    assert await world.count(women) == 2
+
+
+async def test_a_segment_created_with_announce_existing_enters_every_initial_member_once(world, monkeypatch):
+    from services.segment import audiences as audiences_module
+
+    members = [1, 2, 3, BIG, BIG + 1]
+    for uid in members:
+        await world.change(uid, traits__plan="gold")
+    await world.change(7, traits__plan="free")
+    silent = (await world.audiences.create(world.ws, "silent", 'traits.plan = "gold"'))["_id"]
+    # Small chunks: several scripts per shard, each flipping at most two bits.
+    monkeypatch.setattr(audiences_module, "RECONCILE_BATCH", 2)
+    loud = (await world.audiences.create(world.ws, "loud", 'traits.plan = "gold"', announce_existing=True))["_id"]
+    assert await world.transitions() == [(loud, "enter", uid) for uid in members]
+    assert await world.count(loud) == await world.count(silent) == len(members)
+    # Once only: a later change re-evaluates both and flips only what really changes.
+    assert sorted(await world.change(2, traits__plan="free")) == sorted([silent, loud])
+    assert await world.change(1, traits__plan="gold", traits__city="x") == []
+    assert sorted(await world.transitions()) == sorted(
+        [(loud, "enter", uid) for uid in members] + [(loud, "exit", 2), (silent, "exit", 2)]
+    )
+
+
+async def test_declared_traits_and_tags_can_be_used_before_any_data(world):
+    from services.kit.errors import InvalidInput
+
+    ws = world.ws
+    with pytest.raises(InvalidInput, match="unknown trait 'loyalty'"):
+        await world.audiences.create(ws, "early", 'traits.loyalty = "gold"')
+    for path, kind, field in [
+        ("traits.$where", "text", "path"),
+        ("profile.loyalty", "text", "path"),
+        ("traits.1st", "number", "path"),
+        ("traits.loyalty", "date", "kind"),
+        ("tags.early_bird", "number", "kind"),
+    ]:
+        with pytest.raises(InvalidInput) as err:
+            await world.audiences.declare_field(ws, path, kind)
+        assert err.value.field == field
+    assert await world.people.fields.count_documents({"workspace": ws}) == 0, "bad input changed nothing"
+
+    declared = await world.audiences.declare_field(ws, "traits.loyalty", "text")
+    assert (declared["kinds"], declared["declared"]) == (["text"], ["text"])
+    await world.audiences.declare_field(ws, "traits.loyalty", "text")  # idempotent
+    await world.audiences.declare_field(ws, "traits.score", "NUMBER")
+    await world.audiences.declare_field(ws, "tags.early_bird", "")
+    early = (
+        await world.audiences.create(
+            ws, "early", 'traits.loyalty = "gold" AND traits.score >= 10 OR tags.early_bird WITH CONFIDENCE >= 0.5'
+        )
+    )["_id"]
+    with pytest.raises(InvalidInput, match="not a number"):
+        await world.audiences.create(ws, "bad", "traits.loyalty > 3")
+    assert await world.count(early) == 0
+
+    # The first data then moves people in, announced like any transition.
+    assert await world.change(1, traits__loyalty="gold", traits__score=12) == [early]
+    assert await world.change(2, traits__loyalty="gold", traits__score=3) == []
+    assert await world.change(3, tags__early_bird={"value": "true", "confidence": 0.9}) == [early]
+    assert await world.count(early) == 2
+    seen = await world.people.fields.find_one({"_id": f"{ws}:traits.score"})
+    assert (seen["kinds"], seen["declared"]) == (["number"], ["number"])
+
+
+async def test_a_person_lock_is_renewed_while_held_and_lapses_when_its_holder_is_gone(world):
+    import asyncio
+
+    from services.segment.bitmaps import lock_key
+
+    key = lock_key(world.ws, 5)
+    async with world.index.person_lock(world.ws, 5, ttl_ms=300):
+        await asyncio.sleep(0.8)  # longer than the TTL: only renewal keeps it
+        assert not await world.redis.set(key, "other", nx=True, px=300), "a second replica got in"
+    assert not await world.redis.exists(key)
+    # A holder that died (SIGKILL: nothing renews or releases) blocks the person for one TTL only.
+    await world.redis.set(key, "dead replica", px=300)
+    started = asyncio.get_running_loop().time()
+    assert await world.change(5, traits__gender="female") == []
+    assert 0.2 < asyncio.get_running_loop().time() - started < 5

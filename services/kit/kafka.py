@@ -95,6 +95,86 @@ class Producer:
         ]
         await asyncio.gather(*futures)
 
+    async def partitions(self, topic: str) -> set[int]:
+        """The topic's partitions (a broker that auto-creates topics creates it here)."""
+        return set(await self._producer.partitions_for(topic))
+
+
+class TopicLog:
+    """What is already on a topic since known offsets: lets a producer that crashed after
+    the broker's ack but before recording it find out which of its records made it.
+
+    Usage: read `end_offsets` before producing a batch and keep them with the batch
+    (durably); after a crash, `find(those offsets, the batch's ids)` tells which ids are
+    on the topic, so only the others are produced. Correct as long as whoever produces
+    these ids does so one batch at a time (a lease), so every earlier attempt of the
+    batch lies between the recorded offsets and the end.
+    """
+
+    def __init__(self, bootstrap: str, topic: str, timeout: float = 30.0) -> None:
+        self.topic = topic
+        self.timeout = timeout
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False, auto_offset_reset="earliest"
+        )
+        self._started = False
+
+    async def start(self) -> None:
+        if not self._started:
+            await self._consumer.start()
+            self._started = True
+
+    async def stop(self) -> None:
+        if self._started:
+            self._started = False
+            await self._consumer.stop()
+
+    async def end_offsets(self, partitions: set[int]) -> dict[int, int]:
+        await self.start()
+        if not partitions:
+            return {}
+        ends = await self._consumer.end_offsets([TopicPartition(self.topic, p) for p in sorted(partitions)])
+        return {tp.partition: offset for tp, offset in ends.items()}
+
+    async def find(
+        self,
+        since: dict[int, int],
+        partitions: set[int],
+        wanted: set[str],
+        id_of: Callable[[bytes | None, bytes], str | None],
+    ) -> set[str]:
+        """The ids of `wanted` found in records from `since` (per partition, 0 when absent) to the end."""
+        await self.start()
+        ends = await self.end_offsets(partitions)
+        todo: dict[TopicPartition, int] = {}
+        for p, end in ends.items():
+            start = since.get(p, 0)
+            if start > end:
+                start = 0  # the broker lost the partition's records (a memory-only broker restarted)
+            if start < end:
+                todo[TopicPartition(self.topic, p)] = start
+        found: set[str] = set()
+        if not todo:
+            return found
+        self._consumer.assign(list(todo))
+        for tp, start in todo.items():
+            self._consumer.seek(tp, start)
+        ends_of = {tp: ends[tp.partition] for tp in todo}
+        async with asyncio.timeout(self.timeout):
+            while True:
+                batches = await self._consumer.getmany(*todo, timeout_ms=300)
+                for records in batches.values():
+                    for record in records:
+                        found_id = id_of(record.key, record.value)
+                        if found_id in wanted:
+                            found.add(found_id)
+                # Read on until a poll comes back empty, not just up to the end offsets: Tansu
+                # answers "latest" with its last batch's base offset + 1, short of the true end
+                # (harmless for `since`, which may only start too early, never too late).
+                if not batches and all([await self._consumer.position(tp) >= end for tp, end in ends_of.items()]):
+                    break
+        return found
+
 
 Handler = Callable[[str, Message], Awaitable[None]]
 BatchHandler = Callable[[list[tuple[str, Message]]], Awaitable[None]]

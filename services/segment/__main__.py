@@ -32,7 +32,7 @@ def wire(rt: Runtime) -> Wiring:
     people = People(rt.mongo, rt.db)
     audiences = Audiences(SegmentStore(rt.db), people, index, rt.clock)
     realtime = Realtime(audiences, index, people, rt.clock)
-    relay = MembershipRelay(rt.redis, rt.producer)
+    relay = MembershipRelay(rt.redis, rt.producer, rt.settings.kafka_bootstrap)
     gql = graphql_app(graphql_api.build_schema(), graphql_api.context_factory(audiences))
     interval = rt.settings.sweep_interval
 

@@ -152,13 +152,18 @@ class Audiences:
             "windowed": rules.windowed(node),
         }
 
-    async def create(self, workspace: str, name: str, rule: str) -> dict:
+    async def create(self, workspace: str, name: str, rule: str, announce_existing: bool = False) -> dict:
         name = check_name(name)
         node = await self.parse(workspace, rule)
         doc = await self.store.create(workspace, {"name": name, **self._fields(rule, node)}, self.clock.now())
         self._forget_cache(workspace)
-        # Who is in it from the start is the baseline, not a stream of "enter" events.
-        await self.baseline(workspace, doc["_id"])
+        if announce_existing:
+            # From an empty membership bitmap, reconciling enters every member with its "enter",
+            # RECONCILE_BATCH per script; people who entered in real time meanwhile are not repeated.
+            await self.reconcile(workspace, doc["_id"], f"create:{doc['_id']}")
+        else:
+            # Who is in it from the start is the baseline, not a stream of "enter" events.
+            await self.baseline(workspace, doc["_id"])
         return doc
 
     async def update(self, workspace: str, segment_id: str, name: str | None, rule: str | None) -> dict:
@@ -173,6 +178,11 @@ class Audiences:
         if rule:
             # A new definition moves people in and out: those are announced like any other transition.
             await self.reconcile(workspace, segment_id, f"update:{segment_id}:{doc['updated_at'].isoformat()}")
+        return doc
+
+    async def declare_field(self, workspace: str, path: str, kind: str) -> dict:
+        doc = await self.people.declare_field(workspace, path.strip(), kind.strip().lower())
+        self._forget_cache(workspace)  # other replicas see it within their CACHE_SECONDS
         return doc
 
     async def delete(self, workspace: str, segment_id: str) -> bool:
@@ -190,14 +200,17 @@ class Audiences:
 
     async def baseline(self, workspace: str, segment_id: str) -> None:
         program = await self.segment_program(workspace, segment_id)
+        shards = await self.index.shards(workspace)
         await asyncio.gather(
             *(
                 self.index.run_shard(
                     workspace, s, program, mode="store", dest=shard_key(workspace, s, enc.membership_key(segment_id))
                 )
-                for s in await self.index.shards(workspace)
+                for s in shards
             )
         )
+        for s in shards:
+            await self.index.register(workspace, s, enc.membership_key(segment_id))
 
     async def reconcile(self, workspace: str, segment_id: str, cause: str) -> int:
         """Flip every membership bit that differs from the rule now, each with its enter/exit."""

@@ -14,6 +14,7 @@ operations is in plan.py. Besides the bitmaps, each shard holds:
     cdp:{<ws>:<shard>}:ns                  hash path -> bit slices in use in this shard
     cdp:{<ws>:<shard>}:pid                 hash uid -> person id (for membership announcements)
     cdp:{<ws>:<shard>}:outbox              stream: membership transitions not yet on Kafka
+    cdp:{<ws>:<shard>}:lock:<uid>          the replica working on this person now (see person_lock)
     cdp:ws:<ws>:shards                     set of shard numbers in use
     cdp:ws:<ws>:slices / :wide / :neg      what the compiler must know of numeric attributes (plan.Meta)
     cdp:outboxes                           set of outbox streams (for the relay)
@@ -33,7 +34,10 @@ than the merge (i.e. it follows an unmerge).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -349,17 +353,26 @@ redis.call('HSET', KEYS[1], ARGV[1], mark)
 return mark
 """
 
-# KEYS = gone, bitmaps...; ARGV = uid, mark, offset. Clears the uid's bit in each
-# bitmap (without growing shorter ones); -1 when the mark changed meanwhile
-# (an unmerge restored the uid), so the erase stops.
+# KEYS = gone, outbox, pid, bitmaps...; ARGV = uid, mark, offset, workspace, cause, at (ms), reason,
+# membership key prefix. Clears the uid's bit in each bitmap (without growing shorter ones); where a
+# segment's membership bit was set, the exit goes to the shard's outbox in the same script, so a
+# replay (bit already clear) announces nothing again. -1 when the mark changed meanwhile (an
+# unmerge restored the uid), so the erase stops.
 _CLEAR = """
 if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return -1 end
 local offset = tonumber(ARGV[3])
+local prefix = ARGV[8]
+local pid = redis.call('HGET', KEYS[3], ARGV[1]) or ''
 local cleared = 0
-for i = 2, #KEYS do
+for i = 4, #KEYS do
   local key = KEYS[i]
   if redis.call('TYPE', key)['ok'] == 'string' and redis.call('STRLEN', key) * 8 > offset then
-    cleared = cleared + redis.call('SETBIT', key, offset, 0)
+    local was = redis.call('SETBIT', key, offset, 0)
+    cleared = cleared + was
+    if was == 1 and string.sub(key, 1, #prefix) == prefix then
+      redis.call('XADD', KEYS[2], '*', 'segment', string.sub(key, #prefix + 1), 'change', 'exit',
+        'uid', ARGV[1], 'person', pid, 'workspace', ARGV[4], 'cause', ARGV[5], 'at', ARGV[6], 'reason', ARGV[7])
+    end
   end
 end
 return cleared
@@ -394,8 +407,25 @@ _APPLY, _ACTIVITY, _FLIP, _RESTORE = (
 
 _RUN = _RUN.replace("FULL_BYTES", str((SHARD_MASK + 1) // 8))
 
+# KEYS = lock; ARGV = token: release only our own lock (it may have expired and been taken since).
+_UNLOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+# KEYS = locks...; ARGV = token, ttl (ms): extend the locks that are still ours.
+_RENEW = """
+for i = 1, #KEYS do
+  if redis.call('GET', KEYS[i]) == ARGV[1] then redis.call('PEXPIRE', KEYS[i], ARGV[2]) end
+end
+return 1
+"""
+
 MERGED = "m"
 FORGOTTEN = "f"
+# How long a person stays locked by a replica that died holding it; a live holder renews it
+# every third of that, so a slow store cannot let a second replica in beside it.
+PERSON_LOCK_MS = 10_000
 _CLEAR_CHUNK = 500
 OUTBOXES = "cdp:outboxes"
 
@@ -466,6 +496,11 @@ def pid_key(workspace: str, shard: int) -> str:
     return f"{_tag(workspace, shard)}:pid"
 
 
+def lock_key(workspace: str, uid: int) -> str:
+    shard, _ = shard_of(uid)
+    return f"{_tag(workspace, shard)}:lock:{uid}"
+
+
 def _scanned_key(workspace: str, shard: int) -> str:
     return f"{_tag(workspace, shard)}:keys:scanned"
 
@@ -479,6 +514,7 @@ def _now_ms() -> int:
 
 
 Resolve = Callable[[str], Node]
+log = logging.getLogger(__name__)
 
 
 class BitmapIndex:
@@ -495,9 +531,47 @@ class BitmapIndex:
         self._mark_gone = redis.register_script(_MARK_GONE)
         self._clear = redis.register_script(_CLEAR)
         self._restore = redis.register_script(_RESTORE)
+        self._unlock = redis.register_script(_UNLOCK)
+        self._renew = redis.register_script(_RENEW)
         self._outboxes: set[str] = set()
         self._packed: dict[tuple, bytes] = {}
         self._wide_cache: dict[str, tuple[float, set[str]]] = {}
+
+    @contextlib.asynccontextmanager
+    async def person_lock(self, workspace: str, *uids: int, ttl_ms: int = PERSON_LOCK_MS) -> AsyncIterator[None]:
+        """Hold the persons (sorted, so two holders of the same pair cannot deadlock) for one record's work.
+
+        A consumer-group rebalance lets the old member finish its batch while the new one
+        re-reads the partition from the last commit, so two replicas can handle one person
+        at once; without this a replica could write bitmaps from a document it read before
+        the other's newer write, and flip membership from those stale bits (a lost exit).
+        """
+        token = uuid.uuid4().hex
+        held: list[str] = []
+        try:
+            for uid in sorted(set(uids)):
+                key = lock_key(workspace, uid)
+                delay = 0.005
+                while not await self.redis.set(key, token, nx=True, px=ttl_ms):
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 0.2)
+                held.append(key)
+            renewing = asyncio.create_task(self._keep_locks(held, token, ttl_ms))
+            try:
+                yield
+            finally:
+                renewing.cancel()
+        finally:
+            for key in held:
+                await self._unlock(keys=[key], args=[token])
+
+    async def _keep_locks(self, keys: list[str], token: str, ttl_ms: int) -> None:
+        while True:
+            await asyncio.sleep(ttl_ms / 3000)
+            try:
+                await self._renew(keys=keys, args=[token, ttl_ms])
+            except Exception:
+                log.warning("person lock not renewed", exc_info=True)
 
     # -- writes (idempotent: they set a person's current values) -------------
     async def apply(
@@ -642,28 +716,53 @@ class BitmapIndex:
         )
         return [f.decode() if isinstance(f, bytes) else f for f in flipped]
 
+    async def register(self, workspace: str, shard: int, *suffixes: str) -> None:
+        """Put bitmaps written outside the write scripts into the shard's registry (so erasing finds them)."""
+        if suffixes:
+            await self.redis.sadd(registry_key(workspace, shard), *(shard_key(workspace, shard, s) for s in suffixes))
+
     async def _register_outbox(self, workspace: str, shard: int) -> None:
         key = outbox_key(workspace, shard)
         if key not in self._outboxes:
             await self.redis.sadd(OUTBOXES, key)
             self._outboxes.add(key)
 
-    async def retire(self, workspace: str, uid: int, kind: str, at_ms: int) -> int | None:
+    async def retire(
+        self, workspace: str, uid: int, kind: str, at_ms: int, cause: str = "", segments: list[str] | None = None
+    ) -> int | None:
         """Erase a uid from every bitmap of its shard, `alive` and memberships included.
 
         kind is MERGED (the uid was merged into another person) or FORGOTTEN.
-        Returns how many bits were cleared, or None when the erase was stale
-        (a merge that an unmerge already undid) or interrupted by an unmerge.
-        Idempotent: a replay clears nothing more and leaves the same mark.
+        Each segment the uid was a member of announces its exit (reason "merged" or
+        "forgotten"), written with the bit clear. Returns how many bits were cleared,
+        or None when the erase was stale (a merge that an unmerge already undid) or
+        interrupted by an unmerge. Idempotent: a replay clears and announces nothing more.
         """
         shard, offset = shard_of(uid)
         gone = gone_key(workspace, shard)
         mark = await self._mark_gone(keys=[gone], args=[uid, kind, at_ms])
         if mark is None:
             return None
+        await self._register_outbox(workspace, shard)
+        reason = "merged" if kind == MERGED else "forgotten"
+        prefix = shard_key(workspace, shard, enc.membership_key(""))
         cleared = 0
-        async for chunk in self._bitmap_keys(workspace, shard):
-            n = await self._clear(keys=[gone, *chunk], args=[uid, mark, offset])
+        # The segments' membership bitmaps first: ones written before they were registered
+        # are not in the registry (a key met twice clears and announces nothing the second time).
+        memberships = [shard_key(workspace, shard, enc.membership_key(s)) for s in segments or []]
+        chunks = [memberships[i : i + _CLEAR_CHUNK] for i in range(0, len(memberships), _CLEAR_CHUNK)]
+
+        async def every_chunk():
+            for c in chunks:
+                yield c
+            async for c in self._bitmap_keys(workspace, shard):
+                yield c
+
+        async for chunk in every_chunk():
+            n = await self._clear(
+                keys=[gone, outbox_key(workspace, shard), pid_key(workspace, shard), *chunk],
+                args=[uid, mark, offset, workspace, cause or f"{reason}:{uid}", at_ms, reason, prefix],
+            )
             if n < 0:
                 return None
             cleared += n

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+from typing import Annotated
 
 import strawberry
 
@@ -169,11 +170,38 @@ class Query:
         return [RetentionRow(cohort=c, size=n, shares=s) for c, n, s in rows]
 
 
+@strawberry.type(description="A trait or tag rules may name: kinds declared or seen in data so far.")
+class SegmentField:
+    path: str
+    kinds: list[str]
+    declared: list[str]
+
+
 @strawberry.type
 class Mutation:
     @strawberry.mutation
-    async def create_segment(self, info: strawberry.Info, name: str, rule: str) -> Segment:
-        return _segment(await info.context["audiences"].create(workspace_of(info), name, rule))
+    async def create_segment(
+        self,
+        info: strawberry.Info,
+        name: str,
+        rule: str,
+        announce_existing: Annotated[
+            bool,
+            strawberry.argument(
+                description="Announce an enter on segment.membership for everyone who matches now "
+                "(default: they are the silent baseline)."
+            ),
+        ] = False,
+    ) -> Segment:
+        return _segment(await info.context["audiences"].create(workspace_of(info), name, rule, announce_existing))
+
+    @strawberry.mutation(
+        description="Declare a trait (path traits.<name>, kind bool/number/text/list) or a tag (tags.<name>) "
+        "before any data has it, so rules may name it."
+    )
+    async def declare_segment_field(self, info: strawberry.Info, path: str, kind: str = "") -> SegmentField:
+        doc = await info.context["audiences"].declare_field(workspace_of(info), path, kind)
+        return SegmentField(path=doc["path"], kinds=sorted(doc["kinds"]), declared=sorted(doc["declared"]))
 
     @strawberry.mutation
     async def update_segment(

@@ -33,7 +33,15 @@ class SegmentGrpc(segment_pb2_grpc.SegmentServiceServicer):
     @maps_errors
     async def CreateSegment(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
-        return segment_message(await self.audiences.create(workspace, request.name, request.rule))
+        return segment_message(
+            await self.audiences.create(workspace, request.name, request.rule, request.announce_existing)
+        )
+
+    @maps_errors
+    async def DeclareField(self, request, context):
+        workspace = required(request.workspace_id, "workspace_id")
+        doc = await self.audiences.declare_field(workspace, required(request.path, "path"), request.kind)
+        return segment_pb2.Field(path=doc["path"], kinds=sorted(doc["kinds"]), declared=sorted(doc["declared"]))
 
     @maps_errors
     async def UpdateSegment(self, request, context):

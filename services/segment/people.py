@@ -5,18 +5,20 @@ segment_people    {_id: "<ws>:<uid>", workspace, uid, person_id, attrs: {path: v
 segment_activity  {_id: "<ws>:<uid>:<period>:<event key>:<yyyymmdd>", workspace, uid, key, period: d|w,
                   day, count}: how often the person did the event that day / ISO week.
 segment_seen      {_id: "<ws>:<message id>", at}: events already counted (idempotency).
-segment_fields    {_id: "<ws>:<path>", workspace, path, kinds: [...]}: traits and tags seen so far,
-                  which is what rules may name.
+segment_fields    {_id: "<ws>:<path>", workspace, path, kinds: [...], declared: [...]}: traits and tags
+                  seen so far or declared by an operator ahead of data, which is what rules may name.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
+from services.kit.errors import InvalidInput
 from services.kit.mongo import IndexSpec, in_transaction, is_duplicate_key
 from services.segment import encoding as enc
 from services.segment.rules import BOOL, LIST, NUMBER, TEXT
@@ -26,6 +28,9 @@ INDEXES = [
     IndexSpec("segment_activity", [("workspace", 1), ("uid", 1)], name="by_uid"),
     IndexSpec("segment_fields", [("workspace", 1)], name="by_workspace"),
 ]
+# What the rule language can name after "traits." / "tags." (rules.py's path token).
+FIELD_NAME = re.compile(r"[^\W\d]\w*(?:\.[^\W\d]\w*)*\Z", re.UNICODE)
+DECLARABLE = (BOOL, NUMBER, TEXT, LIST)
 APPLIED_KEPT = 50  # cause ids remembered per person (replays arrive within a partition's uncommitted tail)
 
 
@@ -110,6 +115,28 @@ class People:
                 upsert=True,
             )
             self._known.add((workspace, path, kind))
+
+    async def declare_field(self, workspace: str, path: str, kind: str) -> dict:
+        """Make a trait (of a kind) or a tag known before any data has it; idempotent."""
+        source, _, name = path.partition(".")
+        if source not in ("traits", "tags") or not FIELD_NAME.match(name):
+            raise InvalidInput(
+                f"path must be traits.<name> or tags.<name> (letters, digits and _, not starting with a digit), "
+                f"not {path!r}",
+                "path",
+            )
+        if source == "tags":
+            if kind not in ("", "tag"):
+                raise InvalidInput(f"a tag has no kind to declare, not {kind!r}", "kind")
+            kind = "tag"
+        elif kind not in DECLARABLE:
+            raise InvalidInput(f"kind must be one of {', '.join(DECLARABLE)}, not {kind!r}", "kind")
+        return await self.fields.find_one_and_update(
+            {"_id": f"{workspace}:{path}"},
+            {"$set": {"workspace": workspace, "path": path}, "$addToSet": {"kinds": kind, "declared": kind}},
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+        )
 
     async def known_fields(self, workspace: str) -> tuple[dict[str, set[str]], set[str]]:
         traits: dict[str, set[str]] = {}

@@ -11,7 +11,10 @@ For every profile.changed and resolved event:
   4. the relay (relay.py) moves outbox entries to `segment.membership`.
 A crash anywhere re-delivers the record; steps 1-3 then converge on the same
 state and flip nothing twice, because a flip only happens where the stored
-membership bit differs from the evaluation.
+membership bit differs from the evaluation. Steps 1-3 run under a per-person
+lock in Redis (BitmapIndex.person_lock): during a rebalance two replicas can
+hold the same records, and one must not write bits from a document read before
+the other's newer change.
 
 Windowed segments ("in the last 30 days") change with the date alone: `sweep`
 reconciles them (whole shards, one script per batch) on a schedule with the
@@ -60,8 +63,16 @@ class Realtime:
     ) -> list[str]:
         """Apply one profile.changed (path -> after); returns the segments whose bit flipped."""
         changes = {p: v for p, v in changes.items() if p.startswith(PATH_PREFIXES)}
+        if not workspace:
+            return []
+        async with self.index.person_lock(workspace, uid):
+            return await self._profile_changed(workspace, uid, person_id, changes, cause, at_ms)
+
+    async def _profile_changed(
+        self, workspace: str, uid: int, person_id: str, changes: dict[str, Any], cause: str, at_ms: int | None
+    ) -> list[str]:
         at = at_ms if at_ms is not None else 0  # no time: "oldest", cannot bring back a merged-away uid
-        if not workspace or await self.index.gone(workspace, uid, at):
+        if await self.index.gone(workspace, uid, at):
             return []
         doc, _ = await self.people.apply_changes(workspace, uid, person_id, changes, cause)
         current = attrs_of(doc)
@@ -86,6 +97,12 @@ class Realtime:
         if day < today - dt.timedelta(days=enc.RETENTION_DAYS - 1) or day > today + dt.timedelta(days=1):
             return []  # outside what the behaviour bitmaps keep
         at_ms = int(when.timestamp() * 1000)
+        async with self.index.person_lock(workspace, uid):
+            return await self._event(workspace, uid, person_id, message_id, name, properties, day, at_ms)
+
+    async def _event(
+        self, workspace: str, uid: int, person_id: str, message_id: str, name: str, properties: dict, day, at_ms: int
+    ) -> list[str]:
         if await self.index.gone(workspace, uid, at_ms):
             return []
         keys = enc.event_keys_of(name, properties)
@@ -111,7 +128,12 @@ class Realtime:
     # -- identity --------------------------------------------------------------
     async def merged(self, workspace: str, winner: int, loser: int, merge_id: str, at_ms: int) -> None:
         """The loser's behaviour counts move to the winner; the loser leaves every bitmap."""
-        if await self.index.retire(workspace, loser, MERGED, at_ms) is None:
+        async with self.index.person_lock(workspace, winner, loser):
+            await self._merged(workspace, winner, loser, merge_id, at_ms)
+
+    async def _merged(self, workspace: str, winner: int, loser: int, merge_id: str, at_ms: int) -> None:
+        segments = list(await self.audiences.definitions(workspace))
+        if await self.index.retire(workspace, loser, MERGED, at_ms, f"merge:{merge_id}", segments) is None:
             return  # the merge was undone already (its unmerge may arrive first: another topic)
         moved = await self.people.move_activity(workspace, loser, winner, merge_id, sign=1)
         await self.people.erase_attrs(workspace, loser)
@@ -120,6 +142,10 @@ class Realtime:
         await self.reevaluate_all(workspace, winner, f"merge:{merge_id}", at_ms)
 
     async def unmerged(self, workspace: str, winner: int, restored: int, merge_id: str, at_ms: int) -> None:
+        async with self.index.person_lock(workspace, winner, restored):
+            await self._unmerged(workspace, winner, restored, merge_id, at_ms)
+
+    async def _unmerged(self, workspace: str, winner: int, restored: int, merge_id: str, at_ms: int) -> None:
         moved = await self.people.move_activity(workspace, restored, winner, merge_id, sign=-1)
         await self.index.restore(workspace, restored, at_ms)
         await self.people.ensure(workspace, restored, "")
@@ -131,8 +157,10 @@ class Realtime:
             await self.reevaluate_all(workspace, uid, f"unmerge:{merge_id}", at_ms)
 
     async def forgotten(self, workspace: str, uid: int, at_ms: int) -> None:
-        await self.index.retire(workspace, uid, FORGOTTEN, at_ms)
-        await self.people.erase(workspace, uid)
+        async with self.index.person_lock(workspace, uid):
+            segments = list(await self.audiences.definitions(workspace))
+            await self.index.retire(workspace, uid, FORGOTTEN, at_ms, segments=segments)
+            await self.people.erase(workspace, uid)
 
     # -- time ------------------------------------------------------------------
     async def sweep(self, only: str | None = None) -> int:

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x63\x64p/segment/v1/events.proto\x12\x0e\x63\x64p.segment.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcd\x01\n\x18SegmentMembershipChanged\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\x12\n\nsegment_id\x18\x02 \x01(\t\x12\x11\n\tperson_id\x18\x03 \x01(\t\x12\x0b\n\x03uid\x18\x04 \x01(\r\x12\x0e\n\x06\x63hange\x18\x05 \x01(\t\x12&\n\x02\x61t\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10\x63\x61use_message_id\x18\x07 \x01(\t\x12\x15\n\rtransition_id\x18\x08 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1b\x63\x64p/segment/v1/events.proto\x12\x0e\x63\x64p.segment.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xdd\x01\n\x18SegmentMembershipChanged\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\x12\n\nsegment_id\x18\x02 \x01(\t\x12\x11\n\tperson_id\x18\x03 \x01(\t\x12\x0b\n\x03uid\x18\x04 \x01(\r\x12\x0e\n\x06\x63hange\x18\x05 \x01(\t\x12&\n\x02\x61t\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x18\n\x10\x63\x61use_message_id\x18\x07 \x01(\t\x12\x15\n\rtransition_id\x18\x08 \x01(\t\x12\x0e\n\x06reason\x18\t \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,5 +33,5 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'cdp.segment.v1.events_pb2',
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_SEGMENTMEMBERSHIPCHANGED']._serialized_start=81
-  _globals['_SEGMENTMEMBERSHIPCHANGED']._serialized_end=286
+  _globals['_SEGMENTMEMBERSHIPCHANGED']._serialized_end=302
 # @@protoc_insertion_point(module_scope)

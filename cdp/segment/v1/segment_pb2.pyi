@@ -32,14 +32,16 @@ class Segment(_message.Message):
     def __init__(self, workspace_id: _Optional[str] = ..., id: _Optional[str] = ..., name: _Optional[str] = ..., rule: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., source: _Optional[str] = ..., uses: _Optional[_Iterable[str]] = ..., windowed: _Optional[bool] = ...) -> None: ...
 
 class CreateSegmentRequest(_message.Message):
-    __slots__ = ("workspace_id", "name", "rule")
+    __slots__ = ("workspace_id", "name", "rule", "announce_existing")
     WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     RULE_FIELD_NUMBER: _ClassVar[int]
+    ANNOUNCE_EXISTING_FIELD_NUMBER: _ClassVar[int]
     workspace_id: str
     name: str
     rule: str
-    def __init__(self, workspace_id: _Optional[str] = ..., name: _Optional[str] = ..., rule: _Optional[str] = ...) -> None: ...
+    announce_existing: bool
+    def __init__(self, workspace_id: _Optional[str] = ..., name: _Optional[str] = ..., rule: _Optional[str] = ..., announce_existing: _Optional[bool] = ...) -> None: ...
 
 class UpdateSegmentRequest(_message.Message):
     __slots__ = ("workspace_id", "id", "name", "rule")
@@ -224,3 +226,23 @@ class RebuildResponse(_message.Message):
     persons: int
     elapsed_ms: float
     def __init__(self, persons: _Optional[int] = ..., elapsed_ms: _Optional[float] = ...) -> None: ...
+
+class DeclareFieldRequest(_message.Message):
+    __slots__ = ("workspace_id", "path", "kind")
+    WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    workspace_id: str
+    path: str
+    kind: str
+    def __init__(self, workspace_id: _Optional[str] = ..., path: _Optional[str] = ..., kind: _Optional[str] = ...) -> None: ...
+
+class Field(_message.Message):
+    __slots__ = ("path", "kinds", "declared")
+    PATH_FIELD_NUMBER: _ClassVar[int]
+    KINDS_FIELD_NUMBER: _ClassVar[int]
+    DECLARED_FIELD_NUMBER: _ClassVar[int]
+    path: str
+    kinds: _containers.RepeatedScalarFieldContainer[str]
+    declared: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, path: _Optional[str] = ..., kinds: _Optional[_Iterable[str]] = ..., declared: _Optional[_Iterable[str]] = ...) -> None: ...

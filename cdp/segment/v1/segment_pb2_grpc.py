@@ -99,6 +99,11 @@ class SegmentServiceStub:
                 request_serializer=cdp_dot_segment_dot_v1_dot_segment__pb2.RebuildRequest.SerializeToString,
                 response_deserializer=cdp_dot_segment_dot_v1_dot_segment__pb2.RebuildResponse.FromString,
                 _registered_method=True)
+        self.DeclareField = channel.unary_unary(
+                '/cdp.segment.v1.SegmentService/DeclareField',
+                request_serializer=cdp_dot_segment_dot_v1_dot_segment__pb2.DeclareFieldRequest.SerializeToString,
+                response_deserializer=cdp_dot_segment_dot_v1_dot_segment__pb2.Field.FromString,
+                _registered_method=True)
 
 
 class SegmentServiceServicer:
@@ -185,6 +190,13 @@ class SegmentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DeclareField(self, request, context):
+        """Declare a trait or tag ahead of any data, so rules may name it before its first event.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_SegmentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -252,6 +264,11 @@ def add_SegmentServiceServicer_to_server(servicer, server):
                     servicer.Rebuild,
                     request_deserializer=cdp_dot_segment_dot_v1_dot_segment__pb2.RebuildRequest.FromString,
                     response_serializer=cdp_dot_segment_dot_v1_dot_segment__pb2.RebuildResponse.SerializeToString,
+            ),
+            'DeclareField': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeclareField,
+                    request_deserializer=cdp_dot_segment_dot_v1_dot_segment__pb2.DeclareFieldRequest.FromString,
+                    response_serializer=cdp_dot_segment_dot_v1_dot_segment__pb2.Field.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -605,6 +622,33 @@ class SegmentService:
             '/cdp.segment.v1.SegmentService/Rebuild',
             cdp_dot_segment_dot_v1_dot_segment__pb2.RebuildRequest.SerializeToString,
             cdp_dot_segment_dot_v1_dot_segment__pb2.RebuildResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeclareField(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cdp.segment.v1.SegmentService/DeclareField',
+            cdp_dot_segment_dot_v1_dot_segment__pb2.DeclareFieldRequest.SerializeToString,
+            cdp_dot_segment_dot_v1_dot_segment__pb2.Field.FromString,
             options,
             channel_credentials,
             insecure,
