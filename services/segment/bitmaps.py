@@ -39,6 +39,7 @@ import contextlib
 import datetime as dt
 import logging
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
