@@ -9,7 +9,7 @@ import tempfile
 
 from bench import identity_resolve, ingest, messaging_pipeline, profile_apply, segment_count, segment_engines
 from tests.helpers import create_workspace
-from tools.stack import Stack
+from tools.stack import Stack, free_port
 
 
 def main() -> None:
@@ -23,6 +23,9 @@ def main() -> None:
         "--engines",
         default="1000000,10000000",
         help="populations for the segment engine comparison, comma-separated ('' skips it)",
+    )
+    parser.add_argument(
+        "--cluster", type=int, default=2, help="Redis Cluster nodes for a second segment service (0: skip it)"
     )
     parser.add_argument("--mongo-persons", type=int, default=1_000_000, help="largest population also asked of MongoDB")
     parser.add_argument("--only", default="", help="run only this benchmark (segment_engines, segment_count, ...)")
@@ -48,10 +51,26 @@ def main() -> None:
             stack.start_service("identity")
             if args.engines and wanted("segment_engines"):
                 stack.start_service("segment")
+                cluster = None
+                if args.cluster:
+                    grpc_port, http_port = free_port(), free_port()
+                    seeds = stack.start_redis_cluster(args.cluster)
+                    stack.start_service(
+                        "segment",
+                        name="segment-cluster",
+                        CDP_BITMAP_CLUSTER=seeds,
+                        CDP_GRPC_PORT=str(grpc_port),
+                        CDP_HTTP_PORT=str(http_port),
+                    )
+                    cluster = (seeds, f"127.0.0.1:{grpc_port}")
                 populations = [int(p) for p in args.engines.split(",") if p]
-                for line in segment_engines.run(stack, populations, args.mongo_persons):
+                for line in segment_engines.run(stack, populations, args.mongo_persons, cluster=cluster):
                     print(line, flush=True)
                 stack.stop_process("segment")  # its workers would share the cores with what follows
+                if args.cluster:
+                    stack.stop_process("segment-cluster")
+                    for i in range(args.cluster):
+                        stack.stop_process(f"redis-cluster-{i}")
             if wanted("segment_count"):
                 for line in asyncio.run(segment_count.run(stack, args.persons, args.large)):
                     print(line, flush=True)

@@ -7,7 +7,9 @@ into Redis shard by shard (one SET of packed bytes per bitmap), exactly the
 keys the real-time writer makes. Then each question is answered by:
 
 - the segment service through gRPC (Count of a saved segment: one Lua script
-  per shard, shards concurrently, in one Redis);
+  per shard, all in one round trip, run one after another by one Redis);
+- the same service with its bitmaps on a Redis Cluster (`--cluster N` nodes, default 2):
+  the shards spread over the nodes and their scripts run side by side;
 - pyroaring in process, running the same compiled plan over roaring bitmaps;
 - numpy on packed bits in process (the same plan over whole uint64 arrays: the
   memory-bandwidth ceiling);
@@ -28,6 +30,7 @@ import numpy as np
 import redis
 from pymongo import MongoClient
 from pyroaring import BitMap
+from redis.cluster import ClusterNode, RedisCluster
 
 from cdp.segment.v1 import segment_pb2, segment_pb2_grpc
 from services.segment import encoding as enc
@@ -298,17 +301,34 @@ def p50(fn, repeat: int) -> tuple[float, object]:
     return statistics.median(samples), result
 
 
-def run(stack, populations: list[int], mongo_persons: int, seed: int = 618, repeat: int = 30) -> list[str]:
+def clear(client, ws: str) -> None:
+    for key in client.scan_iter(match=f"cdp:{{{ws}:*", count=10_000):
+        client.delete(key)
+    client.delete(shards_key(ws), steps_key(ws), *meta_keys(ws))
+
+
+def run(
+    stack,
+    populations: list[int],
+    mongo_persons: int,
+    seed: int = 618,
+    repeat: int = 30,
+    cluster: tuple[str, str] | None = None,
+) -> list[str]:
+    """cluster: (seed nodes, gRPC target) of a segment replica whose bitmaps live on a Redis Cluster."""
     r = redis.Redis.from_url(stack.redis_url)
     stub = segment_pb2_grpc.SegmentServiceStub(grpc.insecure_channel(stack.grpc_target("segment")))
+    rc = cluster_stub = None
+    if cluster:
+        seeds = [ClusterNode(h, int(p)) for h, _, p in (n.rpartition(":") for n in cluster[0].split(","))]
+        rc = RedisCluster(startup_nodes=seeds)
+        cluster_stub = segment_pb2_grpc.SegmentServiceStub(grpc.insecure_channel(cluster[1]))
     db = MongoClient(stack.mongo_url)[stack.mongo_db]
     today = dt.datetime.now(dt.UTC).date()
     lines = []
     for persons in populations:
         ws = f"bench-engines-{persons}"
-        for key in r.scan_iter(match=f"cdp:{{{ws}:*", count=10_000):
-            r.delete(key)
-        r.delete(shards_key(ws), steps_key(ws), *meta_keys(ws))
+        clear(r, ws)
         memory_before = r.info("memory")["used_memory"]
         # Which keys the in-process engines need: compile with the metadata the loader will write.
         started = time.perf_counter()
@@ -319,6 +339,9 @@ def run(stack, populations: list[int], mongo_persons: int, seed: int = 618, repe
         loaded = load_redis(r, ws, persons, seed, today, keep, persons <= mongo_persons)
         load_s = time.perf_counter() - started
         memory = r.info("memory")["used_memory"] - memory_before
+        if rc is not None:
+            clear(rc, ws)
+            load_redis(rc, ws, persons, seed, today, set(), False)
         full = ((persons + SHARD) // SHARD) * SHARD  # bitmaps take whole shards
         meta = Meta(slices=loaded["slices"], wide={"computed.revenue"}, steps={"traits.age"})
         programs = {name: compile_rule(parse(q), meta, today) for name, q in QUERIES.items()}
@@ -344,8 +367,10 @@ def run(stack, populations: list[int], mongo_persons: int, seed: int = 618, repe
             f"{load_s:.1f} s, Redis memory {memory / 2**20:,.0f} MiB ({memory / 2**20 * 10_000_000 / full:,.0f} "
             "MiB per 10M people); p50 ms (x = engine time / service time)"
         )
+        nodes = f"{len(rc.get_primaries())}-node cluster" if rc is not None else ""
         lines.append(
-            f"  {'query':28} {'members':>10} {'service gRPC':>13} {'pyroaring':>16} {'numpy':>16} {'MongoDB':>18}"
+            f"  {'query':28} {'members':>10} {'service gRPC':>13} {nodes:>17} {'pyroaring':>16} {'numpy':>16} "
+            f"{'MongoDB':>18}"
         )
         for name, rule in QUERIES.items():
             segment = stub.CreateSegment(
@@ -357,6 +382,11 @@ def run(stack, populations: list[int], mongo_persons: int, seed: int = 618, repe
             roaring_ms, roaring_count = p50(lambda p=programs[name], e=roaring: e.count(p), repeat)
             numpy_ms, numpy_count = p50(lambda p=programs[name], e=numpy_engine: e.count(p), repeat)
             counts = {"service": service, "pyroaring": roaring_count, "numpy": numpy_count}
+            on_cluster = ""
+            if cluster_stub is not None:
+                cluster_stub.Count(request)
+                cluster_ms, counts["cluster"] = p50(lambda req=request: cluster_stub.Count(req).count, repeat)
+                on_cluster = f"{cluster_ms:9.2f} {cluster_ms / service_ms:6.2f}x"
             mongo = "-"
             if name in mongo_counts:
                 mongo_ms, mongo_count = mongo_counts[name]
@@ -364,7 +394,8 @@ def run(stack, populations: list[int], mongo_persons: int, seed: int = 618, repe
                 mongo = f"{mongo_ms:9.0f} {mongo_ms / service_ms:7.0f}x"
             assert len(set(counts.values())) == 1, (name, counts)
             lines.append(
-                f"  {name:28} {service:>10,} {service_ms:10.2f}   {roaring_ms:7.2f} {roaring_ms / service_ms:6.2f}x "
+                f"  {name:28} {service:>10,} {service_ms:10.2f}   {on_cluster:>17} "
+                f"{roaring_ms:7.2f} {roaring_ms / service_ms:6.2f}x "
                 f"{numpy_ms:7.2f} {numpy_ms / service_ms:6.2f}x {mongo:>18}"
             )
             if name == "4 conditions with a NOT":
@@ -374,12 +405,19 @@ def run(stack, populations: list[int], mongo_persons: int, seed: int = 618, repe
                 check = functools.partial(roaring.member, programs[name], uid)
                 roaring_member_ms, roaring_member = p50(check, repeat)
                 assert member == roaring_member
+                on_cluster = ""
+                if cluster_stub is not None:
+                    cluster_member_ms, cluster_member = p50(
+                        lambda req=member_req: cluster_stub.IsMember(req).member, repeat
+                    )
+                    assert cluster_member == member
+                    on_cluster = f"{cluster_member_ms:9.2f} {cluster_member_ms / member_ms:6.2f}x"
                 member_line = (
-                    f"  {'membership check (IsMember)':28} {str(member):>10} {member_ms:10.2f}   "
+                    f"  {'membership check (IsMember)':28} {str(member):>10} {member_ms:10.2f}   {on_cluster:>17} "
                     f"{roaring_member_ms:7.3f} {roaring_member_ms / member_ms:6.2f}x"
                 )
         lines.append(member_line)
-        for key in r.scan_iter(match=f"cdp:{{{ws}:*", count=10_000):
-            r.delete(key)
-        r.delete(shards_key(ws), steps_key(ws), *meta_keys(ws))
+        clear(r, ws)
+        if rc is not None:
+            clear(rc, ws)
     return lines

@@ -36,6 +36,12 @@ def stack(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def redis_cluster(stack) -> str:
+    """Seed nodes of a two-node Redis Cluster (segment's bitmaps spread over nodes)."""
+    return stack.start_redis_cluster(2)
+
+
+@pytest.fixture(scope="session")
 def start_service(stack):
     """Start a service once per session (the default replica) and return the stack."""
 

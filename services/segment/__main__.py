@@ -7,6 +7,7 @@ import asyncio
 from starlette.routing import Route
 
 from services.kit.graphql import graphql_app
+from services.kit.redis_client import connect_cluster
 from services.kit.runtime import Runtime, Wiring, serve
 from services.kit.settings import ServiceSettings
 from services.segment import graphql_api, grpc_api
@@ -25,14 +26,19 @@ class SegmentSettings(ServiceSettings):
     grpc_port: int = 50053
     # Seconds between reconciliations of segments with "in the last N days" windows.
     sweep_interval: float = 300.0
+    # Seed nodes ("host:port,...") of a Redis Cluster for the bitmap index, outboxes and locks;
+    # empty: the one Redis of CDP_REDIS_URL. Shards spread over the nodes, so a count's shard
+    # scripts run side by side instead of one after another.
+    bitmap_cluster: str = ""
 
 
 def wire(rt: Runtime) -> Wiring:
-    index = BitmapIndex(rt.redis)
+    bitmaps = connect_cluster(rt.settings.bitmap_cluster) if rt.settings.bitmap_cluster else rt.redis
+    index = BitmapIndex(bitmaps)
     people = People(rt.mongo, rt.db)
     audiences = Audiences(SegmentStore(rt.db), people, index, rt.clock)
     realtime = Realtime(audiences, index, people, rt.clock)
-    relay = MembershipRelay(rt.redis, rt.producer, rt.settings.kafka_bootstrap)
+    relay = MembershipRelay(bitmaps, rt.producer, rt.settings.kafka_bootstrap)
     gql = graphql_app(graphql_api.build_schema(), graphql_api.context_factory(audiences))
     interval = rt.settings.sweep_interval
 
@@ -48,6 +54,7 @@ def wire(rt: Runtime) -> Wiring:
             IdentityWorker(realtime).consumer(rt.settings.kafka_bootstrap),
         ],
         background=[relay.run, sweeps],
+        closers=[bitmaps.aclose] if bitmaps is not rt.redis else [],
     )
 
 

@@ -321,17 +321,15 @@ end
 return 0
 """
 
-# KEYS = slices hash, steps set; ARGV = path, bit slices, whole 0..200 (0/1): keep the larger slice
-# count. A path first seen with a whole number joins `steps`: every value written from then on
-# sets its step bitmaps, so the compiler may use them (values written before did not).
+# KEYS = slices hash; ARGV = path, bit slices: keep the larger slice count. Returns 2 when the
+# path is new here: a path first seen with a whole number joins `steps` (see _note_meta).
 _MAX = """
 local had = redis.call('HGET', KEYS[1], ARGV[1])
 if not had then
-  if ARGV[3] == '1' then redis.call('SADD', KEYS[2], ARGV[1]) end
   redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-elseif tonumber(ARGV[2]) > tonumber(had) then
-  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  return 2
 end
+if tonumber(ARGV[2]) > tonumber(had) then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
 return 1
 """
 
@@ -398,6 +396,12 @@ return 1
 """
 
 _META_REPLIES = 6  # replies of BitmapIndex._meta_commands
+
+
+def _first_key(command: tuple) -> Any:
+    """The key a command is routed by (EVALSHA: its first KEYS entry)."""
+    return command[3] if command[0] == "EVALSHA" else command[1]
+
 
 # A bitmap is created at its full shard length: BITOP's fast path runs only up to the
 # shortest source, so one short key would slow every rule that reads it.
@@ -535,7 +539,9 @@ class BitmapIndex:
         self._unlock = redis.register_script(_UNLOCK)
         self._renew = redis.register_script(_RENEW)
         self._outboxes: set[str] = set()
-        self._packed: dict[tuple, bytes] = {}
+        self._packed: dict[tuple, Any] = {}  # encoded requests (a routing plan on a cluster)
+        # A Redis Cluster client (shards spread over nodes) has no single connection pool.
+        self.cluster = not hasattr(redis, "connection_pool")
         self._wide_cache: dict[str, tuple[float, set[str]]] = {}
 
     @contextlib.asynccontextmanager
@@ -664,7 +670,12 @@ class BitmapIndex:
             pipe.sadd(neg_key, *negative)
         await pipe.execute()
         for path, bits in slices.items():
-            await self._max(keys=[slices_key, steps_key(workspace)], args=[path, bits, int(path in small)])
+            first = await self._max(keys=[slices_key], args=[path, bits]) == 2
+            if first and path in small:
+                # Every value of the path written from now on sets its step bitmaps (values written
+                # before this path was known did not), so the compiler may use them. Its own
+                # command: the steps set lives in another slot than the slices hash on a cluster.
+                await self.redis.sadd(steps_key(workspace), path)
 
     async def record_activity(
         self,
@@ -955,20 +966,10 @@ class BitmapIndex:
         an operator types or a dashboard refreshes costs no encoding.
         """
         for attempt in (1, 2):
-            pool = self.redis.connection_pool
-            conn = await pool.get_connection()
-            try:
-                packed = self._packed.get(cache_key) if cache_key else None
-                if packed is None:
-                    commands = build() if callable(build) else build
-                    packed = (b"".join(conn.pack_commands(commands)), len(commands))
-                    if cache_key:
-                        if len(self._packed) >= 512:
-                            self._packed.pop(next(iter(self._packed)))
-                        self._packed[cache_key] = packed
-                replies = await self._send_all(conn, *packed)
-            finally:
-                await pool.release(conn)
+            if self.cluster:
+                replies = await self._cluster_roundtrip(build, cache_key)
+            else:
+                replies = await self._pooled_roundtrip(build, cache_key)
             if attempt == 1 and any(isinstance(r, NoScriptError) for r in replies):
                 await self.redis.script_load(_RUN)  # Redis restarted or flushed its scripts
                 continue
@@ -977,6 +978,71 @@ class BitmapIndex:
                     raise r
             return replies
         raise AssertionError("unreachable")
+
+    async def _cluster_roundtrip(self, build, cache_key: tuple | None) -> list:
+        """Each node's share of the commands, pre-encoded, sent to all nodes at once.
+
+        The nodes run their shards' scripts side by side. A redirection (the cluster
+        moved slots) drops the cached routing and goes through the client's pipeline,
+        which follows redirections.
+        """
+        plan = self._packed.get(cache_key) if cache_key else None
+        commands = None
+        if plan is None:
+            await self.redis.initialize()  # the slot map (a no-op once known)
+            commands = build() if callable(build) else build
+            by_node: dict[str, tuple[Any, list[int]]] = {}
+            for i, command in enumerate(commands):
+                node = self.redis.get_node_from_key(_first_key(command))
+                by_node.setdefault(node.name, (node, []))[1].append(i)
+            plan = []
+            for node, positions in by_node.values():
+                conn = node.acquire_connection()
+                try:
+                    packed = b"".join(conn.pack_commands([commands[i] for i in positions]))
+                finally:
+                    node.release(conn)
+                plan.append((node, positions, packed))
+            if cache_key:
+                if len(self._packed) >= 512:
+                    self._packed.pop(next(iter(self._packed)))
+                self._packed[cache_key] = plan
+        replies: list[Any] = [None] * sum(len(p[1]) for p in plan)
+
+        async def on(node, positions: list[int], packed: bytes) -> None:
+            conn = node.acquire_connection()
+            try:
+                got = await self._send_all(conn, packed, len(positions))
+            finally:
+                node.release(conn)
+            for i, reply in zip(positions, got, strict=True):
+                replies[i] = reply
+
+        await asyncio.gather(*(on(*p) for p in plan))
+        if any(isinstance(r, ResponseError) and str(r).startswith(("MOVED", "ASK")) for r in replies):
+            self._packed.pop(cache_key, None)
+            commands = commands or (build() if callable(build) else build)
+            pipe = self.redis.pipeline(transaction=False)
+            for command in commands:
+                pipe.execute_command(*command)
+            return await pipe.execute(raise_on_error=False)
+        return replies
+
+    async def _pooled_roundtrip(self, build, cache_key: tuple | None) -> list:
+        pool = self.redis.connection_pool
+        conn = await pool.get_connection()
+        try:
+            packed = self._packed.get(cache_key) if cache_key else None
+            if packed is None:
+                commands = build() if callable(build) else build
+                packed = (b"".join(conn.pack_commands(commands)), len(commands))
+                if cache_key:
+                    if len(self._packed) >= 512:
+                        self._packed.pop(next(iter(self._packed)))
+                    self._packed[cache_key] = packed
+            return await self._send_all(conn, *packed)
+        finally:
+            await pool.release(conn)
 
     @staticmethod
     async def _send_all(conn, packed: bytes, n: int) -> list[Any]:
