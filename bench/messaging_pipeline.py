@@ -16,6 +16,7 @@ warm-up) against rate x window.
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
 import time
@@ -124,12 +125,34 @@ async def pipeline(stack, sink: str, n: int, persons: int = 1000) -> dict:
     }
 
 
+def stage_times(stack) -> str:
+    """What the worker logged about where its time went (services.messaging.delivery.StageTimes)."""
+    totals: dict[str, float] = {}
+    messages = batches = 0
+    log = stack.data_dir / "logs" / "messaging.log"
+    for line in log.read_text(errors="replace").splitlines() if log.exists() else []:
+        if '"delivery stages' not in line:
+            continue
+        entry = json.loads(line)
+        messages += entry["messages"]
+        batches += entry["batches"]
+        for stage, ms in entry["stages"].items():
+            totals[stage] = totals.get(stage, 0.0) + ms * entry["messages"]
+    if not messages:
+        return "  (no stage times logged)"
+    per = "  ".join(f"{stage} {ms / messages:.2f}" for stage, ms in totals.items())
+    return f"  worker stages, ms per message ({messages:,} messages in {batches:,} batches): {per}"
+
+
 async def run(stack, n: int = 5000, limiter_seconds: float = 10.0) -> list[str]:
     proc, sink = start_sink()
     try:
         base = await baseline(sink, n)
-        stack.start_service("messaging")
+        # INFO, whatever the bench's level: the worker logs where its time goes (stage_times).
+        stack.start_service("messaging", CDP_LOG_LEVEL="INFO")
         got = await pipeline(stack, sink, n)
+        await asyncio.sleep(0.5)
+        stages = stage_times(stack)
         inside, expected, ratio = await messaging_limiter.measure(stack.redis_url, 1000.0, limiter_seconds, workers=4)
     finally:
         proc.terminate()
@@ -143,6 +166,7 @@ async def run(stack, n: int = 5000, limiter_seconds: float = 10.0) -> list[str]:
         f"  end to end, first send to last delivery         {got['end_to_end_per_s']:8.0f} msgs/s"
         f"   {got['end_to_end_per_s'] / base:.3f}x the direct rate; target 3,000/s per worker",
         f"  each message once at the sink: {got['unique']:,} keys in {got['count']:,} requests",
+        stages,
         f"GCRA limiter, 4 processes sharing one key at 1,000/s, {limiter_seconds:.0f} s window:",
         f"  {inside:,} allowed against {expected:,.0f} expected   {ratio:.4f} of the rate ({(ratio - 1) * 100:+.2f}%)",
     ]

@@ -21,8 +21,9 @@ from typing import Any
 from services.kit.clock import Clock
 from services.kit.outbox import OutboxRelay
 from services.messaging.channels import INAPP, honours_keys
-from services.messaging.delivery import Deliverer, Transition, redispatch
+from services.messaging.delivery import Deliverer, redispatch
 from services.messaging.messages import DEFERRED, SENDING, UNKNOWN
+from services.messaging.outcomes import Transition
 from services.messaging.store import MessagingStore
 from services.messaging.views import MessageView
 
@@ -71,7 +72,7 @@ class Scheduler:
                     log.warning("crashed send queued again with its idempotency key", extra={"message_id": doc["_id"]})
                 continue
             reason = "the worker stopped during the provider call; the outcome is unknown and it is not re-sent"
-            status = await self.deliverer._transition(
+            status = await self.deliverer.transition(
                 Transition(
                     MessageView.of(doc), {"status": UNKNOWN, "status_reason": reason}, SENDING, doc.get("gen", 1)
                 )
