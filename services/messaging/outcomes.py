@@ -106,6 +106,8 @@ class Recorder:
         return doc
 
     async def record_many(self, transitions: list[Transition]) -> list[dict | None]:
+        if not transitions:
+            return []
         loop = asyncio.get_running_loop()
         futures = []
         for t in transitions:
@@ -136,9 +138,9 @@ class Recorder:
         try:
             return await self._commit_bulk(batch, now)
         except _GuardMissed:
-            # Some message was no longer where its transition expected it (erased, or
-            # a stale record): redo the batch one guarded update at a time.
-            return await self._commit_each(batch, now)
+            # Some message was no longer where its transition expected it (erased, a stale
+            # record, reconciled meanwhile): redo the batch with only the ones whose guard holds.
+            return await self._commit_matching(batch, now)
 
     async def _commit_bulk(self, batch: list[Transition], now) -> list[dict | None]:
         docs = [_after(t, now) for t in batch]
@@ -153,13 +155,29 @@ class Recorder:
         self.relay.notify()
         return docs
 
-    async def _commit_each(self, batch: list[Transition], now) -> list[dict | None]:
+    async def _commit_matching(self, batch: list[Transition], now) -> list[dict | None]:
+        """Read where the batch's messages are, in the transaction, and change only those still there.
+
+        The read and the writes share one transaction, so a change that slips in
+        between makes it conflict and retry rather than overwrite.
+        """
         results: list[dict | None] = []
 
         async def work(session) -> None:
             results.clear()
+            where = await self.store.statuses([t.message.id for t in batch], session)
+            matching, seen = [], set()
             for t in batch:
-                results.append(await record_one(self.store, self.relay, t, now, session, self.engagement))
+                # Two changes of one message from the same state: the first one wins, as one by one.
+                if t.message.id not in seen and _holds(t, where.get(t.message.id)):
+                    matching.append(t)
+                    seen.add(t.message.id)
+            changes = [(_guard(t), t.update) for t in matching]
+            if changes and await self.store.finish_many(changes, now, session) != len(changes):
+                raise RuntimeError("messages moved inside the transaction that read them")
+            kept = {id(t) for t in matching}
+            results.extend(_after(t, now) if id(t) in kept else None for t in batch)
+            await announce(self.relay, list(zip(batch, results, strict=True)), now, session, self.engagement)
 
         await in_transaction(self.client, work)
         self.relay.notify()
@@ -168,6 +186,15 @@ class Recorder:
 
 class _GuardMissed(Exception):
     """Aborts a bulk transition whose guards did not all match."""
+
+
+def _holds(t: Transition, current: dict | None) -> bool:
+    return (
+        current is not None
+        and current.get("workspace") == t.message.workspace
+        and current.get("status") == t.from_status
+        and (t.gen is None or current.get("gen", 1) == t.gen)
+    )
 
 
 def _guard(t: Transition) -> dict:

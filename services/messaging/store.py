@@ -194,6 +194,15 @@ class MessagingStore:
                 docs[doc["_id"]] = doc
         return docs
 
+    async def statuses(self, ids: list[str], session=None) -> dict[str, dict]:
+        """Where each message is: {id: {workspace, status, gen}}; a deleted one is absent."""
+        out: dict[str, dict] = {}
+        for chunk in chunks(list(dict.fromkeys(ids))):
+            projection = {"workspace": 1, "status": 1, "gen": 1}
+            async for doc in self.messages.find({"_id": {"$in": chunk}}, projection, session=session):
+                out[doc["_id"]] = doc
+        return out
+
     async def finish_many(self, changes: list[tuple[dict, dict]], now: dt.datetime, session) -> int:
         """Guarded updates ({_id, workspace, status[, gen]}, $set fields) in as few writes as can be; how many matched.
 
