@@ -248,6 +248,60 @@ def test_delivery_receipt_marks_delivered(messaging, stub, provider, ws):
     assert done.status == "delivered" and done.delivered_at.seconds
 
 
+def test_messages_skipped_by_the_worker_are_announced_with_the_reason(messaging, stub, provider, ws):
+    channel(stub, ws, "hook", "webhook", url=f"{provider.url}/{ws}/hook")
+    no_quiet_hours(stub, ws, caps=[messaging_pb2.Cap(channel="hook", category="marketing", limit=1, days=1)])
+    assert settled(stub, ws, send(stub, ws, "hook", "ann-1", person_id="pa").id).status == "sent"
+    capped = send(stub, ws, "hook", "ann-2", person_id="pa")
+    optout = send(stub, ws, "hook", "ann-3", person_id="pb")
+    assert settled(stub, ws, optout.id).status == "sent"
+    token = Signer(DEV_SECRET).sign({"k": "u", "w": ws, "m": optout.id, "p": "pb", "ch": "hook", "g": "*"})
+    assert httpx.post(f"{messaging.http_url('messaging')}/t/u/{token}").status_code == 200
+    unsubscribed = send(stub, ws, "hook", "ann-4", person_id="pb")
+
+    for msg, person, reason in ((capped, "pa", "frequency cap"), (unsubscribed, "pb", "unsubscribed")):
+        assert settled(stub, ws, msg.id).status == "skipped"
+        status = read_until(
+            messaging, Topics.MESSAGES_STATUS, events_pb2.MessageStatus, lambda s, m=msg: s.message_id == m.id
+        )
+        assert (status.status, status.person_id, status.workspace_id) == ("skipped", person, ws)
+        assert reason in status.reason
+
+
+def test_messages_skipped_at_send_are_announced_with_the_reason(start_service, messaging, stub, ws):
+    start_service("profile")  # the address would come from the profile: these persons have none
+    channel(stub, ws, "sms", "sms", endpoint="http://127.0.0.1:9/never")
+    requests = [
+        messaging_pb2.SendRequest(
+            workspace_id=ws,
+            person_id=f"nobody-{i}",
+            channel="sms",
+            timezone="UTC",
+            idempotency_key=f"noaddr-{i}",
+            content=messaging_pb2.Content(body="您的验证码是 1234"),
+        )
+        for i in range(2)
+    ]
+
+    def accepted():
+        # Right after profile started, messaging's channel to it may still be between reconnects.
+        try:
+            return stub.SendBatch(messaging_pb2.SendBatchRequest(requests=requests)).messages
+        except grpc.RpcError as exc:
+            if "profile service" not in (exc.details() or ""):
+                raise
+            return None
+
+    sent = eventually(accepted, timeout=15)
+    assert [m.status for m in sent] == ["skipped", "skipped"]
+
+    status = read_until(
+        messaging, Topics.MESSAGES_STATUS, events_pb2.MessageStatus, lambda s: s.message_id == sent[1].id
+    )
+    assert (status.status, status.person_id) == ("skipped", "nobody-1")
+    assert "no address" in status.reason
+
+
 def test_caps_skip_marketing_but_not_transactional(stub, provider, ws):
     channel(stub, ws, "hook", "webhook", url=f"{provider.url}/{ws}/hook")
     no_quiet_hours(stub, ws, caps=[messaging_pb2.Cap(channel="hook", category="", limit=1, days=1)])
