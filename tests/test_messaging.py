@@ -123,6 +123,7 @@ def test_send_reaches_the_webhook_once_with_its_idempotency_key(stub, sink, work
     (received,) = sink.at(f"/ok/{workspace_id}")
     assert received.headers["idempotency-key"] == "order-1001-shipped"
     assert received.body == {
+        "receiptUrl": received.headers["x-receipt-url"],
         "messageId": msg.id,
         "workspaceId": workspace_id,
         "personId": "p1",

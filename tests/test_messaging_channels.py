@@ -20,8 +20,7 @@ from aiosmtpd.controller import Controller
 
 from cdp.messaging.v1 import events_pb2, messaging_pb2, messaging_pb2_grpc
 from services.kit.kafka import Topics
-from services.messaging.engagement import receipt_token
-from services.messaging.links import Signer
+from services.messaging.links import Signer, receipt_token
 from tests.conftest import eventually, eventually_async, grpc_stub
 from tests.helpers import graphql
 from tests.messaging_support import Answer, ProviderServer, channel, no_quiet_hours, settled
@@ -78,6 +77,7 @@ def test_sms_429_is_retried_after_retry_after_with_the_same_key(stub, provider, 
         "text": "进口车厘子，两小时内有效",
         "sender": "CDP",
         "reference": msg.id,
+        "receiptUrl": second.headers["x-receipt-url"],
     }
     assert done.attempts == 2
 
@@ -246,6 +246,28 @@ def test_delivery_receipt_marks_delivered(messaging, stub, provider, ws):
     )
     done = stub.GetMessage(messaging_pb2.GetMessageRequest(workspace_id=ws, id=msg.id))
     assert done.status == "delivered" and done.delivered_at.seconds
+
+
+def test_providers_are_told_where_to_post_the_delivery_receipt(stub, provider, ws):
+    channel(stub, ws, "hook-r", "webhook", url=f"{provider.url}/{ws}/hook-r")
+    channel(stub, ws, "push-r", "push", endpoint=f"{provider.url}/{ws}/p")
+    hook = send(stub, ws, "hook-r", "rcpt-1")
+    push = send(stub, ws, "push-r", "rcpt-2", to="device-token-1")
+    assert settled(stub, ws, hook.id).status == "sent" and settled(stub, ws, push.id).status == "sent"
+
+    (call,) = provider.at(f"/{ws}/hook-r")
+    url = call.headers["x-receipt-url"]
+    assert "/v1/receipts/" in url and call.body["receiptUrl"] == url and call.body["messageId"] == hook.id
+    (push_call,) = provider.at(f"/{ws}/p/push/send")
+    assert push_call.body["receiptUrl"] == push_call.headers["x-receipt-url"] != url, "one URL per channel"
+    assert push_call.body["reference"] == push.id
+
+    # The provider calls back where it was told to, naming the message as it was given.
+    assert httpx.post(url, json={"messageId": hook.id, "status": "delivered"}).status_code == 200
+    assert stub.GetMessage(messaging_pb2.GetMessageRequest(workspace_id=ws, id=hook.id)).status == "delivered"
+    # A channel's URL cannot settle another channel's message.
+    assert httpx.post(url, json={"messageId": push.id, "status": "delivered"}).status_code == 404
+    assert stub.GetMessage(messaging_pb2.GetMessageRequest(workspace_id=ws, id=push.id)).status == "sent"
 
 
 def test_messages_skipped_by_the_worker_are_announced_with_the_reason(messaging, stub, provider, ws):

@@ -55,7 +55,7 @@ def wire(rt: Runtime) -> Wiring:
     links = Links(signer, settings.public_url or f"http://127.0.0.1:{settings.http_port}")
     http = http_session(settings.provider_timeout)
     queue = EngagementQueue(store)
-    http_providers = HttpProviders(http)
+    http_providers = HttpProviders(http, links.receipt)
     providers = {
         WEBHOOK: http_providers,
         SMS: http_providers,

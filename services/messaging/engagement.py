@@ -33,7 +33,7 @@ from services.kit.mongo import in_transaction, is_duplicate_key
 from services.kit.outbox import OutboxRelay
 from services.kit.protos import from_struct, to_struct, to_timestamp
 from services.messaging.delivery import Cached
-from services.messaging.links import CLICK, OPEN, UNSUBSCRIBE, Signer
+from services.messaging.links import CLICK, OPEN, RECEIPT, UNSUBSCRIBE, Signer
 from services.messaging.messages import DELIVERED, FAILED, SENT
 from services.messaging.outcomes import Transition, record_one
 from services.messaging.policy import Policy
@@ -268,7 +268,7 @@ class EngagementApi:
         """A provider's delivery receipt: {"id" | "messageId", "status": "delivered" | "failed", "error"}."""
         try:
             payload = self.signer.verify(request.path_params["token"])
-            if payload.get("k") != "r":
+            if payload.get("k") != RECEIPT:
                 raise InvalidInput("token is not a receipt token", "token")
             body = await request.json()
             if not isinstance(body, dict):
@@ -305,11 +305,6 @@ class EngagementApi:
         await in_transaction(self.client, work)
         self.relay.notify()
         return JSONResponse({"ok": True})
-
-
-def receipt_token(signer: Signer, workspace: str, channel: str) -> str:
-    """The token of a channel's receipt URL (/v1/receipts/<token>): names workspace and channel."""
-    return signer.sign({"k": "r", "w": workspace, "m": channel})
 
 
 class Attribution:

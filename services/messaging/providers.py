@@ -125,9 +125,10 @@ async def post(
     return Outcome(FAILED, reason)
 
 
-def webhook_payload(message: MessageView) -> dict:
+def webhook_payload(message: MessageView, receipt_url: str = "") -> dict:
     content = message.content
     return {
+        "receiptUrl": receipt_url,
         "messageId": message.id,
         "workspaceId": message.workspace,
         "personId": message.person_id,
@@ -158,19 +159,36 @@ def http_session(timeout: float, connections: int = 512) -> aiohttp.ClientSessio
 
 
 class HttpProviders:
-    """The four HTTP adapters over one shared connection pool."""
+    """The four HTTP adapters over one shared connection pool.
 
-    def __init__(self, client: aiohttp.ClientSession) -> None:
+    Every call carries where the provider can post its delivery receipt for the
+    message: the `X-Receipt-Url` header on all four, and `receiptUrl` in the
+    webhook, SMS and push bodies (with `messageId` / `reference` naming the
+    message to put in the receipt).
+    """
+
+    def __init__(self, client: aiohttp.ClientSession, receipt_url=None) -> None:
         self.client = client
+        # (workspace, channel name) -> the channel's receipt URL; None: no receipts offered.
+        self.receipt_url = receipt_url or (lambda workspace, channel: "")
 
     async def deliver(self, channel: dict, message: MessageView) -> Outcome:
         kind, config, c = channel["type"], channel["config"], message.content
+        receipt = self.receipt_url(message.workspace, message.channel)
         auth = {"Authorization": f"Bearer {config['api_key']}"} if config.get("api_key") else {}
+        if receipt:
+            auth["X-Receipt-Url"] = receipt
         if kind == WEBHOOK:
-            return await post(self.client, channel, config["url"], webhook_payload(message), message)
+            return await post(self.client, channel, config["url"], webhook_payload(message, receipt), message, auth)
         base = config["endpoint"].rstrip("/")
         if kind == SMS:
-            body = {"to": message.to, "text": c.body, "sender": config.get("sender", ""), "reference": message.id}
+            body = {
+                "to": message.to,
+                "text": c.body,
+                "sender": config.get("sender", ""),
+                "reference": message.id,
+                "receiptUrl": receipt,
+            }
             return await post(self.client, channel, f"{base}/sms/send", body, message, auth)
         if kind == PUSH:
             body = {
@@ -180,13 +198,14 @@ class HttpProviders:
                 "deepLink": c.deep_link,
                 "data": c.data,
                 "reference": message.id,
+                "receiptUrl": receipt,
             }
             return await post(self.client, channel, f"{base}/push/send", body, message, auth)
         if kind == WECHAT:
-            return await self._wechat(channel, message)
+            return await self._wechat(channel, message, auth)
         return Outcome(FAILED, f"channel type {kind!r} is not an HTTP provider")
 
-    async def _wechat(self, channel: dict, message: MessageView) -> Outcome:
+    async def _wechat(self, channel: dict, message: MessageView, headers: dict) -> Outcome:
         """WeChat Official Account template message (cgi-bin/message/template/send).
 
         Template fields come from content.data ({"first": "...", "keyword1": ...});
@@ -199,7 +218,8 @@ class HttpProviders:
         body = {"touser": message.to, "template_id": config["template_id"], "url": c.deep_link, "data": fields}
         token = config.get("access_token", "")
         url = f"{config['endpoint'].rstrip('/')}/cgi-bin/message/template/send?access_token={token}"
-        return await post(self.client, channel, url, body, message, check=wechat_outcome)
+        headers = {k: v for k, v in headers.items() if k != "Authorization"}
+        return await post(self.client, channel, url, body, message, headers, check=wechat_outcome)
 
 
 def wechat_outcome(response: Reply) -> Outcome:
