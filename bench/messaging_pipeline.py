@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import pathlib
 import subprocess
 import sys
 import time
@@ -125,6 +127,12 @@ async def pipeline(stack, sink: str, n: int, persons: int = 1000) -> dict:
     }
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU a process has used so far (Linux /proc)."""
+    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def stage_times(stack) -> str:
     """What the worker logged about where its time went (services.messaging.delivery.StageTimes)."""
     totals: dict[str, float] = {}
@@ -150,7 +158,10 @@ async def run(stack, n: int = 5000, limiter_seconds: float = 10.0) -> list[str]:
         base = await baseline(sink, n)
         # INFO, whatever the bench's level: the worker logs where its time goes (stage_times).
         stack.start_service("messaging", CDP_LOG_LEVEL="INFO")
+        pids = {name: stack.procs[name].pid for name in ("messaging", "mongo", "redis", "kafka")}
+        before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         got = await pipeline(stack, sink, n)
+        cpu = {name: (cpu_seconds(pid) - before[name]) * 1000 / n for name, pid in pids.items()}
         await asyncio.sleep(0.5)
         stages = stage_times(stack)
         inside, expected, ratio = await messaging_limiter.measure(stack.redis_url, 1000.0, limiter_seconds, workers=4)
@@ -167,6 +178,9 @@ async def run(stack, n: int = 5000, limiter_seconds: float = 10.0) -> list[str]:
         f"   {got['end_to_end_per_s'] / base:.3f}x the direct rate; target 3,000/s per worker",
         f"  each message once at the sink: {got['unique']:,} keys in {got['count']:,} requests",
         stages,
+        "  CPU per message, send and delivery together (ms): "
+        + "  ".join(f"{name} {ms:.2f}" for name, ms in cpu.items())
+        + f"   (2 cores: at most {2000 / sum(cpu.values()):,.0f} msgs/s with nothing else running)",
         f"GCRA limiter, 4 processes sharing one key at 1,000/s, {limiter_seconds:.0f} s window:",
         f"  {inside:,} allowed against {expected:,.0f} expected   {ratio:.4f} of the rate ({(ratio - 1) * 100:+.2f}%)",
     ]

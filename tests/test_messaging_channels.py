@@ -18,25 +18,23 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from aiosmtpd.controller import Controller
 
-from cdp.messaging.v1 import events_pb2, messaging_pb2, messaging_pb2_grpc
+from cdp.messaging.v1 import events_pb2, messaging_pb2
 from services.kit.kafka import Topics
 from services.messaging.links import Signer, receipt_token
-from tests.conftest import eventually, eventually_async, grpc_stub
+from tests.conftest import eventually, eventually_async
 from tests.helpers import graphql
-from tests.messaging_support import Answer, ProviderServer, channel, no_quiet_hours, settled
+from tests.messaging_support import (  # noqa: F401 (module fixtures)
+    Answer,
+    ProviderServer,
+    channel,
+    messaging_fixture,
+    no_quiet_hours,
+    settled,
+    stub_fixture,
+)
 from tools.stack import free_port
 
 DEV_SECRET = "dev-only-link-secret-change-me"
-
-
-@pytest.fixture(scope="module")
-def messaging(start_service):
-    return start_service("messaging")
-
-
-@pytest.fixture(scope="module")
-def stub(messaging):
-    return grpc_stub(messaging, "messaging", messaging_pb2_grpc.MessagingServiceStub)
 
 
 @pytest.fixture(scope="module")

@@ -261,6 +261,27 @@ class MessagingStore:
             session,
         )
 
+    async def requeue_due(self, ids: list[str], now: dt.datetime, session) -> list[dict]:
+        """Queue again, each under a new dispatch generation, those of `ids` still deferred and due.
+
+        One update_many (guarded by status and due time, so a message another
+        scheduler requeued or a worker deferred again is left alone) and one
+        read of exactly what it moved, by a token of this call.
+        """
+        token = uuid.uuid4().hex
+        result = await self.messages.update_many(
+            {"_id": {"$in": ids}, "status": DEFERRED, "due_at": {"$lte": now}},
+            {
+                "$set": {"status": QUEUED, "updated_at": now, "requeue": token},
+                "$inc": {"gen": 1},
+                "$unset": {"due_at": ""},
+            },
+            session=session,
+        )
+        if not result.matched_count:
+            return []
+        return await self.messages.find({"_id": {"$in": ids}, "requeue": token}, session=session).to_list(None)
+
     async def stale_sending(self, older_than: dt.datetime, limit: int) -> list[dict]:
         cursor = self.messages.find({"status": SENDING, "sending_at": {"$lt": older_than}}).limit(limit)
         return await cursor.to_list(None)
