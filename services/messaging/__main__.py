@@ -37,7 +37,8 @@ class MessagingSettings(ServiceSettings):
     public_url: str = ""
     # HMAC key of tracking and unsubscribe links: set a long random secret in production.
     link_secret: str = "dev-only-link-secret-change-me"
-    # A message "sending" for longer than this was left by a crashed worker (must exceed provider_timeout).
+    # A message "sending" for longer than this was left by a crashed worker: it must exceed the provider
+    # timeout plus what a batch's claim and the group commit of its outcomes take on a loaded database.
     sending_lease: float = 60.0
     max_attempts: int = 8
     retry_base: float = 1.0

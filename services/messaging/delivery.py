@@ -163,8 +163,9 @@ class Deliverer:
         the guarded claim or transition stops it, so the checks run on the
         record's own copy of the fields, without a read first). Each step is
         taken for the whole batch at once: one Redis round trip for opt-outs,
-        one for caps, one per rate-limit key and wait, one bulk claim, the
-        provider calls side by side, and the outcomes in one group commit.
+        one for caps, one per rate-limit key and wait; then 50 at a time one
+        claim, the provider calls side by side, and the outcomes in the group
+        commit.
         """
         await self.optouts.ready.wait()
         started = time.perf_counter()
@@ -172,11 +173,15 @@ class Deliverer:
         statuses: list[str | None] = [None] * len(messages)
         decided: list[tuple[int, Transition]] = []
         items: list[_Item] = []
-        seen = set()
+        # One record per message: the newest dispatch (an older one can never be claimed while a
+        # newer exists, and acting on it too would count, then give back, the message's cap place).
+        newest: dict[str, int] = {}
         for i, m in enumerate(messages):
-            if (m.id, m.gen) in seen:
-                continue  # the same record twice in one poll: the first one acts for both
-            seen.add((m.id, m.gen))
+            if m.id not in newest or m.gen > messages[newest[m.id]].gen:
+                newest[m.id] = i
+        for i, m in enumerate(messages):
+            if newest[m.id] != i:
+                continue
             channel = await self.channels.get(m.workspace, m.channel)
             if channel is None:
                 decided.append((i, _settle(m, FAILED, f"channel {m.channel!r} no longer exists")))
