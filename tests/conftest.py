@@ -24,9 +24,11 @@ def stack(tmp_path_factory):
         "CDP_RETRY_BASE": "0.2",
         "CDP_RETRY_CAP": "2",
         "CDP_MAX_ATTEMPTS": "4",
-        # A provider call times out after 2 s; a message "sending" for 6 s was left by a crash.
+        # A provider call times out after 2 s; a message "sending" for 20 s was left by a crash. The
+        # lease must also cover the claim and the group commit of the outcome, which take seconds on
+        # SecantusDB when three replicas deliver thousands at once (the kill test).
         "CDP_PROVIDER_TIMEOUT": "2",
-        "CDP_SENDING_LEASE": "6",
+        "CDP_SENDING_LEASE": "20",
     }
     s = Stack.with_free_ports(tmp_path_factory.mktemp("stack"), service_env=env)
     s.start_infra()

@@ -1,4 +1,8 @@
-"""Test servers for messaging: a provider HTTP API that can misbehave on cue, and shared helpers.
+"""Test servers for messaging: a provider HTTP API that can misbehave on cue, shared fixtures and helpers.
+
+The module fixtures `messaging` (the stack with the service started), `stub`
+(its gRPC client) and `db` (its database, tz-aware) are imported by each
+messaging test module (as messaging_fixture, stub_fixture, db_fixture).
 
 The provider server is a real HTTP server in the test process; the messaging
 service calls it from its own process. It records every request and answers
@@ -17,9 +21,30 @@ from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from cdp.messaging.v1 import messaging_pb2
+import pytest
+from pymongo import MongoClient
+
+from cdp.messaging.v1 import messaging_pb2, messaging_pb2_grpc
 from services.kit.protos import to_struct
-from tests.conftest import eventually
+from tests.conftest import eventually, grpc_stub
+
+
+# Named apart from the fixtures they define, so importing them does not shadow test parameters.
+@pytest.fixture(scope="module", name="messaging")
+def messaging_fixture(start_service):
+    return start_service("messaging")
+
+
+@pytest.fixture(scope="module", name="stub")
+def stub_fixture(messaging):
+    return grpc_stub(messaging, "messaging", messaging_pb2_grpc.MessagingServiceStub)
+
+
+@pytest.fixture(scope="module", name="db")
+def db_fixture(messaging):
+    client = MongoClient(messaging.mongo_url, tz_aware=True)
+    yield client[messaging.mongo_db]
+    client.close()
 
 
 @dataclass
@@ -36,6 +61,11 @@ class Request:
     headers: dict
     body: object
     at: float
+
+
+class _Server(ThreadingHTTPServer):
+    # A provider's accept queue, not http.server's 5: a worker opens many connections at once.
+    request_queue_size = 256
 
 
 class ProviderServer:
@@ -76,7 +106,7 @@ class ProviderServer:
             def log_message(self, *args) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()

@@ -11,32 +11,15 @@ import datetime as dt
 import uuid
 
 import pytest
-from pymongo import MongoClient
 
 from cdp.identity.v1 import events_pb2 as identity_events
-from cdp.messaging.v1 import events_pb2, messaging_pb2, messaging_pb2_grpc
+from cdp.messaging.v1 import events_pb2, messaging_pb2
 from services.kit.kafka import Topics
 from services.kit.protos import to_struct, to_timestamp
 from services.messaging.messages import Content, SendCommand, new_message
-from tests.conftest import eventually, grpc_stub
+from tests.conftest import eventually
 from tests.helpers import graphql, produce
-
-
-@pytest.fixture(scope="module")
-def messaging(start_service):
-    return start_service("messaging")
-
-
-@pytest.fixture(scope="module")
-def stub(messaging):
-    return grpc_stub(messaging, "messaging", messaging_pb2_grpc.MessagingServiceStub)
-
-
-@pytest.fixture(scope="module")
-def db(messaging):
-    client = MongoClient(messaging.mongo_url, tz_aware=True)
-    yield client[messaging.mongo_db]
-    client.close()
+from tests.messaging_support import db_fixture, messaging_fixture, stub_fixture  # noqa: F401 (module fixtures)
 
 
 @pytest.fixture

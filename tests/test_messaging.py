@@ -12,31 +12,14 @@ import uuid
 import grpc
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from pymongo import MongoClient
 
-from cdp.messaging.v1 import events_pb2, messaging_pb2, messaging_pb2_grpc
+from cdp.messaging.v1 import events_pb2, messaging_pb2
 from services.kit.kafka import Topics
 from services.kit.protos import to_struct
 from services.messaging.messages import derived_key
-from tests.conftest import eventually, eventually_async, grpc_stub
+from tests.conftest import eventually, eventually_async
 from tests.helpers import graphql as graphql_at
-
-
-@pytest.fixture(scope="module")
-def messaging(start_service):
-    return start_service("messaging")
-
-
-@pytest.fixture(scope="module")
-def stub(messaging):
-    return grpc_stub(messaging, "messaging", messaging_pb2_grpc.MessagingServiceStub)
-
-
-@pytest.fixture(scope="module")
-def db(messaging):
-    client = MongoClient(messaging.mongo_url)
-    yield client[messaging.mongo_db]
-    client.close()
+from tests.messaging_support import db_fixture, messaging_fixture, stub_fixture  # noqa: F401 (module fixtures)
 
 
 def webhook(stub, workspace: str, url: str, name: str = "hook", **config) -> messaging_pb2.Channel:
@@ -123,6 +106,7 @@ def test_send_reaches_the_webhook_once_with_its_idempotency_key(stub, sink, work
     (received,) = sink.at(f"/ok/{workspace_id}")
     assert received.headers["idempotency-key"] == "order-1001-shipped"
     assert received.body == {
+        "receiptUrl": received.headers["x-receipt-url"],
         "messageId": msg.id,
         "workspaceId": workspace_id,
         "personId": "p1",

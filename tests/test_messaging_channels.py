@@ -18,26 +18,23 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from aiosmtpd.controller import Controller
 
-from cdp.messaging.v1 import events_pb2, messaging_pb2, messaging_pb2_grpc
+from cdp.messaging.v1 import events_pb2, messaging_pb2
 from services.kit.kafka import Topics
-from services.messaging.engagement import receipt_token
-from services.messaging.links import Signer
-from tests.conftest import eventually, eventually_async, grpc_stub
+from services.messaging.links import Signer, receipt_token
+from tests.conftest import eventually, eventually_async
 from tests.helpers import graphql
-from tests.messaging_support import Answer, ProviderServer, channel, no_quiet_hours, settled
+from tests.messaging_support import (  # noqa: F401 (module fixtures)
+    Answer,
+    ProviderServer,
+    channel,
+    messaging_fixture,
+    no_quiet_hours,
+    settled,
+    stub_fixture,
+)
 from tools.stack import free_port
 
 DEV_SECRET = "dev-only-link-secret-change-me"
-
-
-@pytest.fixture(scope="module")
-def messaging(start_service):
-    return start_service("messaging")
-
-
-@pytest.fixture(scope="module")
-def stub(messaging):
-    return grpc_stub(messaging, "messaging", messaging_pb2_grpc.MessagingServiceStub)
 
 
 @pytest.fixture(scope="module")
@@ -78,6 +75,7 @@ def test_sms_429_is_retried_after_retry_after_with_the_same_key(stub, provider, 
         "text": "进口车厘子，两小时内有效",
         "sender": "CDP",
         "reference": msg.id,
+        "receiptUrl": second.headers["x-receipt-url"],
     }
     assert done.attempts == 2
 
@@ -246,6 +244,82 @@ def test_delivery_receipt_marks_delivered(messaging, stub, provider, ws):
     )
     done = stub.GetMessage(messaging_pb2.GetMessageRequest(workspace_id=ws, id=msg.id))
     assert done.status == "delivered" and done.delivered_at.seconds
+
+
+def test_providers_are_told_where_to_post_the_delivery_receipt(stub, provider, ws):
+    channel(stub, ws, "hook-r", "webhook", url=f"{provider.url}/{ws}/hook-r")
+    channel(stub, ws, "push-r", "push", endpoint=f"{provider.url}/{ws}/p")
+    hook = send(stub, ws, "hook-r", "rcpt-1")
+    push = send(stub, ws, "push-r", "rcpt-2", to="device-token-1")
+    assert settled(stub, ws, hook.id).status == "sent" and settled(stub, ws, push.id).status == "sent"
+
+    (call,) = provider.at(f"/{ws}/hook-r")
+    url = call.headers["x-receipt-url"]
+    assert "/v1/receipts/" in url and call.body["receiptUrl"] == url and call.body["messageId"] == hook.id
+    (push_call,) = provider.at(f"/{ws}/p/push/send")
+    assert push_call.body["receiptUrl"] == push_call.headers["x-receipt-url"] != url, "one URL per channel"
+    assert push_call.body["reference"] == push.id
+
+    # The provider calls back where it was told to, naming the message as it was given.
+    assert httpx.post(url, json={"messageId": hook.id, "status": "delivered"}).status_code == 200
+    assert stub.GetMessage(messaging_pb2.GetMessageRequest(workspace_id=ws, id=hook.id)).status == "delivered"
+    # A channel's URL cannot settle another channel's message.
+    assert httpx.post(url, json={"messageId": push.id, "status": "delivered"}).status_code == 404
+    assert stub.GetMessage(messaging_pb2.GetMessageRequest(workspace_id=ws, id=push.id)).status == "sent"
+
+
+def test_messages_skipped_by_the_worker_are_announced_with_the_reason(messaging, stub, provider, ws):
+    channel(stub, ws, "hook", "webhook", url=f"{provider.url}/{ws}/hook")
+    no_quiet_hours(stub, ws, caps=[messaging_pb2.Cap(channel="hook", category="marketing", limit=1, days=1)])
+    assert settled(stub, ws, send(stub, ws, "hook", "ann-1", person_id="pa").id).status == "sent"
+    capped = send(stub, ws, "hook", "ann-2", person_id="pa")
+    optout = send(stub, ws, "hook", "ann-3", person_id="pb")
+    assert settled(stub, ws, optout.id).status == "sent"
+    token = Signer(DEV_SECRET).sign({"k": "u", "w": ws, "m": optout.id, "p": "pb", "ch": "hook", "g": "*"})
+    assert httpx.post(f"{messaging.http_url('messaging')}/t/u/{token}").status_code == 200
+    unsubscribed = send(stub, ws, "hook", "ann-4", person_id="pb")
+
+    for msg, person, reason in ((capped, "pa", "frequency cap"), (unsubscribed, "pb", "unsubscribed")):
+        assert settled(stub, ws, msg.id).status == "skipped"
+        status = read_until(
+            messaging, Topics.MESSAGES_STATUS, events_pb2.MessageStatus, lambda s, m=msg: s.message_id == m.id
+        )
+        assert (status.status, status.person_id, status.workspace_id) == ("skipped", person, ws)
+        assert reason in status.reason
+
+
+def test_messages_skipped_at_send_are_announced_with_the_reason(start_service, messaging, stub, ws):
+    start_service("profile")  # the address would come from the profile: these persons have none
+    channel(stub, ws, "sms", "sms", endpoint="http://127.0.0.1:9/never")
+    requests = [
+        messaging_pb2.SendRequest(
+            workspace_id=ws,
+            person_id=f"nobody-{i}",
+            channel="sms",
+            timezone="UTC",
+            idempotency_key=f"noaddr-{i}",
+            content=messaging_pb2.Content(body="您的验证码是 1234"),
+        )
+        for i in range(2)
+    ]
+
+    def accepted():
+        # Right after profile started, messaging's channel to it may still be between reconnects.
+        try:
+            return stub.SendBatch(messaging_pb2.SendBatchRequest(requests=requests)).messages
+        except grpc.RpcError as exc:
+            if "profile service" not in (exc.details() or ""):
+                raise
+            return None
+
+    sent = eventually(accepted, timeout=15)
+    assert [m.status for m in sent] == ["skipped", "skipped"]
+
+    status = read_until(
+        messaging, Topics.MESSAGES_STATUS, events_pb2.MessageStatus, lambda s: s.message_id == sent[1].id
+    )
+    assert (status.status, status.person_id) == ("skipped", "nobody-1")
+    assert "no address" in status.reason
 
 
 def test_caps_skip_marketing_but_not_transactional(stub, provider, ws):

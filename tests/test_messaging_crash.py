@@ -6,40 +6,31 @@ consumer groups, the provider is an HTTP server in this test process.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import time
 from collections import Counter
 
-import pytest
-from pymongo import MongoClient
-
-from cdp.messaging.v1 import messaging_pb2, messaging_pb2_grpc
-from tests.conftest import eventually, grpc_stub
-from tests.messaging_support import Answer, ProviderServer, channel, no_quiet_hours
+from cdp.messaging.v1 import messaging_pb2
+from tests.conftest import eventually
+from tests.messaging_support import (  # noqa: F401 (module fixtures)
+    Answer,
+    ProviderServer,
+    channel,
+    db_fixture,
+    messaging_fixture,
+    no_quiet_hours,
+    stub_fixture,
+)
 from tools.stack import free_port
 
-# The issue asks for 20,000 (CDP_TEST_KILL_SENDS=20000); on the embedded SecantusDB that
-# run takes over 20 minutes here, so the default is 5,000: the kill and the checks are the same.
+# The issue asks for 20,000 (CDP_TEST_KILL_SENDS=20000): since delivery is batched that run takes
+# 2 min 45 s alone here (it took over 20 minutes before). After the rest of the messaging suite
+# (its leftover backlogs and retries share SecantusDB) 10,000 took 6 minutes, so the default
+# stays 5,000. The kill and the checks are the same.
 SENDS = int(os.environ.get("CDP_TEST_KILL_SENDS", "5000"))
 BATCH = 1000
-
-
-@pytest.fixture(scope="module")
-def messaging(start_service):
-    return start_service("messaging")
-
-
-@pytest.fixture(scope="module")
-def stub(messaging):
-    return grpc_stub(messaging, "messaging", messaging_pb2_grpc.MessagingServiceStub)
-
-
-@pytest.fixture(scope="module")
-def db(messaging):
-    client = MongoClient(messaging.mongo_url, tz_aware=True)
-    yield client[messaging.mongo_db]
-    client.close()
 
 
 def replica(stack, name: str) -> str:
@@ -74,7 +65,11 @@ def test_provider_outage_of_30_seconds_loses_nothing_and_retries_resume(stub, db
         keys = [f"o{i:03d}" for i in range(200)]
         send_batch(stub, ws, "hook", keys)
 
-        eventually(lambda: db.messages.count_documents({"workspace": ws, "status": "sent"}) == 200, timeout=120)
+        try:
+            eventually(lambda: db.messages.count_documents({"workspace": ws, "status": "sent"}) == 200, timeout=120)
+        except AssertionError:
+            left = Counter((d["status"], d.get("status_reason", "")[:80]) for d in db.messages.find({"workspace": ws}))
+            raise AssertionError(f"not every message sent after the outage: {left.most_common(5)}") from None
         assert set(provider.accepted) == set(keys) and max(provider.accepted.values()) == 1
         failures = [r for r in provider.at(f"/{ws}") if r.at < started + 30]
         successes = [r for r in provider.at(f"/{ws}") if r.at >= started + 30]
@@ -122,8 +117,14 @@ def test_sigkill_of_a_delivery_worker_mid_run_delivers_every_message_exactly_onc
             send_batch(stub, ws, "hook", keys[i : i + BATCH])
 
         eventually(lambda: len(sink.accepted) >= SENDS // 5, timeout=300, interval=0.05)
+        killed_at = dt.datetime.now(dt.UTC)
         messaging.stop_process(victim, signal.SIGKILL)
         in_flight = {d["idempotency_key"] for d in db.messages.find({"workspace": ws, "status": "sending"})}
+        # A claim the victim sent just before it died may still be applied by SecantusDB after that
+        # read: it too was left "sending" by the crash. Look again before the lease (20 s) runs out.
+        time.sleep(3)
+        left = db.messages.find({"workspace": ws, "status": "sending", "sending_at": {"$lt": killed_at}})
+        in_flight |= {d["idempotency_key"] for d in left}
 
         # SecantusDB (a Python server) bounds the pace on a shared 2-core machine: allow 15 messages/s.
         eventually(lambda: len(sink.accepted) >= SENDS, timeout=max(600, SENDS / 15), interval=0.5)

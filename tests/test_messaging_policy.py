@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 import uuid
 from zoneinfo import ZoneInfo
 
@@ -18,7 +19,7 @@ import redis.asyncio as aioredis
 from services.kit.clock import FixedClock
 from services.kit.errors import InvalidInput
 from services.messaging.delivery import RetryPolicy
-from services.messaging.limits import FrequencyCaps, RateLimiter
+from services.messaging.limits import CapCheck, FrequencyCaps, RateLimiter
 from services.messaging.links import Links, Signer
 from services.messaging.messages import Content
 from services.messaging.policy import Cap, Policy, local_days, quiet_until, validate_policy
@@ -113,6 +114,55 @@ def test_cap_counts_the_persons_calendar_day_across_time_zones(redis_url):
         # A message that was not sent gives its place back.
         await caps.release(ws, "ny", "push", "marketing", "n2", two_a_day, clock.now(), NEW_YORK)
         assert await allowed("ny", NEW_YORK, "n3")
+        await redis.aclose()
+
+    run(scenario())
+
+
+def test_a_batch_of_caps_counts_like_one_message_after_another(redis_url):
+    async def scenario():
+        redis = aioredis.from_url(redis_url)
+        caps = FrequencyCaps(redis)
+        ws = f"ws_{uuid.uuid4().hex[:8]}"
+        one_a_day, two_a_week = Cap("push", "marketing", 1, 1), Cap("push", "", 2, 7)
+        now = at(2026, 6, 1, 4, 0)
+
+        def check(person, mid, *which):
+            return CapCheck(ws, person, "push", "marketing", mid, list(which), SHANGHAI)
+
+        verdicts = await caps.check_many(
+            [check("a", "a1", one_a_day), check("a", "a2", one_a_day), check("b", "b1", one_a_day)], now
+        )
+        assert [v.allowed for v in verdicts] == [True, False, True], "a's second message meets her first"
+        assert verdicts[1].cap == one_a_day
+
+        # Refused by its second cap: counted in neither, so it takes nobody's place.
+        await caps.check_many([check("c", "c1", two_a_week), check("c", "c2", two_a_week)], now)
+        (refused,) = await caps.check_many([check("c", "c3", one_a_day, two_a_week)], now)
+        assert not refused.allowed and refused.cap == two_a_week
+        (fits,) = await caps.check_many([check("c", "c4", one_a_day)], now)
+        assert fits.allowed, "c3 did not use up the daily cap"
+        await redis.aclose()
+
+    run(scenario())
+
+
+def test_gcra_grants_a_batch_up_to_its_burst_then_one_cell_per_interval(redis_url):
+    async def scenario():
+        redis = aioredis.from_url(redis_url)
+        limiter = RateLimiter(redis)
+        key = f"ws_{uuid.uuid4().hex[:8]}:hook:webhook"
+        granted, wait = await limiter.acquire_many(key, rate=100, burst=10, wanted=50)
+        started = time.monotonic()
+        assert granted == 10 and 0 < wait <= 0.011, (granted, wait)
+        await asyncio.sleep(0.05)
+        granted, _ = await limiter.acquire_many(key, rate=100, burst=10, wanted=50)
+        # One cell per 10 ms since the burst was spent (the sleep may run long on a busy machine).
+        assert abs(granted - min(10.0, (time.monotonic() - started) * 100)) <= 3, granted
+        assert await limiter.acquire(key, 100, 10) > 0, "the schedule is used up"
+        # Idle time is not saved up beyond the burst: a second later there are 10 cells, not 100.
+        await asyncio.sleep(1.0)
+        assert (await limiter.acquire_many(key, rate=100, burst=10, wanted=50))[0] == 10
         await redis.aclose()
 
     run(scenario())

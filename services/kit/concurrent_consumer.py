@@ -7,6 +7,10 @@ record and do not depend on each other's order, so this consumer runs up to
 `window` records of a fetched batch side by side and commits the batch's last
 offset only after every record in it was handled. A crash or stop mid-batch
 commits nothing of it, and the batch is delivered again (handlers dedupe).
+
+A subscription with a `batch_handler` gets the partition's batch in one call
+first (so it can share round trips between records); if that fails, the
+records go one by one through `handler`, `window` at a time, as above.
 """
 
 from __future__ import annotations
@@ -24,6 +28,9 @@ class ConcurrentConsumer(Consumer):
         self.window = window
 
     async def _partition(self, consumer: AIOKafkaConsumer, tp, records, stopping: asyncio.Event) -> None:
+        if await self._batch(records):
+            await consumer.commit({TopicPartition(tp.topic, tp.partition): records[-1].offset + 1})
+            return
         slots = asyncio.Semaphore(self.window)
         handled = []
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-import httpx
 import redis.asyncio as aioredis
 from starlette.routing import Route
 
@@ -20,7 +19,7 @@ from services.messaging.links import Links, Signer
 from services.messaging.operations import Context
 from services.messaging.optouts import OptOuts
 from services.messaging.profiles import ProfileClient
-from services.messaging.providers import HttpProviders
+from services.messaging.providers import HttpProviders, http_session
 from services.messaging.reconcile import Scheduler
 from services.messaging.sending import Sender
 from services.messaging.smtp import InboxProvider, SmtpProvider
@@ -38,7 +37,8 @@ class MessagingSettings(ServiceSettings):
     public_url: str = ""
     # HMAC key of tracking and unsubscribe links: set a long random secret in production.
     link_secret: str = "dev-only-link-secret-change-me"
-    # A message "sending" for longer than this was left by a crashed worker (must exceed provider_timeout).
+    # A message "sending" for longer than this was left by a crashed worker: it must exceed the provider
+    # timeout plus what a batch's claim and the group commit of its outcomes take on a loaded database.
     sending_lease: float = 60.0
     max_attempts: int = 8
     retry_base: float = 1.0
@@ -54,13 +54,9 @@ def wire(rt: Runtime) -> Wiring:
     sender = Sender(rt.mongo, store, rt.relay, rt.clock, profiles, rt.producer)
     signer = Signer(settings.link_secret)
     links = Links(signer, settings.public_url or f"http://127.0.0.1:{settings.http_port}")
-    http = httpx.AsyncClient(
-        timeout=settings.provider_timeout,
-        follow_redirects=False,
-        limits=httpx.Limits(max_connections=256, max_keepalive_connections=128),
-    )
+    http = http_session(settings.provider_timeout)
     queue = EngagementQueue(store)
-    http_providers = HttpProviders(http)
+    http_providers = HttpProviders(http, links.receipt)
     providers = {
         WEBHOOK: http_providers,
         SMS: http_providers,
@@ -105,7 +101,7 @@ def wire(rt: Runtime) -> Wiring:
             attribution_consumer(settings.kafka_bootstrap, Attribution(rt.mongo, store, rt.clock)),
         ],
         background=[optouts.run_rebuild, scheduler.run, emitter.run],
-        closers=[http.aclose, profiles.close, emitter.close, redis.aclose],
+        closers=[http.close, profiles.close, emitter.close, redis.aclose],
     )
 
 

@@ -25,18 +25,14 @@ import datetime as dt
 import logging
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
-
-from pymongo import UpdateOne
 
 from cdp.messaging.v1 import events_pb2
 from services.kit.clock import Clock
-from services.kit.kafka import Topics
 from services.kit.mongo import in_transaction
 from services.kit.outbox import OutboxRelay
-from services.kit.protos import to_timestamp
-from services.messaging.limits import FrequencyCaps, RateLimiter, rate_key
+from services.messaging.limits import CapCheck, FrequencyCaps, RateLimiter, rate_key
 from services.messaging.messages import (
     DEFERRED,
     DELIVERED,
@@ -48,6 +44,7 @@ from services.messaging.messages import (
     SKIPPED,
     UNKNOWN,
 )
+from services.messaging.outcomes import Recorder, Transition
 from services.messaging.policy import Policy, quiet_until, safe_zone
 from services.messaging.providers import RETRY, Outcome, Provider
 from services.messaging.sending import outbound, outbound_topic
@@ -55,6 +52,9 @@ from services.messaging.store import MessagingStore
 from services.messaging.views import MessageView
 
 log = logging.getLogger(__name__)
+
+# Messages claimed (and then sent) together: one update_many of SecantusDB's cheap $in size.
+CLAIM_CHUNK = 50
 
 
 @dataclass
@@ -73,18 +73,6 @@ class RetryPolicy:
         return jittered
 
 
-def status_event(doc: dict) -> events_pb2.MessageStatus:
-    return events_pb2.MessageStatus(
-        workspace_id=doc["workspace"],
-        message_id=doc["_id"],
-        person_id=doc["person_id"],
-        status=doc["status"],
-        reason=doc.get("status_reason") or "",
-        at=to_timestamp(doc["updated_at"]),
-        campaign_id=doc.get("campaign_id") or "",
-    )
-
-
 class Cached:
     """A few seconds of memory for per-message lookups that rarely change (channels, policies)."""
 
@@ -100,150 +88,6 @@ class Cached:
         value = await self.load(*key)
         self._items[key] = (time.monotonic() + self.ttl, value)
         return value
-
-
-@dataclass
-class Transition:
-    """One status change to record: guarded by the status (and generation) it comes from."""
-
-    message: MessageView
-    update: dict
-    from_status: str
-    gen: int | None = None
-    dlq: bool = False
-    delivered: bool = False
-
-
-class Recorder:
-    """Group commit: outcomes of concurrent deliveries share one transaction.
-
-    Each transition's guarded update and its messages.status (and dlq) event
-    commit together, as before; what changes is that while one transaction is
-    in flight the next ones queue up and go in the following one, so the
-    store sees one commit per batch instead of one per message.
-    """
-
-    def __init__(
-        self,
-        client: Any,
-        store: MessagingStore,
-        relay: OutboxRelay,
-        clock: Clock,
-        engagement=None,
-        max_batch: int = 500,
-    ) -> None:
-        self.client = client
-        self.store = store
-        self.relay = relay
-        self.clock = clock
-        self.engagement = engagement
-        self.max_batch = max_batch
-        self._pending: list[tuple[Transition, asyncio.Future]] = []
-        self._task: asyncio.Task | None = None
-
-    async def record(self, transition: Transition) -> dict | None:
-        """The message document after the change; None when it was no longer in `from_status`."""
-        future = asyncio.get_running_loop().create_future()
-        self._pending.append((transition, future))
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._drain())
-        return await future
-
-    async def _drain(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
-            try:
-                results = await self._commit([t for t, _ in batch])
-            except Exception as exc:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            for (_, future), result in zip(batch, results, strict=True):
-                if not future.done():
-                    future.set_result(result)
-
-    async def _commit(self, batch: list[Transition]) -> list[dict | None]:
-        """One transaction for the batch; one bulk write when every guard matches (the usual case)."""
-        now = self.clock.now()
-        try:
-            return await self._commit_bulk(batch, now)
-        except _GuardMissed:
-            # Some message was no longer where its transition expected it (erased, or
-            # a stale record): redo the batch one guarded update at a time.
-            return await self._commit_each(batch, now)
-
-    async def _commit_bulk(self, batch: list[Transition], now) -> list[dict | None]:
-        docs = [_after(t, now) for t in batch]
-
-        async def work(session) -> None:
-            ops = [UpdateOne(_guard(t), {"$set": {**t.update, "updated_at": now}}) for t in batch]
-            result = await self.store.messages.bulk_write(ops, ordered=False, session=session)
-            if result.matched_count != len(batch):
-                raise _GuardMissed
-            await self._announce(batch, docs, now, session)
-
-        await in_transaction(self.client, work)
-        self.relay.notify()
-        return docs
-
-    async def _commit_each(self, batch: list[Transition], now) -> list[dict | None]:
-        results: list[dict | None] = []
-
-        async def work(session) -> None:
-            results.clear()
-            for t in batch:
-                results.append(
-                    await self.store.finish(
-                        t.message.workspace, t.message.id, t.update, now, session, t.from_status, t.gen
-                    )
-                )
-            await self._announce(batch, results, now, session)
-
-        await in_transaction(self.client, work)
-        self.relay.notify()
-        return results
-
-    async def _announce(self, batch: list[Transition], docs: list[dict | None], now, session) -> None:
-        events = []
-        for t, doc in zip(batch, docs, strict=True):
-            if doc is None:
-                continue
-            event = status_event(doc)
-            events.append((Topics.MESSAGES_STATUS, doc["person_id"], event))
-            if t.dlq:
-                events.append((Topics.MESSAGES_DLQ, doc["person_id"], event))
-            if t.delivered and self.engagement is not None:
-                await self.engagement.queue(doc, "Message Delivered", {}, now, session)
-        await self.relay.add_many(events, session)
-
-
-class _GuardMissed(Exception):
-    """Aborts a bulk transition whose guards did not all match."""
-
-
-def _guard(t: Transition) -> dict:
-    query = {"_id": t.message.id, "workspace": t.message.workspace, "status": t.from_status}
-    if t.gen is not None:
-        query["gen"] = t.gen
-    return query
-
-
-def _after(t: Transition, now) -> dict:
-    """The fields of the message after the transition that its events need."""
-    m = t.message
-    return {
-        "_id": m.id,
-        "workspace": m.workspace,
-        "person_id": m.person_id,
-        "channel": m.channel,
-        "campaign_id": m.campaign_id,
-        "template_id": m.template_id,
-        "category": m.category,
-        "status_reason": "",
-        **t.update,
-        "updated_at": now,
-    }
 
 
 def view_of_event(event: events_pb2.OutboundMessage) -> MessageView:
@@ -296,6 +140,7 @@ class Deliverer:
         self.recorder = Recorder(client, store, relay, clock, engagement)
         self.channels = Cached(store.channel)
         self.policies = Cached(self._policy)
+        self.timings = StageTimes()
 
     async def _policy(self, workspace: str) -> Policy:
         return Policy.of(await self.store.policy(workspace))
@@ -303,115 +148,245 @@ class Deliverer:
     async def deliver_event(self, event: events_pb2.OutboundMessage) -> str | None:
         return await self.deliver(view_of_event(event))
 
-    async def deliver(self, message: MessageView) -> str | None:
-        """Act on one outbound record; the status it left the message in, or None when not ours.
+    async def deliver_events(self, events: list[events_pb2.OutboundMessage]) -> list[str | None]:
+        return await self.deliver_many([view_of_event(e) for e in events])
 
-        A stale or duplicate record (older generation, message no longer
-        queued) is stopped by the guarded claim or transition, so the checks
-        below run on the record's own copy of the fields, without a read first.
+    async def deliver(self, message: MessageView) -> str | None:
+        """Act on one outbound record; the status it left the message in, or None when not ours."""
+        (status,) = await self.deliver_many([message])
+        return status
+
+    async def deliver_many(self, messages: list[MessageView]) -> list[str | None]:
+        """Act on a poll's outbound records together; for each, the status it left its message in.
+
+        None: not ours (an old or duplicate record, a message no longer queued;
+        the guarded claim or transition stops it, so the checks run on the
+        record's own copy of the fields, without a read first). Each step is
+        taken for the whole batch at once: one Redis round trip for opt-outs,
+        one for caps, one per rate-limit key and wait; then 50 at a time one
+        claim, the provider calls side by side, and the outcomes in the group
+        commit.
         """
         await self.optouts.ready.wait()
-        workspace = message.workspace
-        channel = await self.channels.get(workspace, message.channel)
-        if channel is None:
-            return await self._settle(message, FAILED, f"channel {message.channel!r} no longer exists")
-        policy: Policy = await self.policies.get(workspace)
-        tz = safe_zone(message.timezone, policy.default_timezone)
+        started = time.perf_counter()
         now = self.clock.now()
+        statuses: list[str | None] = [None] * len(messages)
+        decided: list[tuple[int, Transition]] = []
+        items: list[_Item] = []
+        # One record per message: the newest dispatch (an older one can never be claimed while a
+        # newer exists, and acting on it too would count, then give back, the message's cap place).
+        newest: dict[str, int] = {}
+        for i, m in enumerate(messages):
+            if m.id not in newest or m.gen > messages[newest[m.id]].gen:
+                newest[m.id] = i
+        for i, m in enumerate(messages):
+            if newest[m.id] != i:
+                continue
+            channel = await self.channels.get(m.workspace, m.channel)
+            if channel is None:
+                decided.append((i, _settle(m, FAILED, f"channel {m.channel!r} no longer exists")))
+                continue
+            policy: Policy = await self.policies.get(m.workspace)
+            items.append(_Item(i, m, channel, policy, safe_zone(m.timezone, policy.default_timezone)))
 
-        if await self.optouts.is_out(workspace, message.person_id, message.channel, message.category):
-            reason = f"person unsubscribed from {message.category} on {message.channel}"
-            return await self._settle(message, SKIPPED, reason)
-        if message.category == MARKETING:
-            until = quiet_until(now, tz, policy.quiet_start, policy.quiet_end)
-            if until is not None:
-                reason = f"quiet hours {policy.quiet_start}-{policy.quiet_end} in {tz.key}; due {until.isoformat()}"
-                return await self._settle(message, DEFERRED, reason, due_at=until)
-        # Caps without a category bind marketing only: transactional messages skip marketing caps.
-        caps = [
-            c for c in policy.caps_for(message.channel, message.category) if c.category or message.category == MARKETING
-        ]
-        if caps:
-            verdict = await self.caps.check(
-                workspace, message.person_id, message.channel, message.category, message.id, caps, now, tz
-            )
+        outs = await self.optouts.are_out([(i.m.workspace, i.m.person_id, i.m.channel, i.m.category) for i in items])
+        checked: list[_Item] = []
+        for it, out in zip(items, outs, strict=True):
+            m, policy = it.m, it.policy
+            if out:
+                reason = f"person unsubscribed from {m.category} on {m.channel}"
+                decided.append((it.index, _settle(m, SKIPPED, reason)))
+                continue
+            if m.category == MARKETING:
+                until = quiet_until(now, it.tz, policy.quiet_start, policy.quiet_end)
+                if until is not None:
+                    hours = f"{policy.quiet_start}-{policy.quiet_end}"
+                    reason = f"quiet hours {hours} in {it.tz.key}; due {until.isoformat()}"
+                    decided.append((it.index, _settle(m, DEFERRED, reason, due_at=until)))
+                    continue
+            # Caps without a category bind marketing only: transactional messages skip marketing caps.
+            it.caps = [c for c in policy.caps_for(m.channel, m.category) if c.category or m.category == MARKETING]
+            checked.append(it)
+
+        capped = [it for it in checked if it.caps]
+        verdicts = await self.caps.check_many([it.cap_check() for it in capped], now)
+        refused = set()
+        for it, verdict in zip(capped, verdicts, strict=True):
             if not verdict.allowed:
-                return await self._settle(message, SKIPPED, f"frequency cap: {verdict.cap.describe()}")
+                refused.add(it.index)
+                decided.append((it.index, _settle(it.m, SKIPPED, f"frequency cap: {verdict.cap.describe()}")))
+        checked = [it for it in checked if it.index not in refused]
+        self.timings.add("checks", started)
 
-        config = channel.get("config", {})
-        if config.get("rate"):
-            key = rate_key(workspace, message.channel, channel["type"])
-            while True:
-                wait = await self.limiter.acquire(key, config["rate"], config.get("burst", 1))
-                if wait <= 0:
-                    break
-                if wait > self.max_inline_wait:
-                    due = self.clock.now() + dt.timedelta(seconds=wait)
-                    await self._release(message, caps, now, tz)
-                    return await self._settle(message, DEFERRED, "provider rate limit", due_at=due)
-                await asyncio.sleep(wait)
+        started = time.perf_counter()
+        ready, late = await self._rate_limit(checked)
+        for it, wait in late:
+            due = self.clock.now() + dt.timedelta(seconds=wait)
+            decided.append((it.index, _settle(it.m, DEFERRED, "provider rate limit", due_at=due)))
+        self.timings.add("rate limit", started)
 
-        claimed = await self.store.claim(workspace, message.id, message.gen, self.clock.now())
-        if claimed is None:
-            await self._release(message, caps, now, tz)
-            return None
-        message = MessageView.of(claimed)
-        provider = self.providers.get(channel["type"])
+        # Claimed a chunk at a time, each chunk's provider calls going out as soon as its claim is
+        # durable and its outcomes recorded as soon as they are in: a message spends as little time
+        # "sending" as it can, well inside the lease after which reconcile takes it for crashed.
+        await self.caps.release_many([it.cap_check() for it, _ in late if it.caps], now)
+        parts = [self.recorder.record_many([t for _, t in decided])]
+        parts += [self._send(ready[i : i + CLAIM_CHUNK], now) for i in range(0, len(ready), CLAIM_CHUNK)]
+        done = await asyncio.gather(*parts)
+        for (i, _), doc in zip(decided, done[0], strict=True):
+            # None: forgotten meanwhile (erasure deletes the document), or a stale record.
+            statuses[i] = doc["status"] if doc is not None else None
+        for part in done[1:]:
+            for i, status in part:
+                statuses[i] = status
+        self.timings.count(len(messages))
+        return statuses
+
+    async def _send(self, chunk: list[_Item], now) -> list[tuple[int, str | None]]:
+        """Claim, call, record one chunk of a batch; (index, status) of each message it acted on."""
+        started = time.perf_counter()
+        claimed = await self.store.claim_many([(it.m.workspace, it.m.id, it.m.gen) for it in chunk], self.clock.now())
+        sending = [(it, MessageView.of(claimed[it.m.id])) for it in chunk if it.m.id in claimed]
+        self.timings.add("claim", started)
+
+        started = time.perf_counter()
+        outcomes = await asyncio.gather(*(self._call(it, message) for it, message in sending), return_exceptions=True)
+        self.timings.add("providers", started)
+
+        started = time.perf_counter()
+        recorded: list[tuple[int, Transition]] = []
+        # One time for the chunk's outcomes, so that equal outcomes are one write (see finish_many).
+        done_at = self.clock.now()
+        unsent = [it for it in chunk if it.m.id not in claimed]
+        for (it, message), outcome in zip(sending, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                # Left "sending": the provider may have it; reconcile decides after the lease, as after a crash.
+                log.error("provider call failed", exc_info=outcome, extra={"message_id": message.id})
+                continue
+            if outcome.status != SENT:
+                unsent.append(it)
+            max_attempts = it.channel.get("config", {}).get("max_attempts") or self.retry.max_attempts
+            recorded.append((it.index, self._outcome(message, outcome, max_attempts, done_at)))
+        await self.caps.release_many([it.cap_check() for it in unsent if it.caps], now)
+        docs = await self.recorder.record_many([t for _, t in recorded])
+        self.timings.add("record", started)
+        return [(i, doc["status"] if doc is not None else None) for (i, _), doc in zip(recorded, docs, strict=True)]
+
+    async def _rate_limit(self, items: list[_Item]) -> tuple[list[_Item], list[tuple[_Item, float]]]:
+        """The items the provider limits let go now (after short waits), and those to defer with their wait."""
+        groups: dict[str, list[_Item]] = {}
+        ready: list[_Item] = []
+        for it in items:
+            if it.channel.get("config", {}).get("rate"):
+                groups.setdefault(rate_key(it.m.workspace, it.m.channel, it.channel["type"]), []).append(it)
+            else:
+                ready.append(it)
+        late: list[tuple[_Item, float]] = []
+        for allowed, deferred in await asyncio.gather(*(self._limit(key, group) for key, group in groups.items())):
+            ready += allowed
+            late += deferred
+        return ready, late
+
+    async def _limit(self, key: str, group: list[_Item]):
+        config = group[0].channel["config"]
+        allowed: list[_Item] = []
+        pending = group
+        while pending:
+            granted, wait = await self.limiter.acquire_many(key, config["rate"], config.get("burst", 1), len(pending))
+            allowed, pending = allowed + pending[:granted], pending[granted:]
+            if not pending:
+                break
+            if wait > self.max_inline_wait:
+                return allowed, [(it, wait) for it in pending]
+            await asyncio.sleep(wait)
+        return allowed, []
+
+    async def _call(self, it: _Item, message: MessageView) -> Outcome:
+        provider = self.providers.get(it.channel["type"])
         if provider is None:
-            outcome = Outcome(FAILED, f"channel type {channel['type']!r} has no provider")
-        else:
-            outcome = await provider.deliver(channel, message)
-        if outcome.status != SENT:
-            await self._release(message, caps, now, tz)
-        return await self._record(message, outcome, config.get("max_attempts") or self.retry.max_attempts)
+            return Outcome(FAILED, f"channel type {it.channel['type']!r} has no provider")
+        return await provider.deliver(it.channel, message)
 
-    async def _release(self, message: MessageView, caps, now, tz) -> None:
-        if caps:
-            await self.caps.release(
-                message.workspace, message.person_id, message.channel, message.category, message.id, caps, now, tz
-            )
-
-    async def _record(self, message: MessageView, outcome: Outcome, max_attempts: int) -> str | None:
-        now = self.clock.now()
+    def _outcome(self, message: MessageView, outcome: Outcome, max_attempts: int, now) -> Transition:
+        """The transition out of "sending" that a provider's answer calls for."""
         if outcome.status == SENT:
             update: dict = {"status": DELIVERED if outcome.delivered else SENT, "status_reason": "", "sent_at": now}
             if outcome.provider_id:
                 update["provider_id"] = outcome.provider_id
             if outcome.delivered:
                 update["delivered_at"] = now
-            return await self._transition(Transition(message, update, SENDING, delivered=outcome.delivered))
+            return Transition(message, update, SENDING, delivered=outcome.delivered)
         if outcome.status == RETRY:
             if message.attempts >= max_attempts:
                 reason = f"gave up after {message.attempts} attempts: {outcome.reason}"
-                return await self._transition(
-                    Transition(message, {"status": FAILED, "status_reason": reason}, SENDING, dlq=True)
-                )
+                return Transition(message, {"status": FAILED, "status_reason": reason}, SENDING, dlq=True)
             delay = self.retry.delay(message.attempts, outcome.retry_after)
             due = now + dt.timedelta(seconds=delay)
             update = {"status": DEFERRED, "status_reason": f"retry in {delay:.1f}s: {outcome.reason}", "due_at": due}
-            return await self._transition(Transition(message, update, SENDING))
+            return Transition(message, update, SENDING)
         if outcome.status == UNKNOWN:
-            return await self._transition(
-                Transition(message, {"status": UNKNOWN, "status_reason": outcome.reason}, SENDING)
-            )
-        return await self._transition(
-            Transition(message, {"status": FAILED, "status_reason": outcome.reason}, SENDING, dlq=True)
-        )
+            return Transition(message, {"status": UNKNOWN, "status_reason": outcome.reason}, SENDING)
+        return Transition(message, {"status": FAILED, "status_reason": outcome.reason}, SENDING, dlq=True)
 
-    async def _settle(self, message: MessageView, status: str, reason: str, due_at=None):
-        """A decision taken before the claim (skip, defer, fail) for the dispatch in hand."""
-        update: dict = {"status": status, "status_reason": reason}
-        if due_at is not None:
-            update["due_at"] = due_at
-        return await self._transition(Transition(message, update, QUEUED, gen=message.gen, dlq=status == FAILED))
-
-    async def _transition(self, transition: Transition) -> str | None:
+    async def transition(self, transition: Transition) -> str | None:
+        """Record one status change (group-committed); the status it left, None when its guard missed."""
         doc = await self.recorder.record(transition)
-        if doc is None:
-            # Forgotten meanwhile (erasure deletes the document), or a stale record.
-            return None
-        log.debug("message %s", doc["status"], extra={"message_id": doc["_id"], "reason": doc.get("status_reason")})
-        return doc["status"]
+        return doc["status"] if doc is not None else None
+
+
+@dataclass
+class _Item:
+    """One outbound record on its way through a batch, with what its checks looked up."""
+
+    index: int
+    m: MessageView
+    channel: dict
+    policy: Policy
+    tz: Any
+    caps: list = field(default_factory=list)
+
+    def cap_check(self) -> CapCheck:
+        m = self.m
+        return CapCheck(m.workspace, m.person_id, m.channel, m.category, m.id, self.caps, self.tz)
+
+
+def _settle(message: MessageView, status: str, reason: str, due_at=None) -> Transition:
+    """A decision taken before the claim (skip, defer, fail) for the dispatch in hand."""
+    update: dict = {"status": status, "status_reason": reason}
+    if due_at is not None:
+        update["due_at"] = due_at
+    return Transition(message, update, QUEUED, gen=message.gen, dlq=status == FAILED)
+
+
+class StageTimes:
+    """Seconds spent per stage of batched delivery, logged now and then: where the time goes."""
+
+    def __init__(self, every: float = 30.0, messages: int = 200) -> None:
+        # At most a line a second while busy, one every `every` seconds otherwise.
+        self.every = every
+        self.every_messages = messages
+        self.seconds: dict[str, float] = {}
+        self.messages = 0
+        self.batches = 0
+        self._since = time.monotonic()
+
+    def add(self, stage: str, started: float) -> None:
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + time.perf_counter() - started
+
+    def count(self, messages: int) -> None:
+        self.messages += messages
+        self.batches += 1
+        elapsed = time.monotonic() - self._since
+        if elapsed >= self.every or (self.messages >= self.every_messages and elapsed >= 1.0):
+            self.flush()
+
+    def flush(self) -> None:
+        if self.messages:
+            per = {k: round(v * 1000 / self.messages, 3) for k, v in self.seconds.items()}
+            log.info(
+                "delivery stages, ms per message",
+                extra={"messages": self.messages, "batches": self.batches, "stages": per},
+            )
+        self.seconds, self.messages, self.batches, self._since = {}, 0, 0, time.monotonic()
 
 
 async def redispatch(client, store: MessagingStore, relay: OutboxRelay, doc: dict, now, from_status: str) -> bool:

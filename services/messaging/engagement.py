@@ -32,11 +32,13 @@ from services.kit.kafka import Topics
 from services.kit.mongo import in_transaction, is_duplicate_key
 from services.kit.outbox import OutboxRelay
 from services.kit.protos import from_struct, to_struct, to_timestamp
-from services.messaging.delivery import Cached, status_event
-from services.messaging.links import CLICK, OPEN, UNSUBSCRIBE, Signer
+from services.messaging.delivery import Cached
+from services.messaging.links import CLICK, OPEN, RECEIPT, UNSUBSCRIBE, Signer
 from services.messaging.messages import DELIVERED, FAILED, SENT
+from services.messaging.outcomes import Transition, record_one
 from services.messaging.policy import Policy
 from services.messaging.store import MessagingStore
+from services.messaging.views import MessageView
 
 log = logging.getLogger(__name__)
 
@@ -266,7 +268,7 @@ class EngagementApi:
         """A provider's delivery receipt: {"id" | "messageId", "status": "delivered" | "failed", "error"}."""
         try:
             payload = self.signer.verify(request.path_params["token"])
-            if payload.get("k") != "r":
+            if payload.get("k") != RECEIPT:
                 raise InvalidInput("token is not a receipt token", "token")
             body = await request.json()
             if not isinstance(body, dict):
@@ -291,35 +293,18 @@ class EngagementApi:
         now = self.clock.now()
         reason = str(body.get("error") or "")[:300]
 
+        if status == "delivered":
+            change = Transition(MessageView.of(doc), {"status": DELIVERED, "delivered_at": now}, SENT, delivered=True)
+        else:
+            update = {"status": FAILED, "status_reason": f"provider receipt: {reason}"}
+            change = Transition(MessageView.of(doc), update, SENT, dlq=True)
+
         async def work(session) -> None:
-            if status == "delivered":
-                moved = await self.store.finish(
-                    workspace, doc["_id"], {"status": DELIVERED, "delivered_at": now}, now, session, SENT
-                )
-                if moved is not None:
-                    await self.relay.add(Topics.MESSAGES_STATUS, moved["person_id"], status_event(moved), session)
-                    await self.queue.queue(moved, "Message Delivered", {}, now, session)
-            else:
-                moved = await self.store.finish(
-                    workspace,
-                    doc["_id"],
-                    {"status": FAILED, "status_reason": f"provider receipt: {reason}"},
-                    now,
-                    session,
-                    SENT,
-                )
-                if moved is not None:
-                    await self.relay.add(Topics.MESSAGES_STATUS, moved["person_id"], status_event(moved), session)
-                    await self.relay.add(Topics.MESSAGES_DLQ, moved["person_id"], status_event(moved), session)
+            await record_one(self.store, self.relay, change, now, session, self.queue)
 
         await in_transaction(self.client, work)
         self.relay.notify()
         return JSONResponse({"ok": True})
-
-
-def receipt_token(signer: Signer, workspace: str, channel: str) -> str:
-    """The token of a channel's receipt URL (/v1/receipts/<token>): names workspace and channel."""
-    return signer.sign({"k": "r", "w": workspace, "m": channel})
 
 
 class Attribution:

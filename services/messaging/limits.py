@@ -18,34 +18,60 @@ from dataclasses import dataclass
 
 from services.messaging.policy import Cap, local_days
 
+# Up to ARGV[3] cells at once: a worker asks for a whole batch's worth in one round trip and
+# gets as many as the schedule allows now, plus how long until the next one. With one cell
+# it is the textbook GCRA (allow when now >= tat + interval - burst x interval).
 GCRA = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local interval = tonumber(ARGV[1])
 local burst_offset = interval * tonumber(ARGV[2])
+local wanted = tonumber(ARGV[3])
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat < now then tat = now end
-local new_tat = tat + interval
-local allow_at = new_tat - burst_offset
-if now < allow_at then
-  return allow_at - now
+local granted = math.floor((now + burst_offset - tat) / interval)
+if granted > wanted then granted = wanted end
+if granted < 0 then granted = 0 end
+if granted > 0 then
+  tat = tat + granted * interval
+  redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', math.ceil((tat - now) / 1000) + 1000)
 end
-redis.call('SET', KEYS[1], string.format('%.0f', new_tat), 'PX', math.ceil((new_tat - now) / 1000) + 1000)
-return 0
+local next_at = tat + interval - burst_offset
+local wait = 0
+if next_at > now then wait = next_at - now end
+return {granted, string.format('%.0f', wait)}
 """
 
+# Every cap of one message in one step: ARGV = member, number of caps, then per cap the
+# number of its day keys, its limit and the keys' TTL; KEYS = each cap's day keys, in order.
+# Answers 0 when the message fits every cap (and counts it in each), else the 1-based index
+# of the first cap it would exceed, counting it nowhere. A message already counted in a cap
+# (a redelivery) fits that cap again without counting twice.
 CAP = """
-local limit = tonumber(ARGV[1])
-local member = ARGV[2]
-for i = 1, #KEYS do
-  if redis.call('SISMEMBER', KEYS[i], member) == 1 then return 1 end
+local member = ARGV[1]
+local caps = tonumber(ARGV[2])
+local arg, key = 3, 1
+local adds = {}
+for c = 1, caps do
+  local n, limit, ttl = tonumber(ARGV[arg]), tonumber(ARGV[arg + 1]), ARGV[arg + 2]
+  arg = arg + 3
+  local counted = false
+  local used = 0
+  for i = key, key + n - 1 do
+    if redis.call('SISMEMBER', KEYS[i], member) == 1 then counted = true end
+    used = used + redis.call('SCARD', KEYS[i])
+  end
+  if not counted then
+    if used >= limit then return c end
+    adds[#adds + 1] = {KEYS[key], ttl}
+  end
+  key = key + n
 end
-local used = 0
-for i = 1, #KEYS do used = used + redis.call('SCARD', KEYS[i]) end
-if used >= limit then return 0 end
-redis.call('SADD', KEYS[1], member)
-redis.call('EXPIRE', KEYS[1], tonumber(ARGV[3]))
-return 1
+for _, add in ipairs(adds) do
+  redis.call('SADD', add[1], member)
+  redis.call('EXPIRE', add[1], tonumber(add[2]))
+end
+return 0
 """
 
 
@@ -57,9 +83,14 @@ class RateLimiter:
         self._script = redis.register_script(GCRA)
 
     async def acquire(self, key: str, rate: float, burst: int) -> float:
+        granted, wait = await self.acquire_many(key, rate, burst, 1)
+        return 0.0 if granted else wait
+
+    async def acquire_many(self, key: str, rate: float, burst: int, wanted: int) -> tuple[int, float]:
+        """(cells granted now, up to `wanted`; seconds until the next cell would be)."""
         interval_us = 1_000_000.0 / rate
-        wait_us = await self._script(keys=[f"rl:{{{key}}}"], args=[interval_us, max(1, burst)])
-        return float(wait_us) / 1_000_000.0
+        granted, wait_us = await self._script(keys=[f"rl:{{{key}}}"], args=[interval_us, max(1, burst), wanted])
+        return int(granted), float(wait_us) / 1_000_000.0
 
 
 def rate_key(workspace: str, channel: str, provider: str) -> str:
@@ -70,6 +101,19 @@ def rate_key(workspace: str, channel: str, provider: str) -> str:
 class CapVerdict:
     allowed: bool
     cap: Cap | None = None
+
+
+@dataclass
+class CapCheck:
+    """One message against the caps that apply to it, in the person's time zone."""
+
+    workspace: str
+    person_id: str
+    channel: str
+    category: str
+    message_id: str
+    caps: list[Cap]
+    tz: object
 
 
 class FrequencyCaps:
@@ -83,6 +127,15 @@ class FrequencyCaps:
         scope = f"{cap.channel or '*'}:{cap.category or '*'}"
         return [f"cap:{{{workspace}:{person_id}}}:{scope}:{day}" for day in days]
 
+    def _call(self, workspace, person_id, channel, category, message_id, caps, now, tz) -> tuple[list, list]:
+        keys: list[str] = []
+        args: list = [message_id, len(caps)]
+        for cap in caps:
+            days = self._keys(workspace, person_id, cap, channel, category, local_days(now, tz, cap.days))
+            keys += days
+            args += [len(days), cap.limit, (cap.days + 2) * 86400]
+        return keys, args
+
     async def check(
         self,
         workspace: str,
@@ -94,27 +147,43 @@ class FrequencyCaps:
         now: dt.datetime,
         tz,
     ) -> CapVerdict:
-        """Count the message against every cap that applies; the first cap it exceeds, if any.
+        """Count the message against every cap that applies; the first cap it exceeds, if any."""
+        (verdict,) = await self.check_many(
+            [CapCheck(workspace, person_id, channel, category, message_id, caps, tz)], now
+        )
+        return verdict
 
-        Caps are checked one after another; a message refused by a later cap
-        is taken off the earlier ones again so it does not use their allowance.
+    async def check_many(self, checks: list[CapCheck], now: dt.datetime) -> list[CapVerdict]:
+        """Every check in one pipeline; one message's caps are counted all or none, atomically.
+
+        The scripts run in order, so two messages of one person in a batch count
+        against each other exactly as they would one after another.
         """
-        counted: list[list[str]] = []
-        for cap in caps:
-            days = local_days(now, tz, cap.days)
-            keys = self._keys(workspace, person_id, cap, channel, category, days)
-            ttl = (cap.days + 2) * 86400
-            if not int(await self._script(keys=keys, args=[cap.limit, message_id, ttl])):
-                for earlier in counted:
-                    await self.redis.srem(earlier[0], message_id)
-                return CapVerdict(False, cap)
-            counted.append(keys)
-        return CapVerdict(True)
+        if not checks:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for c in checks:
+            keys, args = self._call(c.workspace, c.person_id, c.channel, c.category, c.message_id, c.caps, now, c.tz)
+            await self._script(keys=keys, args=args, client=pipe)
+        answers = await pipe.execute()
+        return [
+            CapVerdict(True) if int(a) == 0 else CapVerdict(False, c.caps[int(a) - 1])
+            for c, a in zip(checks, answers, strict=True)
+        ]
 
     async def release(
         self, workspace: str, person_id: str, channel: str, category: str, message_id: str, caps: list[Cap], now, tz
     ) -> None:
         """A message that was not sent after all gives its place back."""
-        for cap in caps:
-            for key in self._keys(workspace, person_id, cap, channel, category, local_days(now, tz, cap.days)):
-                await self.redis.srem(key, message_id)
+        await self.release_many([CapCheck(workspace, person_id, channel, category, message_id, caps, tz)], now)
+
+    async def release_many(self, checks: list[CapCheck], now) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        for c in checks:
+            for cap in c.caps:
+                for key in self._keys(
+                    c.workspace, c.person_id, cap, c.channel, c.category, local_days(now, c.tz, cap.days)
+                ):
+                    pipe.srem(key, c.message_id)
+        if len(pipe):
+            await pipe.execute()

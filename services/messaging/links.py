@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 from services.kit.errors import InvalidInput
 
-OPEN, CLICK, UNSUBSCRIBE = "o", "c", "u"
+OPEN, CLICK, UNSUBSCRIBE, RECEIPT = "o", "c", "u", "r"
 HREF = re.compile(r'href="(https?://[^"]+)"', re.I)
 
 
@@ -71,11 +71,20 @@ class Links:
         payload = {"k": UNSUBSCRIBE, "w": workspace, "m": message_id, "p": person_id, "ch": channel, "g": category}
         return f"{self.base}/t/u/{self.signer.sign(payload)}"
 
+    def receipt(self, workspace: str, channel: str) -> str:
+        """Where a channel's provider posts delivery receipts (one URL per channel; the body names the message)."""
+        return f"{self.base}/v1/receipts/{receipt_token(self.signer, workspace, channel)}"
+
     def track_html(self, html: str, workspace: str, message_id: str) -> str:
         """Every http(s) link goes through the click redirect; a pixel reports the open."""
         tracked = HREF.sub(lambda m: f'href="{self.click(workspace, message_id, m.group(1))}"', html)
         pixel = f'<img src="{self.open_pixel(workspace, message_id)}" width="1" height="1" alt="" />'
         return tracked + pixel
+
+
+def receipt_token(signer: Signer, workspace: str, channel: str) -> str:
+    """The token of a channel's receipt URL (/v1/receipts/<token>): names workspace and channel."""
+    return signer.sign({"k": RECEIPT, "w": workspace, "m": channel})
 
 
 def quoted(url: str) -> str:

@@ -47,8 +47,17 @@ class OptOuts:
         return removed
 
     async def is_out(self, workspace: str, person_id: str, channel: str, category: str) -> bool:
-        hits = await self.redis.smismember(_key(workspace, person_id), [f"{channel}|{category}", f"{channel}|*"])
-        return any(hits)
+        (out,) = await self.are_out([(workspace, person_id, channel, category)])
+        return out
+
+    async def are_out(self, items: list[tuple[str, str, str, str]]) -> list[bool]:
+        """For each (workspace, person, channel, category): opted out? One round trip for all."""
+        if not items:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for workspace, person_id, channel, category in items:
+            pipe.smismember(_key(workspace, person_id), [f"{channel}|{category}", f"{channel}|*"])
+        return [any(hits) for hits in await pipe.execute()]
 
     async def rebuild(self) -> int:
         count = 0

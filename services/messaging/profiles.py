@@ -36,7 +36,11 @@ class ProfileClient:
     def __init__(self, target: str, timeout: float = 5.0) -> None:
         self.target = target
         self.timeout = timeout
-        self._channel = grpc.aio.insecure_channel(target) if target else None
+        # gRPC backs off up to two minutes between reconnects by default: a profile service that
+        # was down (or started after messaging) would keep failing sends that need a profile
+        # long after it is back. Retry the connection at least every 2 s instead.
+        options = [("grpc.initial_reconnect_backoff_ms", 200), ("grpc.max_reconnect_backoff_ms", 2000)]
+        self._channel = grpc.aio.insecure_channel(target, options=options) if target else None
         self._stub = profile_pb2_grpc.ProfileServiceStub(self._channel) if self._channel else None
 
     async def profiles(self, workspace: str, person_ids: list[str]) -> dict[str, dict]:

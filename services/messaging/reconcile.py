@@ -19,11 +19,14 @@ import time
 from typing import Any
 
 from services.kit.clock import Clock
+from services.kit.mongo import in_transaction
 from services.kit.outbox import OutboxRelay
 from services.messaging.channels import INAPP, honours_keys
-from services.messaging.delivery import Deliverer, Transition, redispatch
-from services.messaging.messages import DEFERRED, SENDING, UNKNOWN
-from services.messaging.store import MessagingStore
+from services.messaging.delivery import Deliverer, redispatch
+from services.messaging.messages import SENDING, UNKNOWN
+from services.messaging.outcomes import Transition
+from services.messaging.sending import outbound, outbound_topic
+from services.messaging.store import MessagingStore, chunks
 from services.messaging.views import MessageView
 
 log = logging.getLogger(__name__)
@@ -51,11 +54,25 @@ class Scheduler:
         self.reconciled = 0
 
     async def requeue_due(self, limit: int = 500) -> int:
+        """Deferred messages whose time has come go back on their topic, 50 to a transaction.
+
+        Each message moves to a new dispatch generation together with its
+        outbound record (outbox), as `redispatch` does for one; a retry storm
+        (a provider outage) puts hundreds of messages here every second.
+        """
         now = self.clock.now()
         count = 0
-        for doc in await self.store.due(now, limit):
-            if await redispatch(self.client, self.store, self.relay, doc, now, DEFERRED):
-                count += 1
+        for ids in chunks([doc["_id"] for doc in await self.store.due(now, limit)]):
+            moved: list[dict] = []
+
+            async def work(session, ids=ids, moved=moved) -> None:
+                moved[:] = await self.store.requeue_due(ids, now, session)
+                items = [(outbound_topic(d["category"]), d["person_id"], outbound(d)) for d in moved]
+                await self.relay.add_many(items, session)
+
+            await in_transaction(self.client, work)
+            self.relay.notify()
+            count += len(moved)
         self.requeued += count
         return count
 
@@ -71,7 +88,7 @@ class Scheduler:
                     log.warning("crashed send queued again with its idempotency key", extra={"message_id": doc["_id"]})
                 continue
             reason = "the worker stopped during the provider call; the outcome is unknown and it is not re-sent"
-            status = await self.deliverer._transition(
+            status = await self.deliverer.transition(
                 Transition(
                     MessageView.of(doc), {"status": UNKNOWN, "status_reason": reason}, SENDING, doc.get("gen", 1)
                 )

@@ -25,10 +25,12 @@ from services.kit.outbox import OutboxRelay
 from services.kit.protos import to_struct
 from services.messaging.channels import ADDRESS_TRAIT
 from services.messaging.messages import SKIPPED, TRANSACTIONAL, Content, SendCommand, new_message, validate_send
+from services.messaging.outcomes import Transition, announce
 from services.messaging.policy import safe_zone
 from services.messaging.profiles import ProfileClient, ProfileUnavailable
 from services.messaging.store import MessagingStore
 from services.messaging.templates import context_of, render
+from services.messaging.views import MessageView
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +192,10 @@ class Sender:
             await self.relay.add_many(
                 [(outbound_topic(d["category"]), d["person_id"], outbound(d)) for d in queued], session
             )
+            # A message skipped at send (no address, a trait its template needs) is an outcome
+            # like any other: announced with its reason, in the same transaction.
+            skipped = [(Transition(MessageView.of(d), {}, SKIPPED), d) for d in docs if d["status"] == SKIPPED]
+            await announce(self.relay, skipped, now=None, session=session)
 
         try:
             await in_transaction(self.client, work)

@@ -33,6 +33,7 @@ Collections:
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 
 from pymongo import ReturnDocument, UpdateOne
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -59,6 +60,12 @@ INDEXES = [
 ]
 
 NEWEST_FIRST = [("created_at", -1), ("_id", -1)]
+# SecantusDB's cost of an `$in` on _id grows with the square of the list: 50 at a time.
+IN_CHUNK = 50
+
+
+def chunks(ids: list, size: int = IN_CHUNK) -> list[list]:
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
 class MessagingStore:
@@ -154,6 +161,76 @@ class MessagingStore:
             {"$set": {"status": SENDING, "sending_at": now, "updated_at": now}, "$inc": {"attempts": 1}},
         )
 
+    async def claim_many(self, claims: list[tuple[str, str, int]], now: dt.datetime) -> dict[str, dict]:
+        """`claim` for many (workspace, message id, gen) at once; the claimed documents by id.
+
+        The guard of `claim` holds for each message. One update_many per
+        workspace, generation and chunk of ids, all marked with a token of this
+        call, so the read that follows returns exactly what this call moved (not
+        a message a duplicate record or another worker claimed). On SecantusDB an
+        update_many over 50 ids costs about 1.2 ms a document against 3 ms for
+        each guarded update of a bulk_write (measured, bench/README.md).
+        """
+        if not claims:
+            return {}
+        token = uuid.uuid4().hex
+        groups: dict[tuple[str, int], list[str]] = {}
+        for workspace, message_id, gen in claims:
+            groups.setdefault((workspace, gen), []).append(message_id)
+        update = {
+            "$set": {"status": SENDING, "sending_at": now, "updated_at": now, "claim": token},
+            "$inc": {"attempts": 1},
+        }
+        matched = 0
+        for (workspace, gen), ids in groups.items():
+            for chunk in chunks(list(dict.fromkeys(ids))):
+                query = {"_id": {"$in": chunk}, "workspace": workspace, "status": QUEUED, "gen": gen}
+                matched += (await self.messages.update_many(query, update)).matched_count
+        if not matched:
+            return {}
+        docs: dict[str, dict] = {}
+        for chunk in chunks(list(dict.fromkeys(message_id for _, message_id, _ in claims))):
+            async for doc in self.messages.find({"_id": {"$in": chunk}, "claim": token}):
+                docs[doc["_id"]] = doc
+        return docs
+
+    async def statuses(self, ids: list[str], session=None) -> dict[str, dict]:
+        """Where each message is: {id: {workspace, status, gen}}; a deleted one is absent."""
+        out: dict[str, dict] = {}
+        for chunk in chunks(list(dict.fromkeys(ids))):
+            projection = {"workspace": 1, "status": 1, "gen": 1}
+            async for doc in self.messages.find({"_id": {"$in": chunk}}, projection, session=session):
+                out[doc["_id"]] = doc
+        return out
+
+    async def finish_many(self, changes: list[tuple[dict, dict]], now: dt.datetime, session) -> int:
+        """Guarded updates ({_id, workspace, status[, gen]}, $set fields) in as few writes as can be; how many matched.
+
+        Changes with the same guard fields and the same update share one
+        update_many per chunk of ids (the usual case: a batch of sends all
+        becoming "sent"); the rest go in one bulk_write.
+        """
+        groups: dict[tuple, list[tuple[dict, dict]]] = {}
+        for query, fields in changes:
+            shape = tuple(sorted((k, v) for k, v in query.items() if k != "_id"))
+            groups.setdefault((shape, repr(sorted(fields.items()))), []).append((query, fields))
+        matched = 0
+        single = []
+        for group in groups.values():
+            if len(group) == 1:
+                single.append(UpdateOne(group[0][0], {"$set": {**group[0][1], "updated_at": now}}))
+                continue
+            query, fields = group[0]
+            guard = {k: v for k, v in query.items() if k != "_id"}
+            for chunk in chunks([q["_id"] for q, _ in group]):
+                result = await self.messages.update_many(
+                    {"_id": {"$in": chunk}, **guard}, {"$set": {**fields, "updated_at": now}}, session=session
+                )
+                matched += result.matched_count
+        if single:
+            matched += (await self.messages.bulk_write(single, ordered=False, session=session)).matched_count
+        return matched
+
     async def finish(
         self,
         workspace: str,
@@ -183,6 +260,27 @@ class MessagingStore:
             {"$set": {"status": QUEUED, "updated_at": now}, "$inc": {"gen": 1}, "$unset": {"due_at": ""}},
             session,
         )
+
+    async def requeue_due(self, ids: list[str], now: dt.datetime, session) -> list[dict]:
+        """Queue again, each under a new dispatch generation, those of `ids` still deferred and due.
+
+        One update_many (guarded by status and due time, so a message another
+        scheduler requeued or a worker deferred again is left alone) and one
+        read of exactly what it moved, by a token of this call.
+        """
+        token = uuid.uuid4().hex
+        result = await self.messages.update_many(
+            {"_id": {"$in": ids}, "status": DEFERRED, "due_at": {"$lte": now}},
+            {
+                "$set": {"status": QUEUED, "updated_at": now, "requeue": token},
+                "$inc": {"gen": 1},
+                "$unset": {"due_at": ""},
+            },
+            session=session,
+        )
+        if not result.matched_count:
+            return []
+        return await self.messages.find({"_id": {"$in": ids}, "requeue": token}, session=session).to_list(None)
 
     async def stale_sending(self, older_than: dt.datetime, limit: int) -> list[dict]:
         cursor = self.messages.find({"status": SENDING, "sending_at": {"$lt": older_than}}).limit(limit)

@@ -35,19 +35,30 @@ class DeliveryWorker:
     async def handle(self, key: str, message: events_pb2.OutboundMessage) -> None:
         await self.deliverer.deliver_event(message)
 
+    async def handle_batch(self, items: list[tuple[str, events_pb2.OutboundMessage]]) -> None:
+        await self.deliverer.deliver_events([message for _, message in items])
+
     def consumers(self, bootstrap: str, window: int = 64) -> list[Consumer]:
-        # Provider calls are network-bound: many per partition at once, committed per batch.
+        # A partition's poll is delivered as one batch (shared round trips, provider calls side by
+        # side); record by record, many at once, if the batch fails. Committed per poll either way.
         return [
             ConcurrentConsumer(
                 bootstrap,
                 GROUP,
-                [Subscription(Topics.MESSAGES_OUTBOUND, events_pb2.OutboundMessage, self.handle)],
+                [Subscription(Topics.MESSAGES_OUTBOUND, events_pb2.OutboundMessage, self.handle, self.handle_batch)],
                 window,
             ),
             ConcurrentConsumer(
                 bootstrap,
                 TRANSACTIONAL_GROUP,
-                [Subscription(Topics.MESSAGES_OUTBOUND_TRANSACTIONAL, events_pb2.OutboundMessage, self.handle)],
+                [
+                    Subscription(
+                        Topics.MESSAGES_OUTBOUND_TRANSACTIONAL,
+                        events_pb2.OutboundMessage,
+                        self.handle,
+                        self.handle_batch,
+                    )
+                ],
                 window,
             ),
         ]
