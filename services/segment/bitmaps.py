@@ -960,10 +960,12 @@ class BitmapIndex:
         return int(sum(int(c) for c in replies[_META_REPLIES:]))
 
     async def _roundtrip(self, build: Callable[[], list[tuple]] | list[tuple], cache_key: tuple | None = None) -> list:
-        """Commands in one round trip on one pooled connection; raises the first error reply.
+        """Commands in one round trip (one pooled connection, or one per cluster node, all at once);
+        raises the first error reply.
 
-        With a cache key the encoded request is kept: a count asked again while
-        an operator types or a dashboard refreshes costs no encoding.
+        With a cache key the encoded request (on a cluster: its split by node) is
+        kept: a count asked again while an operator types or a dashboard refreshes
+        costs no encoding.
         """
         for attempt in (1, 2):
             if self.cluster:
