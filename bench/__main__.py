@@ -28,7 +28,9 @@ def main() -> None:
         "--cluster", type=int, default=2, help="Redis Cluster nodes for a second segment service (0: skip it)"
     )
     parser.add_argument("--mongo-persons", type=int, default=1_000_000, help="largest population also asked of MongoDB")
-    parser.add_argument("--only", default="", help="run only this benchmark (segment_engines, segment_count, ...)")
+    parser.add_argument(
+        "--only", default="", help="run only benchmarks whose name starts with this (segment, messaging...)"
+    )
     parser.add_argument("--messages", type=int, default=5000, help="messages through the messaging pipeline (0: skip)")
     parser.add_argument("--limiter-seconds", type=float, default=60.0, help="window of the rate limiter accuracy run")
     args = parser.parse_args()
@@ -39,7 +41,8 @@ def main() -> None:
             stack.start_infra()
 
             def wanted(name: str) -> bool:
-                return args.only in ("", name)
+                # A prefix is enough: --only messaging, --only segment (both segment benches).
+                return name.startswith(args.only)
 
             if args.profiles and wanted("profile_apply"):
                 # First, and stopped after: the profile worker would otherwise consume the events the
