@@ -301,6 +301,16 @@ def p50(fn, repeat: int) -> tuple[float, object]:
     return statistics.median(samples), result
 
 
+def settle(r: redis.Redis, timeout: float = 300.0) -> None:
+    """Wait out the AOF rewrite a bulk load sets off: its fork would be timed with the queries."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        info = r.info("persistence")
+        if not info.get("aof_rewrite_in_progress") and not info.get("aof_rewrite_scheduled"):
+            return
+        time.sleep(0.5)
+
+
 def clear(client, ws: str) -> None:
     for key in client.scan_iter(match=f"cdp:{{{ws}:*", count=10_000):
         client.delete(key)
@@ -342,6 +352,7 @@ def run(
         if rc is not None:
             clear(rc, ws)
             load_redis(rc, ws, persons, seed, today, set(), False)
+        settle(r)
         full = ((persons + SHARD) // SHARD) * SHARD  # bitmaps take whole shards
         meta = Meta(slices=loaded["slices"], wide={"computed.revenue"}, steps={"traits.age"})
         programs = {name: compile_rule(parse(q), meta, today) for name, q in QUERIES.items()}
