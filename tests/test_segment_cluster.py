@@ -8,11 +8,13 @@ cluster too (transitions, exits on forget, rebuild).
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from services.kit.redis_client import connect_cluster
 from services.segment import encoding as enc
-from services.segment.bitmaps import BitmapIndex, shard_key
+from services.segment.bitmaps import BitmapIndex, lock_key, shard_key
 from services.segment.bulk import rebuild
 from services.segment.rules import parse
 from tests.segment_truth import holds
@@ -96,3 +98,27 @@ async def test_real_time_transitions_counts_and_rebuild_on_a_cluster(world):
     await rebuild(world.audiences, world.ws)
     assert await world.count(seg["_id"]) == before
     assert enc.shard_of(BIG)[0] != enc.shard_of(1)[0]
+
+
+async def test_two_persons_locks_on_two_nodes_are_renewed_also_while_waiting(world):
+    # A merge locks winner and loser: on a cluster their locks sit in different slots.
+    first, second = 3, BIG + 3
+    a, b = lock_key(world.ws, first), lock_key(world.ws, second)
+    await world.redis.initialize()
+    assert world.redis.get_node_from_key(a).name != world.redis.get_node_from_key(b).name
+    await world.redis.set(b, "another replica", px=1500)
+    taken = asyncio.Event()
+
+    async def merge_work() -> None:
+        async with world.index.person_lock(world.ws, first, second, ttl_ms=300):
+            taken.set()
+            await asyncio.sleep(0.8)  # longer than the TTL: only renewal keeps both
+            assert await world.redis.get(a) == await world.redis.get(b) != b"another replica"
+
+    work = asyncio.create_task(merge_work())
+    await asyncio.sleep(0.8)
+    # Still waiting for the second person, and the first one's lock has not lapsed meanwhile.
+    assert not taken.is_set()
+    assert await world.redis.exists(a)
+    await asyncio.wait_for(work, 10)
+    assert not await world.redis.exists(a) and not await world.redis.exists(b)

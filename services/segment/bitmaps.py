@@ -418,12 +418,10 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) 
 return 0
 """
 
-# KEYS = locks...; ARGV = token, ttl (ms): extend the locks that are still ours.
+# KEYS = lock; ARGV = token, ttl (ms): extend the lock if it is still ours.
 _RENEW = """
-for i = 1, #KEYS do
-  if redis.call('GET', KEYS[i]) == ARGV[1] then redis.call('PEXPIRE', KEYS[i], ARGV[2]) end
-end
-return 1
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
 """
 
 MERGED = "m"
@@ -555,6 +553,9 @@ class BitmapIndex:
         """
         token = uuid.uuid4().hex
         held: list[str] = []
+        # Renewing from the start: while this waits for a second person (whose holder may keep
+        # it a while), the first one's lock must not lapse.
+        renewing = asyncio.create_task(self._keep_locks(held, token, ttl_ms))
         try:
             for uid in sorted(set(uids)):
                 key = lock_key(workspace, uid)
@@ -563,20 +564,20 @@ class BitmapIndex:
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, 0.2)
                 held.append(key)
-            renewing = asyncio.create_task(self._keep_locks(held, token, ttl_ms))
-            try:
-                yield
-            finally:
-                renewing.cancel()
+            yield
         finally:
+            renewing.cancel()
             for key in held:
                 await self._unlock(keys=[key], args=[token])
 
     async def _keep_locks(self, keys: list[str], token: str, ttl_ms: int) -> None:
+        """Extend the locks in `keys` (a list that grows as they are taken) every third of their TTL."""
         while True:
             await asyncio.sleep(ttl_ms / 3000)
             try:
-                await self._renew(keys=keys, args=[token, ttl_ms])
+                # One key per script: two persons' locks sit in different slots on a cluster.
+                for key in list(keys):
+                    await self._renew(keys=[key], args=[token, ttl_ms])
             except Exception:
                 log.warning("person lock not renewed", exc_info=True)
 
