@@ -9,6 +9,7 @@ cluster too (transitions, exits on forget, rebuild).
 from __future__ import annotations
 
 import asyncio
+import subprocess
 
 import pytest
 
@@ -122,3 +123,36 @@ async def test_two_persons_locks_on_two_nodes_are_renewed_also_while_waiting(wor
     assert await world.redis.exists(a)
     await asyncio.wait_for(work, 10)
     assert not await world.redis.exists(a) and not await world.redis.exists(b)
+
+
+def _cli(port: int, *args: str) -> str:
+    return subprocess.run(["redis-cli", "-p", str(port), *args], capture_output=True, check=True).stdout.decode()
+
+
+def move_slot_of(client, key: str) -> None:
+    """Move the slot holding `key` (and its keys) to the other node, as a resharding would."""
+    slot = client.keyslot(key)
+    src = client.get_node_from_key(key)
+    dst = next(n for n in client.get_primaries() if n.name != src.name)
+    src_id, dst_id = (_cli(n.port, "cluster", "myid").strip() for n in (src, dst))
+    _cli(dst.port, "cluster", "setslot", str(slot), "importing", src_id)
+    _cli(src.port, "cluster", "setslot", str(slot), "migrating", dst_id)
+    keys = _cli(src.port, "cluster", "getkeysinslot", str(slot), "100000").split()
+    if keys:
+        _cli(src.port, "migrate", "127.0.0.1", str(dst.port), "", "0", "5000", "keys", *keys)
+    for node in (src, dst):
+        _cli(node.port, "cluster", "setslot", str(slot), "node", dst_id)
+
+
+async def test_counts_follow_a_slot_moved_to_the_other_node(world):
+    await world.change(99, traits__age=1, traits__city="深圳")
+    seg = await world.audiences.create(world.ws, "grown-ups", "traits.age >= 18")
+    for uid in (1, 2, BIG + 1):
+        await world.change(uid, traits__age=30)
+    assert await world.count(seg["_id"]) == 3
+    assert await world.count(seg["_id"]) == 3  # the routing of this count is now cached
+    await world.redis.initialize()
+    move_slot_of(world.redis, shard_key(world.ws, 0, "alive"))
+    assert await world.count(seg["_id"]) == 3  # redirected: routing learnt again
+    assert await world.count(seg["_id"]) == 3
+    assert await world.audiences.is_member(world.ws, seg["_id"], 2)

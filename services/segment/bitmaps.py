@@ -44,7 +44,8 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import AskError, NoScriptError, ResponseError
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from services.segment import encoding as enc
 from services.segment.encoding import SHARD_BITS, SHARD_MASK, normalise, shard_of  # noqa: F401 (re-exported)
@@ -1021,9 +1022,15 @@ class BitmapIndex:
             for i, reply in zip(positions, got, strict=True):
                 replies[i] = reply
 
-        await asyncio.gather(*(on(*p) for p in plan))
-        if any(isinstance(r, ResponseError) and str(r).startswith(("MOVED", "ASK")) for r in replies):
+        failures = await asyncio.gather(*(on(*p) for p in plan), return_exceptions=True)
+        lost = [f for f in failures if isinstance(f, BaseException)]
+        if lost and not all(isinstance(f, (RedisConnectionError, OSError)) for f in lost):
+            raise lost[0]
+        if lost or any(isinstance(r, AskError) for r in replies):  # AskError: MOVED too
+            # Slots moved or a node went away: learn the cluster again, drop the cached routing,
+            # and let the client's pipeline (which follows redirections) answer this time.
             self._packed.pop(cache_key, None)
+            await self.redis.nodes_manager.initialize()
             commands = commands or (build() if callable(build) else build)
             pipe = self.redis.pipeline(transaction=False)
             for command in commands:
