@@ -151,10 +151,11 @@ def http_session(timeout: float, connections: int = 512) -> aiohttp.ClientSessio
     Cookies are not kept (one provider's must not reach another workspace's
     calls) and redirects are not followed (a 3xx is the provider's answer).
     """
-    # The connect gets half the time, so that a connection that never opened (a provider's full
-    # accept queue) fails as "not sent" (retried) rather than as an unknown outcome at the deadline.
+    # Getting a connection (the wait for a free one in the pool included) gets half the time, so
+    # that a call that never left (a full pool, a provider's full accept queue) fails as "not sent"
+    # (aiohttp's ConnectionTimeoutError: retried) rather than as an unknown outcome at the deadline.
     return aiohttp.ClientSession(
-        timeout=aiohttp.ClientTimeout(total=timeout, sock_connect=timeout / 2),
+        timeout=aiohttp.ClientTimeout(total=timeout, connect=timeout / 2, sock_connect=timeout / 2),
         connector=aiohttp.TCPConnector(limit=connections, limit_per_host=0),
         cookie_jar=aiohttp.DummyCookieJar(),
     )
