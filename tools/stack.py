@@ -193,6 +193,8 @@ class Stack:
         The bitmap keys carry {workspace:shard} as hash tag, so a cluster spreads shards over
         the nodes and a count's shard scripts run on them side by side.
         """
+        if not 1 <= nodes <= 4:
+            raise ValueError("start_redis_cluster hands out four runs of slots: 1 to 4 nodes")
         ports = [free_port() for _ in range(nodes)]
         # The bus port must be given: the default (port + 10000) may be taken or past 65535.
         bus_ports = [free_port() for _ in range(nodes)]

@@ -132,6 +132,12 @@ class Audiences:
         return compile_rule(node, await self.index.meta(workspace), self.today(), self._resolver(defs))
 
     async def segment_program(self, workspace: str, segment_id: str, meta: Meta | None = None) -> Program:
+        return (await self._segment_program(workspace, segment_id, meta))[1]
+
+    async def _segment_program(
+        self, workspace: str, segment_id: str, meta: Meta | None = None
+    ) -> tuple[dict[str, Definition], Program]:
+        """The program, with the definitions it was compiled from (what _compiled keys its cache by)."""
         defs = await self.definitions(workspace)
         found = defs.get(segment_id)
         if found is None:
@@ -140,7 +146,7 @@ class Audiences:
             defs = await self.definitions(workspace)
             found = defs.get(found_doc["_id"])
         meta = meta or await self.index.meta(workspace)
-        return compile_rule(found.node, meta, self.today(), self._resolver(defs))
+        return defs, compile_rule(found.node, meta, self.today(), self._resolver(defs))
 
     # -- writes -------------------------------------------------------------
     def _fields(self, rule: str, node: rules.Node) -> dict:
@@ -260,10 +266,10 @@ class Audiences:
 
     async def _compile_segment(self, workspace: str, segment_id: str) -> tuple[Meta, Program]:
         meta = await self.index.meta(workspace)
-        program = await self.segment_program(workspace, segment_id, meta)
+        defs, program = await self._segment_program(workspace, segment_id, meta)
         if len(self._programs) >= MAX_PROGRAMS:
             self._programs.pop(next(iter(self._programs)))
-        self._programs[(workspace, segment_id)] = (await self.definitions(workspace), self.today(), meta, program)
+        self._programs[(workspace, segment_id)] = (defs, self.today(), meta, program)
         return meta, program
 
     async def count(self, workspace: str, segment_id: str) -> tuple[int, float]:
