@@ -147,6 +147,33 @@ def test_a_batch_of_caps_counts_like_one_message_after_another(redis_url):
     run(scenario())
 
 
+def test_a_redelivered_message_is_counted_nowhere_new_so_it_gives_no_place_back(redis_url):
+    async def scenario():
+        redis = aioredis.from_url(redis_url)
+        caps = FrequencyCaps(redis)
+        ws = f"ws_{uuid.uuid4().hex[:8]}"
+        daily, weekly = Cap("push", "marketing", 2, 1), Cap("push", "", 3, 7)
+        now = at(2026, 6, 1, 4, 0)
+
+        def check(mid, *which):
+            return CapCheck(ws, "p", "push", "marketing", mid, list(which), SHANGHAI)
+
+        (first,) = await caps.check_many([check("m1", daily)], now)
+        assert first.allowed and first.counted == [daily]
+        # The same message again (its outbound record redelivered after it was sent), now also
+        # under a weekly cap: the daily place is its old one, only the weekly one is new.
+        (again,) = await caps.check_many([check("m1", daily, weekly)], now)
+        assert again.allowed and again.counted == [weekly]
+        # The delivery of the redelivered record finds it sent (its claim misses) and gives back
+        # what it counted: the weekly place only. m1 keeps its daily place.
+        await caps.release_many([check("m1", *again.counted)], now)
+        verdicts = await caps.check_many([check("m2", daily, weekly), check("m3", daily, weekly)], now)
+        assert [v.allowed for v in verdicts] == [True, False], "m1 still holds one of the two daily places"
+        await redis.aclose()
+
+    run(scenario())
+
+
 def test_gcra_grants_a_batch_up_to_its_burst_then_one_cell_per_interval(redis_url):
     async def scenario():
         redis = aioredis.from_url(redis_url)

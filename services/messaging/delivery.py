@@ -212,6 +212,7 @@ class Deliverer:
         verdicts = await self.caps.check_many([it.cap_check() for it in capped], now)
         refused = set()
         for it, verdict in zip(capped, verdicts, strict=True):
+            it.counted = verdict.counted
             if not verdict.allowed:
                 refused.add(it.index)
                 decided.append((it.index, _settle(it.m, SKIPPED, f"frequency cap: {verdict.cap.describe()}")))
@@ -228,7 +229,7 @@ class Deliverer:
         # Claimed a chunk at a time, each chunk's provider calls going out as soon as its claim is
         # durable and its outcomes recorded as soon as they are in: a message spends as little time
         # "sending" as it can, well inside the lease after which reconcile takes it for crashed.
-        await self.caps.release_many([it.cap_check() for it, _ in late if it.caps], now)
+        await self.caps.release_many([it.counted_check() for it, _ in late if it.counted], now)
         parts = [self.recorder.record_many([t for _, t in decided])]
         parts += [self._send(ready[i : i + CLAIM_CHUNK], now) for i in range(0, len(ready), CLAIM_CHUNK)]
         done = await asyncio.gather(*parts)
@@ -266,7 +267,9 @@ class Deliverer:
                 unsent.append(it)
             max_attempts = it.channel.get("config", {}).get("max_attempts") or self.retry.max_attempts
             recorded.append((it.index, self._outcome(message, outcome, max_attempts, done_at)))
-        await self.caps.release_many([it.cap_check() for it in unsent if it.caps], now)
+        # Only the places this delivery took: a redelivered record of a message already sent took
+        # none, and giving its place back would let the person receive one more than the cap.
+        await self.caps.release_many([it.counted_check() for it in unsent if it.counted], now)
         docs = await self.recorder.record_many([t for _, t in recorded])
         self.timings.add("record", started)
         return [(i, doc["status"] if doc is not None else None) for (i, _), doc in zip(recorded, docs, strict=True)]
@@ -343,10 +346,16 @@ class _Item:
     policy: Policy
     tz: Any
     caps: list = field(default_factory=list)
+    counted: list = field(default_factory=list)  # the caps this delivery counted the message in
 
     def cap_check(self) -> CapCheck:
         m = self.m
         return CapCheck(m.workspace, m.person_id, m.channel, m.category, m.id, self.caps, self.tz)
+
+    def counted_check(self) -> CapCheck:
+        """What to give back if the message is not sent after all."""
+        m = self.m
+        return CapCheck(m.workspace, m.person_id, m.channel, m.category, m.id, self.counted, self.tz)
 
 
 def _settle(message: MessageView, status: str, reason: str, due_at=None) -> Transition:

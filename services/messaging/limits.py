@@ -14,7 +14,7 @@ the check and the send cannot eat into the person's allowance twice.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from services.messaging.policy import Cap, local_days
 
@@ -44,9 +44,10 @@ return {granted, string.format('%.0f', wait)}
 
 # Every cap of one message in one step: ARGV = member, number of caps, then per cap the
 # number of its day keys, its limit and the keys' TTL; KEYS = each cap's day keys, in order.
-# Answers 0 when the message fits every cap (and counts it in each), else the 1-based index
-# of the first cap it would exceed, counting it nowhere. A message already counted in a cap
-# (a redelivery) fits that cap again without counting twice.
+# Answers {0, caps counted now...} when the message fits every cap (counting it in each), else
+# {the 1-based index of the first cap it would exceed}, counting it nowhere. A message already
+# counted in a cap (a redelivery) fits that cap again without counting twice, and that cap is
+# not among those counted now: only those may be given back if it is not sent after all.
 CAP = """
 local member = ARGV[1]
 local caps = tonumber(ARGV[2])
@@ -62,16 +63,18 @@ for c = 1, caps do
     used = used + redis.call('SCARD', KEYS[i])
   end
   if not counted then
-    if used >= limit then return c end
-    adds[#adds + 1] = {KEYS[key], ttl}
+    if used >= limit then return {c} end
+    adds[#adds + 1] = {KEYS[key], ttl, c}
   end
   key = key + n
 end
+local out = {0}
 for _, add in ipairs(adds) do
   redis.call('SADD', add[1], member)
   redis.call('EXPIRE', add[1], tonumber(add[2]))
+  out[#out + 1] = add[3]
 end
-return 0
+return out
 """
 
 
@@ -100,7 +103,8 @@ def rate_key(workspace: str, channel: str, provider: str) -> str:
 @dataclass
 class CapVerdict:
     allowed: bool
-    cap: Cap | None = None
+    cap: Cap | None = None  # the cap it would exceed
+    counted: list[Cap] = field(default_factory=list)  # the caps this check counted it in (not before)
 
 
 @dataclass
@@ -167,7 +171,9 @@ class FrequencyCaps:
             await self._script(keys=keys, args=args, client=pipe)
         answers = await pipe.execute()
         return [
-            CapVerdict(True) if int(a) == 0 else CapVerdict(False, c.caps[int(a) - 1])
+            CapVerdict(True, counted=[c.caps[int(i) - 1] for i in a[1:]])
+            if int(a[0]) == 0
+            else CapVerdict(False, c.caps[int(a[0]) - 1])
             for c, a in zip(checks, answers, strict=True)
         ]
 
