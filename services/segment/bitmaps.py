@@ -542,6 +542,10 @@ class BitmapIndex:
         # A Redis Cluster client (shards spread over nodes) has no single connection pool.
         self.cluster = not hasattr(redis, "connection_pool")
         self._wide_cache: dict[str, tuple[float, set[str]]] = {}
+        # (workspace, path) -> (when, slices this process recorded): skips the round trip of a
+        # _max that cannot change anything (kept a second, like the wide cache, so a reset
+        # index is noticed).
+        self._slices_seen: dict[tuple[str, str], tuple[float, int]] = {}
 
     @contextlib.asynccontextmanager
     async def person_lock(self, workspace: str, *uids: int, ttl_ms: int = PERSON_LOCK_MS) -> AsyncIterator[None]:
@@ -672,7 +676,13 @@ class BitmapIndex:
             pipe.sadd(neg_key, *negative)
         await pipe.execute()
         for path, bits in slices.items():
+            seen = self._slices_seen.get((workspace, path))
+            if seen is not None and seen[1] >= bits and time.monotonic() - seen[0] < 1.0:
+                continue  # recorded at least this many slices a moment ago; the hash only grows
             first = await self._max(keys=[slices_key], args=[path, bits]) == 2
+            if len(self._slices_seen) > 100_000:
+                self._slices_seen.clear()
+            self._slices_seen[(workspace, path)] = (time.monotonic(), bits)
             if first and path in small:
                 # Every value of the path written from now on sets its step bitmaps (values written
                 # before this path was known did not), so the compiler may use them. Its own
