@@ -37,7 +37,7 @@ from services.segment import encoding as enc
 from services.segment import plan
 from services.segment.bitmaps import meta_keys, shard_key, shards_key, steps_key
 from services.segment.plan import Meta, Program, compile_rule
-from services.segment.rules import parse
+from services.kit.rules import parse
 
 SHARD = 1 << enc.SHARD_BITS
 TAGS = [f"pref_{i:02d}" for i in range(20)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from services.segment import encoding as enc
-from services.segment.rules import And, Between, Compare, Did, Exists, HasTag, Not, Or
+from services.kit.rules import And, Between, Compare, Did, Exists, HasTag, Not, Or
 
 
 def holds(node, person: dict, today: dt.date) -> bool:

@@ -7,7 +7,7 @@ import datetime as dt
 import redis.asyncio as aioredis
 
 from services.segment.bitmaps import SHARD_BITS, BitmapIndex, shard_of
-from services.segment.rules import parse
+from services.kit.rules import parse
 from tests.segment_truth import holds as truth
 
 

@@ -15,7 +15,7 @@ from services.segment import encoding as enc
 from services.segment.bitmaps import meta_keys, steps_key
 from services.segment.bulk import rebuild
 from services.segment.plan import compile_rule
-from services.segment.rules import parse
+from services.kit.rules import parse
 from tests.test_segment_realtime import BIG, World
 
 

@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 
 from services.segment import encoding as enc
 from services.segment.bitmaps import BitmapIndex
-from services.segment.rules import parse
+from services.kit.rules import parse
 from tests.segment_truth import holds
 
 TODAY = dt.date(2026, 6, 18)  # a Thursday: windows mix week roll-ups and single days

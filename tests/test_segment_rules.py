@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from services.kit.errors import InvalidInput
-from services.segment.rules import And, Compare, Not, Or, parse
+from services.kit.rules import And, Compare, Not, Or, parse
 
 
 def TraitEquals(name, value):
@@ -39,7 +39,7 @@ def test_string_escapes_and_numbers():
 @pytest.mark.parametrize(
     "rule,message",
     [
-        ("traits.agee", "expected a comparison, BETWEEN, IN or EXISTS at column 12"),
+        ("traits.agee", "expected a comparison, BETWEEN, IN, CONTAINS or EXISTS at column 12"),
         ("traits.gender = ", "expected a value after '=' at column 17"),
         ("foo.x = 1", "unknown field 'foo.x' at column 1"),
         ("traits.a = 1 AND", "expected a condition at column 17"),
@@ -62,7 +62,7 @@ def test_rules_are_never_evaluated_as_code():
 
 
 # -- the full language --------------------------------------------------------------
-from services.segment.rules import (  # noqa: E402
+from services.kit.rules import (  # noqa: E402
     NUMBER,
     TEXT,
     Between,
@@ -137,7 +137,7 @@ def test_json_form_gives_the_same_ast():
         ('DID "x" IN LAST 400 DAYS', "days must be a whole number from 1 to 120 at column 17"),
         ('DID "x" WHERE colour = "red" IN LAST 3 DAYS', "property 'colour' is not indexed"),
         ('computed.lifecycle_stage = "dead"', "lifecycle_stage is one of new, growing, loyal, silent, churned"),
-        ('computed.rfm_group = "nope"', "unknown RFM group 'nope'"),
+        ('computed.rfm_group = "nope"', "rfm_group is one of important_value"),
         ('IN SEGMENT "nope"', "unknown segment 'nope' at column 12"),
     ],
 )

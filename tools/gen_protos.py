@@ -1,6 +1,6 @@
 """Regenerate the Python stubs under cdp/ from proto/.
 
-One command (`python scripts/gen_protos.py`) so that every service imports the
+One command (`./suite generate`, or `python -m tools.gen_protos`) so that every service imports the
 same generated code; tests/test_contracts.py fails when the committed stubs
 differ from a fresh generation.
 """
@@ -12,6 +12,8 @@ import sys
 
 import grpc_tools
 from grpc_tools import protoc
+
+from tools import gen_catalog
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 PROTO = ROOT / "proto"
@@ -34,6 +36,8 @@ def generate(out_dir: pathlib.Path) -> list[pathlib.Path]:
     # Packages need __init__.py so that `import cdp.identity.v1` works everywhere.
     for d in [out_dir / "cdp", *(p for p in (out_dir / "cdp").rglob("*") if p.is_dir())]:
         (d / "__init__.py").touch()
+    # The computed-trait catalog is declared beside the protos and generated with them.
+    gen_catalog.generate(out_dir)
     return sorted(p for p in (out_dir / "cdp").rglob("*") if p.is_file())
 
 

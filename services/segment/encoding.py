@@ -25,7 +25,8 @@ import datetime as dt
 import json
 from typing import Any
 
-from services.segment.rules import COMPUTED, CONFIDENCE_STEPS, TIME
+from services.kit.catalog import COMPUTED, TIME
+from services.kit.rules import CONFIDENCE_STEPS, INDEXED_PROPERTIES
 
 SHARD_BITS = 20
 SHARD_MASK = (1 << SHARD_BITS) - 1
@@ -62,10 +63,15 @@ def normalise(value: Any) -> str | None:
     return None
 
 
+def _is_time(source: str, name: str) -> bool:
+    trait = COMPUTED.get(name) if source == "computed" else None
+    return trait is not None and trait.kind == TIME
+
+
 def scale(path: str) -> int:
     """Numbers are indexed as integers: two decimals, times as whole epoch seconds."""
     source, _, name = path.partition(".")
-    return 1 if source == "computed" and COMPUTED.get(name) == TIME else 100
+    return 1 if _is_time(source, name) else 100
 
 
 def as_number(path: str, value: Any) -> int | None:
@@ -75,7 +81,7 @@ def as_number(path: str, value: Any) -> int | None:
     if isinstance(value, (int, float)):
         return round(value * scale(path))
     source, _, name = path.partition(".")
-    if isinstance(value, str) and source == "computed" and COMPUTED.get(name) == TIME:
+    if isinstance(value, str) and _is_time(source, name):
         try:
             parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
@@ -221,8 +227,6 @@ def period_key(ekey: str, kind: str, day: dt.date, k: int) -> str:
 
 def event_keys_of(event: str, properties: dict) -> list[str]:
     """The event's own key and one per indexed property value it carries (products' values too)."""
-    from services.segment.rules import INDEXED_PROPERTIES
-
     keys = {event_key(event)}
     products = properties.get("products") if isinstance(properties.get("products"), list) else []
     for prop in INDEXED_PROPERTIES:

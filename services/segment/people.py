@@ -21,7 +21,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from services.kit.errors import InvalidInput
 from services.kit.mongo import IndexSpec, in_transaction, is_duplicate_key
 from services.segment import encoding as enc
-from services.segment.rules import BOOL, LIST, NUMBER, TEXT
+from services.kit.rules import BOOL, LIST, NUMBER, TEXT
 
 INDEXES = [
     IndexSpec("segment_people", [("workspace", 1), ("uid", 1)], name="by_uid"),

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from services.kit.errors import InvalidInput
 from services.segment import encoding as enc
-from services.segment.rules import (
+from services.kit.rules import (
     And,
     Between,
     Compare,
