@@ -15,8 +15,8 @@ import time
 import redis.asyncio as aioredis
 from pymongo import AsyncMongoClient
 
-from services.segment.bitmaps import SHARD_BITS, BitmapIndex, alive_key, shard_of, shards_key, trait_key
 from services.kit.rules import parse
+from services.segment.bitmaps import SHARD_BITS, BitmapIndex, alive_key, shard_of, shards_key, trait_key
 
 RULE = 'traits.gender = "female" AND traits.age_band = "25-34" AND traits.vip = true'
 AGE_BANDS = ["18-24", "25-34", "35-44", "45-54"]

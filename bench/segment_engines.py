@@ -33,11 +33,11 @@ from pyroaring import BitMap
 from redis.cluster import ClusterNode, RedisCluster
 
 from cdp.segment.v1 import segment_pb2, segment_pb2_grpc
+from services.kit.rules import parse
 from services.segment import encoding as enc
 from services.segment import plan
 from services.segment.bitmaps import meta_keys, shard_key, shards_key, steps_key
 from services.segment.plan import Meta, Program, compile_rule
-from services.kit.rules import parse
 
 SHARD = 1 << enc.SHARD_BITS
 TAGS = [f"pref_{i:02d}" for i in range(20)]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from services.segment import encoding as enc
 from services.kit.rules import And, Between, Compare, Did, Exists, HasTag, Not, Or
+from services.segment import encoding as enc
 
 
 def holds(node, person: dict, today: dt.date) -> bool:

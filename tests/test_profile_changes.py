@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from services.profile.changes import apply_event, apply_traits, order_revenue
+from services.profile.changes import apply_event, apply_traits
+from services.profile.folds import order_revenue
 
 T0 = dt.datetime(2026, 6, 18, 10, tzinfo=dt.UTC)
 

@@ -193,8 +193,8 @@ def test_rules_parse_and_evaluate_without_eval():
     assert rule_value(parse_rule("computed.ltv >= 1000"), "flag", profile) == "true"
     assert rule_value(parse_rule('computed.ltv < 1000 OR computed.categories contains "fitness"'), "flag", profile)
     assert rule_value(parse_rule('computed.ltv >= 1000 AND traits.gender = "female"'), "flag", profile) is None
-    assert rule_value(parse_rule("computed.rfm_group"), "enumerated", profile) == "general_keep"
-    assert rule_value(parse_rule("computed.ltv"), "score", profile) == "1500"
+    assert rule_value(parse_rule("computed.rfm_group", "enumerated"), "enumerated", profile) == "general_keep"
+    assert rule_value(parse_rule("computed.ltv", "score"), "score", profile) == "1500"
     for bad in ("__import__('os')", "computed.ltv >=", "computed.ltv >= 1 XOR computed.x = 1", "profile.x = 1", ""):
         with pytest.raises(InvalidInput) as err:
             parse_rule(bad)

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import pytest
 
+from services.kit.rules import parse
 from services.segment import encoding as enc
 from services.segment.bitmaps import meta_keys, steps_key
 from services.segment.bulk import rebuild
 from services.segment.plan import compile_rule
-from services.kit.rules import parse
 from tests.test_segment_realtime import BIG, World
 
 

@@ -12,9 +12,9 @@ import random
 import pytest
 import redis.asyncio as aioredis
 
+from services.kit.rules import parse
 from services.segment import encoding as enc
 from services.segment.bitmaps import BitmapIndex
-from services.kit.rules import parse
 from tests.segment_truth import holds
 
 TODAY = dt.date(2026, 6, 18)  # a Thursday: windows mix week roll-ups and single days

@@ -1,7 +1,7 @@
 """One service process: gRPC server + GraphQL/HTTP on uvicorn + Kafka workers.
 
 Every service's __main__ builds a `Wiring` from a `Runtime` (its clients) and
-hands it to `serve()`. Start-up order: clients, indexes, topics, producer,
+hands it to `serve()`. Start-up order: clients, indexes, migrations, topics, producer,
 servers, workers; shutdown runs it backwards so that in-flight handlers finish
 and commit before clients close.
 """
@@ -49,6 +49,8 @@ class Wiring:
     grpc: list[GrpcService]
     http_routes: list[BaseRoute]
     indexes: list[mongo.IndexSpec] = field(default_factory=list)
+    # Rewrites of stored documents into today's form, run once at start-up before anything serves.
+    migrations: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     consumers: list[kafka.Consumer] = field(default_factory=list)
     background: list[Callable[[asyncio.Event], Awaitable[None]]] = field(default_factory=list)
     # Run after the workers stopped, before the shared clients close (e.g. HTTP clients).
@@ -94,6 +96,8 @@ async def serve(settings: ServiceSettings, wire: Callable[[Runtime], Wiring]) ->
         return JSONResponse({"service": settings.service_name, "ready": status == 200}, status_code=status)
 
     await mongo.ensure_indexes(rt.db, wiring.indexes)
+    for migrate in wiring.migrations:
+        await migrate()
     topics = kafka.Topics.all() + [kafka.dead_letter_topic(c.group_id) for c in wiring.consumers]
     await kafka.ensure_topics(settings.kafka_bootstrap, topics, settings.kafka_partitions)
     await rt.producer.start()

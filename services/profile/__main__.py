@@ -40,6 +40,7 @@ def wire(rt: Runtime) -> Wiring:
         grpc=[grpc_api.grpc_service(store, updater, rulebook, jobs)],
         http_routes=[Route("/graphql", gql, methods=["GET", "POST"])],
         indexes=INDEXES,
+        migrations=[rulebook.migrate_rules],
         consumers=[
             EventWorker(updater).consumer(rt.settings.kafka_bootstrap),
             IdentityWorker(merges).consumer(rt.settings.kafka_bootstrap),

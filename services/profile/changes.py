@@ -23,8 +23,10 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-ORDER_COMPLETED = "Order Completed"
-ORDER_REFUNDED = "Order Refunded"
+from services.kit.catalog import COMPUTED, of_update
+from services.profile.folds import DERIVED, EVENT_FOLDS, KEEP, Seen
+from services.profile.tags import announced
+
 _MISSING = object()
 
 
@@ -49,19 +51,6 @@ class Update:
     def keep(self, path: str, value: Any) -> None:
         """Write bookkeeping (stamps, recorded API writes) that is not announced."""
         self.set[path] = value
-
-
-def order_revenue(properties: dict[str, Any]) -> float:
-    """Segment e-commerce spec: `revenue`, else `total`; strings of digits accepted."""
-    for key in ("revenue", "total"):
-        value = properties.get(key)
-        if isinstance(value, bool) or value is None:
-            continue
-        try:
-            return round(float(value), 2)
-        except (TypeError, ValueError):
-            continue
-    return 0.0
 
 
 def apply_traits(
@@ -158,84 +147,44 @@ def apply_api_traits(
     return update
 
 
-def acquisition_channel(event: dict) -> str:
-    """Where the person came from: the utm source of the event (Segment puts it in context.campaign)."""
-    campaign = (event.get("context") or {}).get("campaign") or {}
-    for value in (campaign.get("source"), (event.get("properties") or {}).get("utm_source")):
-        if isinstance(value, str) and value.strip():
-            return value.strip()[:128]
-    return "direct"
-
-
-def order_categories(properties: dict[str, Any]) -> set[str]:
-    """Categories of an order: products[].category and a top-level category (Segment e-commerce spec)."""
-    out = set()
-    products = properties.get("products")
-    for product in products if isinstance(products, list) else []:
-        if isinstance(product, dict) and isinstance(product.get("category"), str):
-            out.add(product["category"].strip()[:128])
-    if isinstance(properties.get("category"), str):
-        out.add(properties["category"].strip()[:128])
-    out.discard("")
-    return out
-
-
-MAX_CATEGORIES = 200
-
-
 def apply_event(profile: dict, event: dict, traits: dict[str, Any] | None = None) -> Update:
     """Apply one resolved event: identify traits, activity, orders and refunds.
 
     `traits` are the identify traits after the schema check (default: the event's own).
     """
     update = Update()
-    computed = profile.get("computed") or {}
-    at: dt.datetime = event["timestamp"]
-
     if event["type"] == "identify":
+        at: dt.datetime = event["timestamp"]
         for key, value in (event.get("traits") or {} if traits is None else traits).items():
             _write_trait(profile, key, value, at, EVENT, update)
-
-    update.put("computed.event_count", computed.get("event_count", 0), computed.get("event_count", 0) + 1)
-    last_active = computed.get("last_active_at")
-    if last_active is None or at > last_active:
-        update.put("computed.last_active_at", last_active, at)
-    first_seen = computed.get("first_seen_at")
-    if first_seen is None or at < first_seen:
-        # First touch: the channel of the earliest event (a tie keeps the one applied first).
-        update.put("computed.first_seen_at", first_seen, at)
-        update.put("computed.acquisition_channel", computed.get("acquisition_channel"), acquisition_channel(event))
-
-    properties = event.get("properties") or {}
-    if event["type"] == "track" and event.get("event") == ORDER_COMPLETED:
-        count = computed.get("order_count", 0) + 1
-        revenue = round(computed.get("revenue", 0.0) + order_revenue(properties), 2)
-        update.put("computed.order_count", computed.get("order_count", 0), count)
-        update.put("computed.revenue", computed.get("revenue", 0.0), revenue)
-        update.put("computed.average_order_value", computed.get("average_order_value"), round(revenue / count, 2))
-        first, last = computed.get("first_order_at"), computed.get("last_order_at")
-        if first is None or at < first:
-            update.put("computed.first_order_at", first, at)
-        if last is None or at > last:
-            update.put("computed.last_order_at", last, at)
-        categories = computed.get("categories") or []
-        merged = sorted(set(categories) | order_categories(properties))[:MAX_CATEGORIES]
-        update.put("computed.categories", categories or None, merged or None)
-        if properties.get("coupon"):
-            coupons = computed.get("coupon_order_count", 0)
-            update.put("computed.coupon_order_count", coupons or None, coupons + 1)
-        _put_ltv(computed, revenue, computed.get("refunded_amount", 0.0), update)
-    elif event["type"] == "track" and event.get("event") == ORDER_REFUNDED:
-        refunds = computed.get("refund_count", 0) + 1
-        refunded = round(computed.get("refunded_amount", 0.0) + order_revenue(properties), 2)
-        update.put("computed.refund_count", computed.get("refund_count"), refunds)
-        update.put("computed.refunded_amount", computed.get("refunded_amount"), refunded)
-        _put_ltv(computed, computed.get("revenue", 0.0), refunded, update)
+    before = profile.get("computed") or {}
+    after = fold_event(before, Seen(event))
+    for name in COMPUTED:
+        if name in after:
+            update.put(f"computed.{name}", before.get(name), after[name])
+        else:
+            update.drop(f"computed.{name}", before.get(name, _MISSING))
     return update
 
 
-def _put_ltv(computed: dict, revenue: float, refunded: float, update: Update) -> None:
-    update.put("computed.ltv", computed.get("ltv"), round(revenue - refunded, 2))
+def fold_event(before: dict, seen: Seen) -> dict:
+    """The computed section after one event: the catalog's event folds, then its derived traits."""
+    after = dict(before)
+    for trait in of_update("event"):
+        value = EVENT_FOLDS[trait.name](before, seen)
+        if value is not KEEP:
+            after[trait.name] = value
+    _derive(after)
+    return after
+
+
+def _derive(computed: dict) -> None:
+    for trait in of_update("derived"):
+        value = DERIVED[trait.name](computed)
+        if value is None:
+            computed.pop(trait.name, None)
+        else:
+            computed[trait.name] = value
 
 
 # -- recompute (merge, unmerge) ---------------------------------------------------
@@ -280,17 +229,14 @@ def combine_api_traits(recorded: list[dict]) -> dict[str, dict]:
     return out
 
 
-_SUMS = ("event_count", "order_count", "refund_count", "coupon_order_count")
-_MONEY = ("revenue", "refunded_amount")
-
-
 def combine(parts: list[dict | None]) -> dict:
     """Several event-derived states as one: the merge rules, as a function.
 
-    Newest trait wins (by stamp; the earlier part on a tie), counters and money
-    add, first/last times take min/max, categories unite, the acquisition
-    channel is the one of the earliest first event. Used to start a recompute
-    from the archives that retention folded pruned events into.
+    Newest trait wins (by stamp; the earlier part on a tie); each computed trait
+    combines the way the catalog's `merge` says (sums add, first/last times take
+    min/max, lists unite, `with:<trait>` follows the part whose <trait> wins, the
+    earlier part on a tie), then derived traits are recomputed. Used to start a
+    recompute from the archives that retention folded pruned events into.
     """
     out: dict = {}
     stamps: dict[str, dict] = {}
@@ -304,31 +250,50 @@ def combine(parts: list[dict | None]) -> dict:
                     traits[key] = part["traits"][key]
                 else:
                     traits.pop(key, None)
-        c = part.get("computed") or {}
-        for name in _SUMS:
-            if name in c:
-                computed[name] = computed.get(name, 0) + c[name]
-        for name in _MONEY:
-            if name in c:
-                computed[name] = round(computed.get(name, 0.0) + c[name], 2)
-        for name, pick in (("first_order_at", min), ("last_order_at", max), ("last_active_at", max)):
-            if c.get(name) is not None:
-                computed[name] = pick(computed[name], c[name]) if name in computed else c[name]
-        if c.get("first_seen_at") is not None and (
-            "first_seen_at" not in computed or c["first_seen_at"] < computed["first_seen_at"]
-        ):
-            computed["first_seen_at"] = c["first_seen_at"]
-            computed["acquisition_channel"] = c.get("acquisition_channel", "direct")
-        if c.get("categories"):
-            computed["categories"] = sorted(set(computed.get("categories") or []) | set(c["categories"]))
-    if computed.get("order_count"):
-        computed["average_order_value"] = round(computed.get("revenue", 0.0) / computed["order_count"], 2)
-    if computed.get("order_count") or computed.get("refund_count"):
-        computed["ltv"] = round(computed.get("revenue", 0.0) - computed.get("refunded_amount", 0.0), 2)
+        _combine_computed(computed, part.get("computed") or {})
+    _derive(computed)
     for name, value in (("traits", traits), ("trait_stamps", stamps), ("computed", computed)):
         if value:
             out[name] = value
     return out
+
+
+_PICK = {"min": min, "max": max}
+
+
+def _replaces(merge: str, current: Any, offered: Any) -> bool:
+    """Does a part's value replace the current one under a min/max merge (ties keep the current)."""
+    if offered is None:
+        return False
+    if current is None:
+        return True
+    return offered < current if merge == "min" else offered > current
+
+
+def _combine_computed(into: dict, part: dict) -> None:
+    # Decide the `with:` followers against the leaders' values before the leaders move.
+    followed = {
+        t.name: _replaces(COMPUTED[t.merge[5:]].merge, into.get(t.merge[5:]), part.get(t.merge[5:]))
+        for t in COMPUTED.values()
+        if t.merge.startswith("with:")
+    }
+    for trait in COMPUTED.values():
+        name, merge, value = trait.name, trait.merge, part.get(trait.name)
+        if merge in ("derived", "standing"):
+            continue
+        if merge.startswith("with:"):
+            if followed[name] and value is not None:
+                into[name] = value
+        elif value is None:
+            continue
+        elif merge == "sum":
+            into[name] = into.get(name, 0) + value
+        elif merge == "sum_money":
+            into[name] = round(into.get(name, 0.0) + value, 2)
+        elif merge in _PICK:
+            into[name] = _PICK[merge](into[name], value) if name in into else value
+        elif merge == "union" and value:
+            into[name] = sorted(set(into.get(name) or []) | set(value))
 
 
 def recompute(
@@ -357,8 +322,6 @@ def diff(before: dict | None, after: dict | None) -> Update:
     The announced sections are traits, computed and tags (in their announced
     form); stamps are bookkeeping and are written whole by the caller.
     """
-    from services.profile.tags import announced
-
     update = Update()
     for section in ANNOUNCED:
         old = (before or {}).get(section) or {}

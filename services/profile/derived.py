@@ -15,11 +15,15 @@ Expired API assignments are removed from own_tags too, so they do not return.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass, field
 
+from services.kit.errors import InvalidInput
 from services.profile.changes import _MISSING, Update
 from services.profile.standing import Thresholds, next_change, standing
 from services.profile.tags import TagDefinition, announced, live, parse_rule, rule_value, stronger
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -32,7 +36,17 @@ class Rules:
 
     @classmethod
     def of(cls, thresholds: Thresholds, definitions: list[TagDefinition]) -> "Rules":
-        return cls(thresholds, {d.name: (d, parse_rule(d.rule)) for d in definitions if d.rule})
+        compiled = {}
+        for d in definitions:
+            if not d.rule:
+                continue
+            try:
+                compiled[d.name] = (d, parse_rule(d.rule, d.value_kind))
+            except InvalidInput as exc:
+                # A stored rule the language no longer accepts (the migration logs it) must not
+                # stop every profile of the workspace from settling: that tag stays unevaluated.
+                log.warning("tag rule does not parse", extra={"tag": d.name, "problem": exc.message})
+        return cls(thresholds, compiled)
 
 
 def own_assignments(profile: dict) -> dict[str, dict]:

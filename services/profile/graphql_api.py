@@ -12,6 +12,7 @@ import strawberry
 from strawberry.dataloader import DataLoader
 from strawberry.scalars import JSON
 
+from services.kit.catalog import COMPUTED
 from services.kit.errors import InvalidInput, NotFound
 from services.kit.graphql import schema as make_schema
 from services.kit.graphql import workspace_of
@@ -23,30 +24,29 @@ from services.profile.store import ProfileStore
 from services.profile.tags import TagDefinition as Definition
 from services.profile.traits import check_write
 from services.profile.updates import ProfileUpdater, request_cause
-from services.profile.views import ComputedView, TagView
+from services.profile.views import TagView, computed_values
+
+_GRAPHQL_TYPES = {"int": int, "float": float, "time": dt.datetime, "text": str, "enum": str, "list": list[str]}
 
 
-@strawberry.type
-class Computed:
-    order_count: int
-    revenue: float
-    average_order_value: float
-    first_order_at: dt.datetime | None
-    last_order_at: dt.datetime | None
-    last_active_at: dt.datetime | None
-    event_count: int
-    refund_count: int
-    refunded_amount: float
-    categories: list[str]
-    acquisition_channel: str | None
-    rfm_recency: int | None
-    rfm_frequency: int | None
-    rfm_monetary: int | None
-    rfm_group: str | None = strawberry.field(description="important_value ... general_retain (see tag rfm_group).")
-    lifecycle_stage: str | None = strawberry.field(description="new, growing, loyal, silent or churned.")
-    ltv: float = strawberry.field(description="Revenue to date net of refunds.")
-    first_seen_at: dt.datetime | None
-    coupon_order_count: int
+def _describe(trait) -> str:
+    if trait.values:
+        return f"{trait.description} One of: {', '.join(trait.codes)}."
+    return trait.description
+
+
+def _computed_type() -> type:
+    """The Computed type, one field per catalog entry (non-null where the catalog gives a default)."""
+    annotations, fields = {}, {}
+    for trait in COMPUTED.values():
+        kind = _GRAPHQL_TYPES[trait.type]
+        annotations[trait.name] = kind if trait.default is not None else kind | None
+        fields[trait.name] = strawberry.field(description=_describe(trait))
+    cls = type("Computed", (), {"__annotations__": annotations, **fields})
+    return strawberry.type(cls, description="Traits computed from the person's events (the computed-trait catalog).")
+
+
+Computed = _computed_type()
 
 
 @strawberry.type
@@ -207,7 +207,7 @@ class Person:
 
     @strawberry.field(description="Traits computed from the person's events (orders, RFM, lifecycle, LTV).")
     async def computed(self, info: strawberry.Info) -> Computed:
-        return Computed(**vars(ComputedView.of(await _load(info, self.id))))
+        return Computed(**computed_values(await _load(info, self.id)))
 
     @strawberry.field(description="Tags in force: assigned (not expired) and computed by rules.")
     async def tags(self, info: strawberry.Info) -> list[ProfileTag]:

@@ -10,6 +10,7 @@ profile once, however many of its ids were asked for.
 from __future__ import annotations
 
 from cdp.profile.v1 import profile_pb2, profile_pb2_grpc
+from services.kit.catalog import COMPUTED
 from services.kit.errors import InvalidInput, NotFound, required
 from services.kit.grpc_server import GrpcService, maps_errors
 from services.kit.protos import from_struct, from_timestamp, to_struct, to_timestamp
@@ -21,34 +22,20 @@ from services.profile.store import ProfileStore
 from services.profile.tags import TagDefinition
 from services.profile.traits import check_write
 from services.profile.updates import ProfileUpdater, request_cause
-from services.profile.views import ComputedView, TagView
+from services.profile.views import TagView, computed_values
 
 MAX_BATCH = 1000
 
 
 def computed_message(doc: dict) -> profile_pb2.Computed:
-    c = ComputedView.of(doc)
-    return profile_pb2.Computed(
-        order_count=c.order_count,
-        revenue=c.revenue,
-        average_order_value=c.average_order_value,
-        first_order_at=to_timestamp(c.first_order_at),
-        last_order_at=to_timestamp(c.last_order_at),
-        last_active_at=to_timestamp(c.last_active_at),
-        event_count=c.event_count,
-        refund_count=c.refund_count,
-        refunded_amount=c.refunded_amount,
-        categories=c.categories,
-        acquisition_channel=c.acquisition_channel or "",
-        rfm_recency=c.rfm_recency or 0,
-        rfm_frequency=c.rfm_frequency or 0,
-        rfm_monetary=c.rfm_monetary or 0,
-        rfm_group=c.rfm_group or "",
-        lifecycle_stage=c.lifecycle_stage or "",
-        ltv=c.ltv,
-        first_seen_at=to_timestamp(c.first_seen_at),
-        coupon_order_count=c.coupon_order_count,
-    )
+    """The Computed message, field by field from the catalog (tests/test_vocabulary.py checks each has one)."""
+    fields = {}
+    for name, value in computed_values(doc).items():
+        if COMPUTED[name].type == "time":
+            fields[name] = to_timestamp(value)
+        elif value is not None:
+            fields[name] = value
+    return profile_pb2.Computed(**fields)
 
 
 def profile_message(workspace: str, doc: dict) -> profile_pb2.Profile:

@@ -19,6 +19,7 @@ replicas see them within the ttl.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 import uuid
 from dataclasses import dataclass
@@ -30,8 +31,10 @@ from services.kit.errors import InvalidInput
 from services.kit.mongo import in_transaction
 from services.profile.derived import Rules
 from services.profile.standing import Thresholds
-from services.profile.tags import TEMPLATES, TagDefinition
+from services.profile.tags import TEMPLATES, TagDefinition, canonical_rule
 from services.profile.traits import check_schema
+
+log = logging.getLogger(__name__)
 
 MAX_DEFINITIONS = 500
 # A moment every sweep considers due.
@@ -88,6 +91,33 @@ class Rulebook:
         await self.definitions.bulk_write(seeds, ordered=False)
         await self.settings.update_one({"_id": workspace}, {"$set": {"templates_loaded_at": now}}, upsert=True)
         return await self.settings.find_one({"_id": workspace})
+
+    async def migrate_rules(self) -> int:
+        """Rewrite stored tag rules into today's canonical text; returns how many changed.
+
+        Tag rules were once a language of their own (lower-case `contains`,
+        `!=`, free spacing); they are now the kit's rule language, stored
+        canonical like segment rules. The rewrite keeps the meaning, so no
+        profile needs re-deriving; it is conditional on the text it read, so
+        replicas starting together do not fight. A rule the language refuses
+        is left as it is and logged (derived.Rules skips it).
+        """
+        changed = 0
+        async for doc in self.definitions.find({"rule": {"$nin": ["", None]}}, {"rule": 1, "value_kind": 1}):
+            try:
+                canonical = canonical_rule(doc["rule"], doc.get("value_kind") or "flag")
+            except InvalidInput as exc:
+                log.warning("stored tag rule does not parse", extra={"definition": doc["_id"], "problem": exc.message})
+                continue
+            if canonical != doc["rule"]:
+                result = await self.definitions.update_one(
+                    {"_id": doc["_id"], "rule": doc["rule"]}, {"$set": {"rule": canonical}}
+                )
+                changed += result.modified_count
+        if changed:
+            self._cache.clear()
+            log.info("tag rules migrated to canonical text", extra={"count": changed})
+        return changed
 
     def forget_cache(self, workspace: str) -> None:
         self._cache.pop(workspace, None)

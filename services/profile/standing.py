@@ -21,20 +21,12 @@ import datetime as dt
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from services.kit.catalog import COMPUTED
 from services.kit.errors import InvalidInput
 
-# Code -> Chinese name; the code is what profile.changed and the rfm_group tag carry.
-RFM_GROUPS = {
-    "important_value": "重要价值",
-    "important_develop": "重要发展",
-    "important_keep": "重要保持",
-    "important_retain": "重要挽留",
-    "general_value": "一般价值",
-    "general_develop": "一般发展",
-    "general_keep": "一般保持",
-    "general_retain": "一般挽留",
-}
-LIFECYCLE_STAGES = ("new", "growing", "loyal", "silent", "churned")
+# Code -> Chinese name, from the catalog; the code is what profile.changed and the rfm_group tag carry.
+RFM_GROUPS = {c.code: c.zh for c in COMPUTED["rfm_group"].values}
+LIFECYCLE_STAGES = COMPUTED["lifecycle_stage"].codes
 
 
 @dataclass

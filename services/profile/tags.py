@@ -6,17 +6,12 @@ change to the person and the sweep re-evaluates it when time alone changes
 the answer (lifecycle, RFM); such a tag cannot be assigned by API. A definition
 without a rule is assigned by API (AssignTags, bulk jobs).
 
-Rules are parsed, never evaluated as code. Grammar:
-
-    rule  := term (OR term)*
-    term  := cond (AND cond)*
-    cond  := path OP literal | path          (a bare path: the tag's value is that field's value)
-    path  := traits.<name> | computed.<name>
-    OP    := = | != | > | >= | < | <= | contains
-    literal := number | "string" | true | false
-
-A flag tag holds ("true") while its rule holds; an enumerated or score tag whose
-rule is a bare path holds that field's value while the field is present.
+Rules are the kit's one rule language (services/kit/rules), limited to what one
+profile holds: traits.* and computed.* conditions. A flag tag's rule is a
+condition and holds ("true") while it holds; an enumerated or score tag's rule
+is one field (computed.rfm_group), whose value the tag holds while it is present.
+Rules are stored in canonical text; `canonical_rule` is also what the start-up
+migration rewrites older stored forms with (rulebook.migrate_rules).
 """
 
 from __future__ import annotations
@@ -26,8 +21,10 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from services.kit import rules
 from services.kit.errors import InvalidInput
 from services.profile.standing import RFM_GROUPS
+from services.profile.traits import iso
 
 CATEGORIES = ("value", "lifecycle", "preference", "demographic", "campaign", "custom")
 SOURCES = ("own", "template", "computed", "partner")
@@ -65,12 +62,7 @@ class TagDefinition:
             if len(getattr(self, field)) > MAX_TEXT:
                 raise InvalidInput(f"{field} is longer than {MAX_TEXT} characters", field)
         if self.rule:
-            parsed = parse_rule(self.rule)
-            bare = _is_bare(parsed)
-            if self.value_kind == "flag" and bare:
-                raise InvalidInput("a flag tag's rule must compare, e.g. computed.revenue >= 1000", "rule")
-            if self.value_kind != "flag" and not bare:
-                raise InvalidInput("an enumerated or score tag's rule is one field, e.g. computed.rfm_group", "rule")
+            self.rule = canonical_rule(self.rule, self.value_kind)
         return self
 
 
@@ -114,7 +106,7 @@ TEMPLATES: list[TagDefinition] = [
         "preference",
         "flag",
         "Bought from the fitness category (products[].category = fitness).",
-        'computed.categories contains "fitness"',
+        'computed.categories = "fitness"',
     ),
     _t(
         "mother_and_baby",
@@ -123,7 +115,7 @@ TEMPLATES: list[TagDefinition] = [
         "preference",
         "flag",
         "Bought from the mother-and-baby category (products[].category = mother_baby).",
-        'computed.categories contains "mother_baby"',
+        'computed.categories = "mother_baby"',
     ),
     _t(
         "coupon_sensitive",
@@ -196,118 +188,42 @@ TEMPLATES: list[TagDefinition] = [
 
 
 # -- rules -----------------------------------------------------------------------------
-_TOKEN = re.compile(
-    r'\s*(?:(?P<str>"(?:[^"\\]|\\.)*")|(?P<op>>=|<=|!=|=|>|<)|(?P<num>-?\d+(?:\.\d+)?)|(?P<word>[A-Za-z_][\w.]*))'
-)
-_OPS = ("=", "!=", ">", ">=", "<", "<=", "contains")
-
-Cond = tuple[str, str | None, Any]  # (path, op, literal); op None: a bare path
+Compiled = rules.Node | str  # a flag's condition, or the field an enumerated/score tag holds
 
 
-def _tokens(text: str) -> list[tuple[str, str]]:
-    out, pos = [], 0
-    text = text.strip()
-    while pos < len(text):
-        match = _TOKEN.match(text, pos)
-        if not match or match.end() == pos:
-            raise InvalidInput(f"rule has an unexpected character at {pos}: {text[pos : pos + 10]!r}", "rule")
-        kind = match.lastgroup
-        out.append((kind, match.group(kind)))
-        pos = match.end()
-        while pos < len(text) and text[pos].isspace():
-            pos += 1
-    return out
-
-
-def parse_rule(text: str) -> list[list[Cond]]:
-    """A rule as OR of ANDs of conditions; InvalidInput (field `rule`) when it does not parse."""
-    tokens = _tokens(text)
-    if not tokens:
-        raise InvalidInput("rule is empty", "rule")
-    terms: list[list[Cond]] = [[]]
-    i = 0
-    while i < len(tokens):
-        kind, word = tokens[i]
-        path = word
-        if kind != "word" or not re.match(r"^(traits|computed)\.[A-Za-z_]\w*$", path):
-            raise InvalidInput(f"rule expects traits.<name> or computed.<name>, got {word!r}", "rule")
-        i += 1
-        op, literal = None, None
-        if i < len(tokens) and (tokens[i][0] == "op" or tokens[i][1] == "contains"):
-            op = tokens[i][1]
-            if i + 1 >= len(tokens):
-                raise InvalidInput(f"rule ends after {op!r}", "rule")
-            literal = _literal(tokens[i + 1])
-            i += 2
-        terms[-1].append((path, op, literal))
-        if i < len(tokens):
-            joiner = tokens[i][1].upper()
-            if joiner not in ("AND", "OR") or i + 1 >= len(tokens):
-                raise InvalidInput(f"rule expects AND or OR, got {tokens[i][1]!r}", "rule")
-            if joiner == "OR":
-                terms.append([])
-            i += 1
-    return terms
-
-
-def _literal(token: tuple[str, str]) -> Any:
-    kind, text = token
-    if kind == "str":
-        return text[1:-1].replace('\\"', '"').replace("\\\\", "\\")
-    if kind == "num":
-        return float(text)
-    if kind == "word" and text in ("true", "false"):
-        return text == "true"
-    raise InvalidInput(f"rule expects a number, a quoted string, true or false, got {text!r}", "rule")
-
-
-def _is_bare(terms: list[list[Cond]]) -> bool:
-    return len(terms) == 1 and len(terms[0]) == 1 and terms[0][0][1] is None
-
-
-def _field(profile: dict, path: str) -> Any:
-    section, _, name = path.partition(".")
-    return (profile.get(section) or {}).get(name)
-
-
-def _holds(value: Any, op: str | None, literal: Any) -> bool:
-    if op is None:
-        return value is not None and value is not False
-    if value is None:
-        return op == "!="
-    if op == "contains":
-        return literal in value if isinstance(value, (list, str)) and isinstance(literal, str) else False
-    if isinstance(literal, bool) or isinstance(value, bool):
-        return (value == literal) if op == "=" else (value != literal) if op == "!=" else False
-    if isinstance(literal, float):
-        if not isinstance(value, (int, float)):
-            return op == "!="
-    elif not isinstance(value, str):
-        return op == "!="
+def _is_field(text: str) -> bool:
     try:
-        return {
-            "=": value == literal,
-            "!=": value != literal,
-            ">": value > literal,
-            ">=": value >= literal,
-            "<": value < literal,
-            "<=": value <= literal,
-        }[op]
-    except TypeError:
+        rules.field_path(text, rules.PROFILE_ONLY)
+    except InvalidInput:
         return False
+    return True
 
 
-def rule_value(terms: list[list[Cond]], kind: str, profile: dict) -> str | None:
+def parse_rule(text: str, kind: str = "flag") -> Compiled:
+    """A tag rule -> what `rule_value` evaluates; InvalidInput (field `rule`) when it does not parse."""
+    if kind == "flag":
+        if _is_field(text):
+            raise InvalidInput("a flag tag's rule must compare, e.g. computed.revenue >= 1000", "rule")
+        return rules.parse(text, rules.PROFILE_ONLY)
+    if not _is_field(text):
+        raise InvalidInput("an enumerated or score tag's rule is one field, e.g. computed.rfm_group", "rule")
+    return rules.field_path(text, rules.PROFILE_ONLY)
+
+
+def canonical_rule(text: str, kind: str = "flag") -> str:
+    compiled = parse_rule(text, kind)
+    return compiled if isinstance(compiled, str) else rules.to_text(compiled)
+
+
+def rule_value(compiled: Compiled, kind: str, profile: dict) -> str | None:
     """The tag value the rule gives for this profile, or None when the tag does not hold."""
+    person = rules.Person(profile)
     if kind != "flag":
-        value = _field(profile, terms[0][0][0])
+        value = person.field(compiled)
         if value is None or isinstance(value, (list, dict)):
             return None
         return _score_text(value) if kind == "score" else str(value)
-    for term in terms:
-        if all(_holds(_field(profile, path), op, literal) for path, op, literal in term):
-            return "true"
-    return None
+    return "true" if rules.holds(compiled, person) else None
 
 
 def _score_text(value: Any) -> str:
@@ -377,8 +293,6 @@ def announced(assignment_: dict | None) -> dict | None:
     """A tag assignment as profile.changed carries it (ISO strings for times)."""
     if assignment_ is None:
         return None
-    from services.profile.traits import iso
-
     expires = assignment_.get("expires_at")
     return {
         "value": assignment_["value"],

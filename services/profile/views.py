@@ -2,36 +2,22 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
+
+from services.kit.catalog import COMPUTED
 
 
-@dataclass
-class ComputedView:
-    order_count: int = 0
-    revenue: float = 0.0
-    average_order_value: float = 0.0
-    first_order_at: dt.datetime | None = None
-    last_order_at: dt.datetime | None = None
-    last_active_at: dt.datetime | None = None
-    event_count: int = 0
-    refund_count: int = 0
-    refunded_amount: float = 0.0
-    categories: list[str] = field(default_factory=list)
-    acquisition_channel: str | None = None
-    rfm_recency: int | None = None
-    rfm_frequency: int | None = None
-    rfm_monetary: int | None = None
-    rfm_group: str | None = None
-    lifecycle_stage: str | None = None
-    ltv: float = 0.0
-    first_seen_at: dt.datetime | None = None
-    coupon_order_count: int = 0
-
-    @classmethod
-    def of(cls, profile: dict | None) -> "ComputedView":
-        computed = (profile or {}).get("computed") or {}
-        return cls(**{k: v for k, v in computed.items() if k in cls.__dataclass_fields__ and v is not None})
+def computed_values(profile: dict | None) -> dict[str, Any]:
+    """Every catalog trait of a profile as the APIs show it: the stored value, else the catalog's default."""
+    computed = (profile or {}).get("computed") or {}
+    out = {}
+    for trait in COMPUTED.values():
+        value = computed.get(trait.name)
+        out[trait.name] = copy.copy(trait.default) if value is None else value
+    return out
 
 
 @dataclass

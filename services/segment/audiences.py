@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from services.kit import rules
 from services.kit.clock import Clock
 from services.kit.errors import Conflict, InvalidInput
 from services.segment import encoding as enc
-from services.kit import rules
 from services.segment.bitmaps import BitmapIndex, pid_key, shard_key
 from services.segment.people import People
 from services.segment.plan import Compiler, Meta, Program, compile_rule

@@ -47,10 +47,10 @@ import redis.asyncio as aioredis
 from redis.exceptions import AskError, NoScriptError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from services.kit.rules import Node
 from services.segment import encoding as enc
 from services.segment.encoding import SHARD_BITS, SHARD_MASK, normalise, shard_of  # noqa: F401 (re-exported)
 from services.segment.plan import Meta, Program, compile_rule, run_on_bits
-from services.kit.rules import Node
 
 # The program runner (plan.py's stack machine) over one shard.
 # KEYS = program keys (nk), alive, dest, outbox, pid, registry, temporaries...

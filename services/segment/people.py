@@ -20,8 +20,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.kit.errors import InvalidInput
 from services.kit.mongo import IndexSpec, in_transaction, is_duplicate_key
-from services.segment import encoding as enc
 from services.kit.rules import BOOL, LIST, NUMBER, TEXT
+from services.segment import encoding as enc
 
 INDEXES = [
     IndexSpec("segment_people", [("workspace", 1), ("uid", 1)], name="by_uid"),

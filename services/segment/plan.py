@@ -18,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from services.kit.errors import InvalidInput
-from services.segment import encoding as enc
 from services.kit.rules import (
     And,
     Between,
@@ -31,6 +30,7 @@ from services.kit.rules import (
     Not,
     Or,
 )
+from services.segment import encoding as enc
 
 _LADDER = frozenset(enc.LADDER)
 RANGE_AS_VALUES = 40  # a range over at most this many small whole numbers is one OR of value bitmaps

@@ -1,12 +1,12 @@
 """The JSON form of a rule (what a rule builder sends) -> the same tree. Errors name the JSON path.
 
-    {"and": [...]}, {"or": [...]}, {"not": {...}}
-    {"trait": "age", "op": ">=", "value": 25}     ops: = != < <= > >= between in not_in contains exists
-    {"computed": "revenue", "op": "between", "value": [100, 500]}
-    {"tag": "fitness", "value": "true", "min_confidence": 0.8}
-    {"did": "Order Completed", "at_least": 2, "days": 30, "where": {"category": "fruit"}}
-    {"did_not": "App Opened", "days": 7}
-    {"segment": "seg_0123"}
+{"and": [...]}, {"or": [...]}, {"not": {...}}
+{"trait": "age", "op": ">=", "value": 25}     ops: = != < <= > >= between in not_in contains exists
+{"computed": "revenue", "op": "between", "value": [100, 500]}
+{"tag": "fitness", "value": "true", "min_confidence": 0.8}
+{"did": "Order Completed", "at_least": 2, "days": 30, "where": {"category": "fruit"}}
+{"did_not": "App Opened", "days": 7}
+{"segment": "seg_0123"}
 """
 
 from __future__ import annotations
