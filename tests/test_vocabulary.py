@@ -13,7 +13,7 @@ import re
 import grpc
 import pytest
 
-from cdp.profile.v1 import profile_pb2
+from cdp.profile.v1 import computed_pb2
 from cdp.segment.v1 import segment_pb2, segment_pb2_grpc
 from services.kit import rules
 from services.kit.catalog import COMPUTED, LIST, NUMBER, TEXT, TIME
@@ -55,7 +55,7 @@ def _camel(name: str) -> str:
 
 @pytest.mark.parametrize("name", list(COMPUTED))
 def test_every_computed_trait_has_a_proto_field_of_its_type(name):
-    field = profile_pb2.Computed.DESCRIPTOR.fields_by_name.get(name)
+    field = computed_pb2.Computed.DESCRIPTOR.fields_by_name.get(name)
     assert field is not None, f"cdp.profile.v1.Computed has no field {name}"
     assert _proto_type(field) in _PROTO_TYPES[COMPUTED[name].type]
 
@@ -177,10 +177,17 @@ def test_a_profile_evaluator_and_the_catalog_fold_agree_on_every_trait():
     assert not rules.holds(rules.parse("computed.revenue > 600"), person)
 
 
+def test_the_committed_computed_message_is_the_catalog_rendered():
+    assert gen_catalog.PROTO_TARGET.read_text() == gen_catalog.render_proto(gen_catalog.load()), (
+        "proto/cdp/profile/v1/computed.proto is stale; run: ./suite generate"
+    )
+
+
 def test_generation_refuses_a_catalog_entry_that_breaks_its_rules(tmp_path):
     bad = tmp_path / "c.yaml"
     bad.write_text(
-        "traits:\n  - {name: x, type: enum, label: {zh: 甲, en: X}, description: d, update: event, merge: sum}\n"
+        "traits:\n  - {name: x, field: 1, type: enum, label: {zh: 甲, en: X},\n"
+        "     description: d, update: event, merge: sum}\n"
     )
     with pytest.raises(gen_catalog.CatalogError, match=r"traits\[0\] \(x\)\.values"):
         gen_catalog.load(bad)

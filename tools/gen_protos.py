@@ -42,6 +42,7 @@ def generate(out_dir: pathlib.Path) -> list[pathlib.Path]:
 
 
 if __name__ == "__main__":
+    gen_catalog.write_proto()  # the Computed message comes from the catalog; protoc reads it next
     out = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT
     for path in generate(out):
         print(path.relative_to(out))

@@ -9,7 +9,7 @@ profile once, however many of its ids were asked for.
 
 from __future__ import annotations
 
-from cdp.profile.v1 import profile_pb2, profile_pb2_grpc
+from cdp.profile.v1 import computed_pb2, profile_pb2, profile_pb2_grpc
 from services.kit.catalog import COMPUTED
 from services.kit.errors import InvalidInput, NotFound, required
 from services.kit.grpc_server import GrpcService, maps_errors
@@ -27,15 +27,15 @@ from services.profile.views import TagView, computed_values
 MAX_BATCH = 1000
 
 
-def computed_message(doc: dict) -> profile_pb2.Computed:
-    """The Computed message, field by field from the catalog (tests/test_vocabulary.py checks each has one)."""
+def computed_message(doc: dict) -> computed_pb2.Computed:
+    """The Computed message (generated from the catalog), field by field from the catalog."""
     fields = {}
     for name, value in computed_values(doc).items():
         if COMPUTED[name].type == "time":
             fields[name] = to_timestamp(value)
         elif value is not None:
             fields[name] = value
-    return profile_pb2.Computed(**fields)
+    return computed_pb2.Computed(**fields)
 
 
 def profile_message(workspace: str, doc: dict) -> profile_pb2.Profile:

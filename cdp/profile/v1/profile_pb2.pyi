@@ -1,5 +1,6 @@
 import datetime
 
+from cdp.profile.v1 import computed_pb2 as _computed_pb2
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
@@ -9,48 +10,6 @@ from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
-
-class Computed(_message.Message):
-    __slots__ = ("order_count", "revenue", "average_order_value", "first_order_at", "last_order_at", "last_active_at", "event_count", "refund_count", "refunded_amount", "categories", "acquisition_channel", "rfm_recency", "rfm_frequency", "rfm_monetary", "rfm_group", "lifecycle_stage", "ltv", "first_seen_at", "coupon_order_count")
-    ORDER_COUNT_FIELD_NUMBER: _ClassVar[int]
-    REVENUE_FIELD_NUMBER: _ClassVar[int]
-    AVERAGE_ORDER_VALUE_FIELD_NUMBER: _ClassVar[int]
-    FIRST_ORDER_AT_FIELD_NUMBER: _ClassVar[int]
-    LAST_ORDER_AT_FIELD_NUMBER: _ClassVar[int]
-    LAST_ACTIVE_AT_FIELD_NUMBER: _ClassVar[int]
-    EVENT_COUNT_FIELD_NUMBER: _ClassVar[int]
-    REFUND_COUNT_FIELD_NUMBER: _ClassVar[int]
-    REFUNDED_AMOUNT_FIELD_NUMBER: _ClassVar[int]
-    CATEGORIES_FIELD_NUMBER: _ClassVar[int]
-    ACQUISITION_CHANNEL_FIELD_NUMBER: _ClassVar[int]
-    RFM_RECENCY_FIELD_NUMBER: _ClassVar[int]
-    RFM_FREQUENCY_FIELD_NUMBER: _ClassVar[int]
-    RFM_MONETARY_FIELD_NUMBER: _ClassVar[int]
-    RFM_GROUP_FIELD_NUMBER: _ClassVar[int]
-    LIFECYCLE_STAGE_FIELD_NUMBER: _ClassVar[int]
-    LTV_FIELD_NUMBER: _ClassVar[int]
-    FIRST_SEEN_AT_FIELD_NUMBER: _ClassVar[int]
-    COUPON_ORDER_COUNT_FIELD_NUMBER: _ClassVar[int]
-    order_count: int
-    revenue: float
-    average_order_value: float
-    first_order_at: _timestamp_pb2.Timestamp
-    last_order_at: _timestamp_pb2.Timestamp
-    last_active_at: _timestamp_pb2.Timestamp
-    event_count: int
-    refund_count: int
-    refunded_amount: float
-    categories: _containers.RepeatedScalarFieldContainer[str]
-    acquisition_channel: str
-    rfm_recency: int
-    rfm_frequency: int
-    rfm_monetary: int
-    rfm_group: str
-    lifecycle_stage: str
-    ltv: float
-    first_seen_at: _timestamp_pb2.Timestamp
-    coupon_order_count: int
-    def __init__(self, order_count: _Optional[int] = ..., revenue: _Optional[float] = ..., average_order_value: _Optional[float] = ..., first_order_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_order_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_active_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., event_count: _Optional[int] = ..., refund_count: _Optional[int] = ..., refunded_amount: _Optional[float] = ..., categories: _Optional[_Iterable[str]] = ..., acquisition_channel: _Optional[str] = ..., rfm_recency: _Optional[int] = ..., rfm_frequency: _Optional[int] = ..., rfm_monetary: _Optional[int] = ..., rfm_group: _Optional[str] = ..., lifecycle_stage: _Optional[str] = ..., ltv: _Optional[float] = ..., first_seen_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., coupon_order_count: _Optional[int] = ...) -> None: ...
 
 class TagAssignment(_message.Message):
     __slots__ = ("name", "value", "source", "confidence", "assigned_at", "expires_at")
@@ -82,9 +41,9 @@ class Profile(_message.Message):
     uid: int
     traits: _struct_pb2.Struct
     tags: _containers.RepeatedCompositeFieldContainer[TagAssignment]
-    computed: Computed
+    computed: _computed_pb2.Computed
     updated_at: _timestamp_pb2.Timestamp
-    def __init__(self, workspace_id: _Optional[str] = ..., person_id: _Optional[str] = ..., uid: _Optional[int] = ..., traits: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., tags: _Optional[_Iterable[_Union[TagAssignment, _Mapping]]] = ..., computed: _Optional[_Union[Computed, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    def __init__(self, workspace_id: _Optional[str] = ..., person_id: _Optional[str] = ..., uid: _Optional[int] = ..., traits: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., tags: _Optional[_Iterable[_Union[TagAssignment, _Mapping]]] = ..., computed: _Optional[_Union[_computed_pb2.Computed, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class GetProfileRequest(_message.Message):
     __slots__ = ("workspace_id", "person_id")
