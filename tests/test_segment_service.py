@@ -150,6 +150,9 @@ def test_grpc_and_graphql_operations(segment, stub, workspace_id):
     members = list(stub.StreamMembers(segment_pb2.StreamMembersRequest(workspace_id=ws, segment_id=women.id)))
     assert {m.uid for m in members} == expected_women
     assert all(m.person_id == f"p-{m.uid}" for m in members)
+    with pytest.raises(grpc.RpcError) as err:
+        list(stub.StreamMembers(segment_pb2.StreamMembersRequest(workspace_id=ws, segment_id="seg_missing")))
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
 
     fit_size = stub.Count(segment_pb2.CountRequest(workspace_id=ws, segment_id=fit.id)).count
     assert fit_size == len({people[n] for n in range(30) if n % 3 == 0 or n % 4 == 0})

@@ -12,6 +12,7 @@ import re
 
 import grpc
 import pytest
+from pymongo import AsyncMongoClient
 
 from cdp.profile.v1 import computed_pb2
 from cdp.segment.v1 import segment_pb2, segment_pb2_grpc
@@ -235,8 +236,6 @@ def test_every_computed_field_counts_through_the_gateway_and_deep_rules_are_bad_
 
 
 async def test_start_up_migration_rewrites_stored_tag_rules_of_the_old_language(stack, workspace_id):
-    from pymongo import AsyncMongoClient
-
     client = AsyncMongoClient(stack.mongo_url, tz_aware=True)
     try:
         db = client[stack.mongo_db]

@@ -47,6 +47,22 @@ def maps_errors(method):
     return wrapper
 
 
+def maps_stream_errors(method):
+    """maps_errors for a server-streaming method (an async generator)."""
+
+    @functools.wraps(method)
+    async def wrapper(self, request, context):
+        try:
+            async for item in method(self, request, context):
+                yield item
+        except CdpError as exc:
+            code = _STATUS.get(type(exc), grpc.StatusCode.INTERNAL)
+            detail = f"{exc.field}: {exc.message}" if exc.field else exc.message
+            await context.abort(code, detail)
+
+    return wrapper
+
+
 class GrpcServer:
     def __init__(self, port: int, services: list[GrpcService], host: str = "0.0.0.0") -> None:
         self.server = grpc.aio.server()

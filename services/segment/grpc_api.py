@@ -6,7 +6,7 @@ import time
 
 from cdp.segment.v1 import segment_pb2, segment_pb2_grpc
 from services.kit.errors import InvalidInput, required
-from services.kit.grpc_server import GrpcService, maps_errors
+from services.kit.grpc_server import GrpcService, maps_errors, maps_stream_errors
 from services.kit.protos import from_timestamp, to_timestamp
 from services.segment.audiences import Audiences
 from services.segment.bulk import rebuild
@@ -84,25 +84,13 @@ class SegmentGrpc(segment_pb2_grpc.SegmentServiceServicer):
         member = await self.audiences.is_member(workspace, required(request.segment_id, "segment_id"), request.uid)
         return segment_pb2.IsMemberResponse(member=member)
 
+    @maps_stream_errors
     async def StreamMembers(self, request, context):
-        try:
-            workspace = required(request.workspace_id, "workspace_id")
-            segment_id = required(request.segment_id, "segment_id")
-            async for uids in self.audiences.stream_members(workspace, segment_id):
-                for uid, person in zip(uids, await self.audiences.person_ids(workspace, uids), strict=True):
-                    yield segment_pb2.Member(uid=uid, person_id=person)
-        except Exception as exc:
-            from services.kit.errors import CdpError
-
-            if not isinstance(exc, CdpError):
-                raise
-            import grpc
-
-            code = {
-                "BAD_USER_INPUT": grpc.StatusCode.INVALID_ARGUMENT,
-                "NOT_FOUND": grpc.StatusCode.NOT_FOUND,
-            }.get(exc.code, grpc.StatusCode.INTERNAL)
-            await context.abort(code, f"{exc.field}: {exc.message}" if exc.field else exc.message)
+        workspace = required(request.workspace_id, "workspace_id")
+        segment_id = required(request.segment_id, "segment_id")
+        async for uids in self.audiences.stream_members(workspace, segment_id):
+            for uid, person in zip(uids, await self.audiences.person_ids(workspace, uids), strict=True):
+                yield segment_pb2.Member(uid=uid, person_id=person)
 
     @maps_errors
     async def Overlap(self, request, context):
