@@ -15,7 +15,9 @@ import time
 import redis.asyncio as aioredis
 from pymongo import AsyncMongoClient
 
-from services.segment.bitmaps import SHARD_BITS, BitmapIndex, alive_key, shard_of, shards_key, trait_key
+from services.segment.bitmap_keys import alive_key, shards_key, trait_key
+from services.segment.bitmaps import BitmapIndex
+from services.segment.encoding import SHARD_BITS, shard_of
 from services.segment.rules import parse
 
 RULE = 'traits.gender = "female" AND traits.age_band = "25-34" AND traits.vip = true'

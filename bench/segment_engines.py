@@ -35,7 +35,7 @@ from redis.cluster import ClusterNode, RedisCluster
 from cdp.segment.v1 import segment_pb2, segment_pb2_grpc
 from services.segment import encoding as enc
 from services.segment import plan
-from services.segment.bitmaps import meta_keys, shard_key, shards_key, steps_key
+from services.segment.bitmap_keys import meta_keys, shard_key, shards_key, steps_key
 from services.segment.plan import Meta, Program, compile_rule
 from services.segment.rules import parse
 

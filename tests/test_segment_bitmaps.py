@@ -6,7 +6,8 @@ import datetime as dt
 
 import redis.asyncio as aioredis
 
-from services.segment.bitmaps import SHARD_BITS, BitmapIndex, shard_of
+from services.segment.bitmaps import BitmapIndex
+from services.segment.encoding import SHARD_BITS, shard_of
 from services.segment.rules import parse
 from tests.segment_truth import holds as truth
 
