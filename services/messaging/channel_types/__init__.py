@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from services.messaging.providers import Provider
@@ -44,7 +44,7 @@ class ChannelType:
     # The profile trait holding the address a send goes to when it gives no `to` ("": none needed).
     address_trait: str = ""
     # Template content fields (messages.Content) a template of this type must fill.
-    template_fields: tuple[str, ...] = field(default=())
+    template_fields: tuple[str, ...] = ()
 
 
 def _discover() -> dict[str, ChannelType]:
