@@ -16,7 +16,9 @@ import redis.asyncio as aioredis
 from pymongo import AsyncMongoClient
 
 from services.kit.rules import parse
-from services.segment.bitmaps import SHARD_BITS, BitmapIndex, alive_key, shard_of, shards_key, trait_key
+from services.segment.bitmap_keys import alive_key, shards_key, trait_key
+from services.segment.bitmaps import BitmapIndex
+from services.segment.encoding import SHARD_BITS, shard_of
 
 RULE = 'traits.gender = "female" AND traits.age_band = "25-34" AND traits.vip = true'
 AGE_BANDS = ["18-24", "25-34", "35-44", "45-54"]

@@ -36,7 +36,7 @@ from cdp.segment.v1 import segment_pb2, segment_pb2_grpc
 from services.kit.rules import parse
 from services.segment import encoding as enc
 from services.segment import plan
-from services.segment.bitmaps import meta_keys, shard_key, shards_key, steps_key
+from services.segment.bitmap_keys import meta_keys, shard_key, shards_key, steps_key
 from services.segment.plan import Meta, Program, compile_rule
 
 SHARD = 1 << enc.SHARD_BITS

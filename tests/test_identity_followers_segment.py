@@ -21,7 +21,8 @@ from cdp.segment.v1 import events_pb2 as segment_events
 from cdp.segment.v1 import segment_pb2, segment_pb2_grpc
 from services.kit.kafka import Topics
 from services.kit.protos import to_timestamp, to_value
-from services.segment.bitmaps import SHARD_BITS, alive_key, shard_of, trait_key
+from services.segment.bitmap_keys import alive_key, trait_key
+from services.segment.encoding import SHARD_BITS, shard_of
 from tests.conftest import eventually, grpc_stub
 from tests.helpers import graphql, mongo_db, produce, read_topic
 

@@ -6,6 +6,7 @@ from its own process, so every assertion about "sent once" counts real requests.
 
 from __future__ import annotations
 
+import socket
 import time
 import uuid
 
@@ -248,8 +249,6 @@ class socketless_port:  # a context manager, named like one
     """A port that refuses connections: bound (so nobody else takes it) but not listening."""
 
     def __enter__(self) -> int:
-        import socket
-
         self.sock = socket.socket()
         self.sock.bind(("127.0.0.1", 0))
         return self.sock.getsockname()[1]

@@ -7,6 +7,7 @@ provider, so every count here is a count of real requests.
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import time
@@ -20,6 +21,7 @@ from aiosmtpd.controller import Controller
 
 from cdp.messaging.v1 import events_pb2, messaging_pb2
 from services.kit.kafka import Topics
+from services.kit.protos import to_struct
 from services.messaging.links import Signer, receipt_token
 from tests.conftest import eventually, eventually_async
 from tests.helpers import graphql
@@ -372,14 +374,10 @@ def _status(stub, ws, message_id, status):
 
 
 def _struct(value):
-    from services.kit.protos import to_struct
-
     return to_struct(value)
 
 
 def read_until(stack, topic: str, message_type, match, timeout: float = 20.0):
-    import asyncio
-
     async def run():
         consumer = AIOKafkaConsumer(
             topic,

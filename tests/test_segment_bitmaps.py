@@ -7,7 +7,8 @@ import datetime as dt
 import redis.asyncio as aioredis
 
 from services.kit.rules import parse
-from services.segment.bitmaps import SHARD_BITS, BitmapIndex, shard_of
+from services.segment.bitmaps import BitmapIndex
+from services.segment.encoding import SHARD_BITS, shard_of
 from tests.segment_truth import holds as truth
 
 

@@ -16,7 +16,8 @@ import pytest
 from services.kit.redis_client import connect_cluster
 from services.kit.rules import parse
 from services.segment import encoding as enc
-from services.segment.bitmaps import BitmapIndex, lock_key, shard_key
+from services.segment.bitmap_keys import lock_key, shard_key
+from services.segment.bitmaps import BitmapIndex
 from services.segment.bulk import rebuild
 from tests.segment_truth import holds
 from tests.test_segment_engine import RULES, TODAY, load, people

@@ -13,9 +13,9 @@ import pytest
 
 from services.kit.rules import parse
 from services.segment import encoding as enc
-from services.segment.bitmaps import meta_keys, steps_key
+from services.segment.bitmap_keys import meta_keys, steps_key
 from services.segment.bulk import rebuild
-from services.segment.plan import compile_rule
+from services.segment.plan import Meta, compile_rule
 from tests.test_segment_realtime import BIG, World
 
 
@@ -81,8 +81,6 @@ async def test_steps_used_only_for_paths_whose_step_bitmaps_are_complete(world):
 
 
 def test_small_ranges_read_the_fewest_bitmaps():
-    from services.segment.plan import Meta
-
     meta = Meta(steps={"traits.age"})
     today = None
 

@@ -6,16 +6,21 @@ test_segment_service.py follows them through Kafka.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import random
 
 import pytest
 import redis.asyncio as aioredis
 
 from services.kit.clock import FixedClock
+from services.kit.errors import Conflict, InvalidInput
 from services.kit.mongo import connect
+from services.segment import audiences as audiences_module
 from services.segment import encoding as enc
 from services.segment.audiences import Audiences
-from services.segment.bitmaps import BitmapIndex, outbox_key
+from services.segment.bitmap_keys import lock_key, outbox_key
+from services.segment.bitmaps import BitmapIndex
 from services.segment.bulk import rebuild
 from services.segment.people import People
 from services.segment.realtime import Realtime
@@ -126,8 +131,6 @@ async def test_references_cycles_and_dependent_segments(world):
         await world.audiences.create(world.ws, "rich women", 'IN SEGMENT "rich" AND traits.gender = "female"')
     )["_id"]
     assert await world.count(rich_women) == 1
-    from services.kit.errors import Conflict, InvalidInput
-
     with pytest.raises(InvalidInput, match="cycle"):
         await world.audiences.update(world.ws, rich, None, f'IN SEGMENT "{rich_women}"')
     with pytest.raises(Conflict):
@@ -189,9 +192,6 @@ async def test_forget_clears_everything_and_rebuild_gives_identical_counts(world
 async def test_two_replicas_handling_the_same_records_side_by_side_agree_with_one(world):
     """A rebalance hands a partition to a new member while the old one still works through its batch,
     so two replicas handle one person's records at the same time (the new one from the last commit)."""
-    import asyncio
-    import random
-
     twin_index = BitmapIndex(world.redis)
     twin_index._outboxes.update(world.outboxes)
     twin_audiences = Audiences(
@@ -267,8 +267,6 @@ async def test_merged_away_and_forgotten_members_exit_once_and_the_restored_pers
 
 
 async def test_a_segment_created_with_announce_existing_enters_every_initial_member_once(world, monkeypatch):
-    from services.segment import audiences as audiences_module
-
     members = [1, 2, 3, BIG, BIG + 1]
     for uid in members:
         await world.change(uid, traits__plan="gold")
@@ -288,8 +286,6 @@ async def test_a_segment_created_with_announce_existing_enters_every_initial_mem
 
 
 async def test_declared_traits_and_tags_can_be_used_before_any_data(world):
-    from services.kit.errors import InvalidInput
-
     ws = world.ws
     with pytest.raises(InvalidInput, match="unknown trait 'loyalty'"):
         await world.audiences.create(ws, "early", 'traits.loyalty = "gold"')
@@ -329,10 +325,6 @@ async def test_declared_traits_and_tags_can_be_used_before_any_data(world):
 
 
 async def test_a_person_lock_is_renewed_while_held_and_lapses_when_its_holder_is_gone(world):
-    import asyncio
-
-    from services.segment.bitmaps import lock_key
-
     key = lock_key(world.ws, 5)
     async with world.index.person_lock(world.ws, 5, ttl_ms=300):
         await asyncio.sleep(0.8)  # longer than the TTL: only renewal keeps it

@@ -20,7 +20,7 @@ import redis.asyncio as aioredis
 
 from cdp.segment.v1 import events_pb2
 from services.kit.kafka import Producer
-from services.segment.bitmaps import outbox_key
+from services.segment.bitmap_keys import outbox_key
 from services.segment.relay import BATCH, CRASH_AT, MembershipRelay
 from tests.helpers import read_topic
 

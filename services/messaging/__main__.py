@@ -11,7 +11,7 @@ from services.kit.graphql import graphql_app
 from services.kit.runtime import Runtime, Wiring, serve
 from services.kit.settings import ServiceSettings
 from services.messaging import graphql_api, grpc_api
-from services.messaging.channels import EMAIL, INAPP, PUSH, SMS, WEBHOOK, WECHAT
+from services.messaging.channel_types import TYPES, ProviderDeps
 from services.messaging.delivery import Deliverer, RetryPolicy
 from services.messaging.engagement import Attribution, Emitter, EngagementApi, EngagementQueue
 from services.messaging.limits import FrequencyCaps, RateLimiter
@@ -19,10 +19,9 @@ from services.messaging.links import Links, Signer
 from services.messaging.operations import Context
 from services.messaging.optouts import OptOuts
 from services.messaging.profiles import ProfileClient
-from services.messaging.providers import HttpProviders, http_session
+from services.messaging.providers import http_session
 from services.messaging.reconcile import Scheduler
 from services.messaging.sending import Sender
-from services.messaging.smtp import InboxProvider, SmtpProvider
 from services.messaging.store import INDEXES, MessagingStore
 from services.messaging.workers import DeliveryWorker, IdentityWorker, attribution_consumer
 
@@ -56,15 +55,8 @@ def wire(rt: Runtime) -> Wiring:
     links = Links(signer, settings.public_url or f"http://127.0.0.1:{settings.http_port}")
     http = http_session(settings.provider_timeout)
     queue = EngagementQueue(store)
-    http_providers = HttpProviders(http, links.receipt)
-    providers = {
-        WEBHOOK: http_providers,
-        SMS: http_providers,
-        PUSH: http_providers,
-        WECHAT: http_providers,
-        EMAIL: SmtpProvider(links, settings.provider_timeout),
-        INAPP: InboxProvider(store, rt.clock),
-    }
+    deps = ProviderDeps(http, links.receipt, links, settings.provider_timeout, store, rt.clock)
+    providers = {name: kind.provider(deps) for name, kind in TYPES.items()}
     # Concurrent deliveries each make Redis calls (opt-outs, caps, GCRA): a pool that waits for a
     # free connection instead of failing with "Too many connections".
     redis = aioredis.Redis(

@@ -1,7 +1,8 @@
-"""Provider adapters that speak HTTP: webhook, SMS, app push and WeChat template messages.
+"""What a provider is, and the HTTP call every HTTP channel type makes (webhook, SMS, push, WeChat).
 
-Each adapter turns a message into its provider's request at the channel's
-configured endpoint and maps the answer to an Outcome the pipeline acts on:
+Each HTTP type (channel_types/) turns a message into its provider's request
+at the channel's configured endpoint; the answer maps to an Outcome the
+pipeline acts on:
 - 2xx: sent (the provider's message id kept for delivery receipts);
 - 429 and 5xx: retry (429 after the provider's Retry-After);
 - any other 4xx: failed at once, retrying cannot help;
@@ -21,13 +22,13 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import aiohttp
 
-from services.messaging.channels import PUSH, SMS, WEBHOOK, WECHAT, honours_keys
+from services.messaging.channel_settings import honours_keys
 from services.messaging.messages import FAILED, SENT, UNKNOWN
 from services.messaging.views import MessageView
 
@@ -35,8 +36,6 @@ RETRY = "retry"
 MAX_REASON = 300
 # Failures that happen before any byte of the request left: the receiver has nothing.
 NOT_SENT = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError, aiohttp.InvalidURL)
-# WeChat answers HTTP 200 with an errcode; these mean "too fast / busy", worth retrying.
-WECHAT_RETRY_CODES = {-1, 45009, 45047}
 
 
 @dataclass
@@ -125,26 +124,6 @@ async def post(
     return Outcome(FAILED, reason)
 
 
-def webhook_payload(message: MessageView, receipt_url: str = "") -> dict:
-    content = message.content
-    return {
-        "receiptUrl": receipt_url,
-        "messageId": message.id,
-        "workspaceId": message.workspace,
-        "personId": message.person_id,
-        "channel": message.channel,
-        "idempotencyKey": message.idempotency_key,
-        "content": {
-            "subject": content.subject,
-            "title": content.title,
-            "body": content.body,
-            "deepLink": content.deep_link,
-            "data": content.data,
-        },
-        "category": message.category,
-    }
-
-
 def http_session(timeout: float, connections: int = 512) -> aiohttp.ClientSession:
     """The shared pool of the HTTP adapters (create it inside the running event loop).
 
@@ -161,80 +140,44 @@ def http_session(timeout: float, connections: int = 512) -> aiohttp.ClientSessio
     )
 
 
-class HttpProviders:
-    """The four HTTP adapters over one shared connection pool.
+def auth_headers(config: dict, receipt: str) -> dict[str, str]:
+    """The channel's API key as a Bearer token, and where its provider can post the receipt."""
+    headers = {"Authorization": f"Bearer {config['api_key']}"} if config.get("api_key") else {}
+    if receipt:
+        headers["X-Receipt-Url"] = receipt
+    return headers
 
-    Every call carries where the provider can post its delivery receipt for the
-    message: the `X-Receipt-Url` header on all four, and `receiptUrl` in the
-    webhook, SMS and push bodies (with `messageId` / `reference` naming the
-    message to put in the receipt).
+
+@dataclass
+class HttpRequest:
+    """The call an HTTP channel type makes for one message; `check` reads a 2xx answer's body."""
+
+    url: str
+    body: dict
+    headers: dict[str, str] = field(default_factory=dict)
+    check: Callable[[Reply], Outcome] | None = None
+
+
+class HttpProvider:
+    """An HTTP channel type's adapter over the shared connection pool.
+
+    `request(channel, message, receipt_url)` builds the call; every call is told
+    where the provider can post its delivery receipt for the message (the
+    `X-Receipt-Url` header from auth_headers, and in the body where the type's
+    API has a place for it).
     """
 
-    def __init__(self, client: aiohttp.ClientSession, receipt_url=None) -> None:
+    def __init__(
+        self,
+        client: aiohttp.ClientSession,
+        request: Callable[[dict, MessageView, str], HttpRequest],
+        receipt_url: Callable[[str, str], str] | None = None,
+    ) -> None:
         self.client = client
+        self.request = request
         # (workspace, channel name) -> the channel's receipt URL; None: no receipts offered.
         self.receipt_url = receipt_url or (lambda workspace, channel: "")
 
     async def deliver(self, channel: dict, message: MessageView) -> Outcome:
-        kind, config, c = channel["type"], channel["config"], message.content
-        receipt = self.receipt_url(message.workspace, message.channel)
-        auth = {"Authorization": f"Bearer {config['api_key']}"} if config.get("api_key") else {}
-        if receipt:
-            auth["X-Receipt-Url"] = receipt
-        if kind == WEBHOOK:
-            return await post(self.client, channel, config["url"], webhook_payload(message, receipt), message, auth)
-        base = config["endpoint"].rstrip("/")
-        if kind == SMS:
-            body = {
-                "to": message.to,
-                "text": c.body,
-                "sender": config.get("sender", ""),
-                "reference": message.id,
-                "receiptUrl": receipt,
-            }
-            return await post(self.client, channel, f"{base}/sms/send", body, message, auth)
-        if kind == PUSH:
-            body = {
-                "token": message.to,
-                "title": c.title,
-                "body": c.body,
-                "deepLink": c.deep_link,
-                "data": c.data,
-                "reference": message.id,
-                "receiptUrl": receipt,
-            }
-            return await post(self.client, channel, f"{base}/push/send", body, message, auth)
-        if kind == WECHAT:
-            return await self._wechat(channel, message, auth)
-        return Outcome(FAILED, f"channel type {kind!r} is not an HTTP provider")
-
-    async def _wechat(self, channel: dict, message: MessageView, headers: dict) -> Outcome:
-        """WeChat Official Account template message (cgi-bin/message/template/send).
-
-        Template fields come from content.data ({"first": "...", "keyword1": ...});
-        title and body fill `first` and `remark` when data does not.
-        """
-        config, c = channel["config"], message.content
-        fields = {k: {"value": v if isinstance(v, str) else str(v)} for k, v in (c.data or {}).items()}
-        fields.setdefault("first", {"value": c.title})
-        fields.setdefault("remark", {"value": c.body})
-        body = {"touser": message.to, "template_id": config["template_id"], "url": c.deep_link, "data": fields}
-        token = config.get("access_token", "")
-        url = f"{config['endpoint'].rstrip('/')}/cgi-bin/message/template/send?access_token={token}"
-        headers = {k: v for k, v in headers.items() if k != "Authorization"}
-        return await post(self.client, channel, url, body, message, headers, check=wechat_outcome)
-
-
-def wechat_outcome(response: Reply) -> Outcome:
-    """WeChat reports errors in the body of an HTTP 200."""
-    try:
-        body = response.json()
-    except ValueError:
-        body = {}
-    if not isinstance(body, dict):
-        body = {}
-    code = int(body.get("errcode", 0) or 0)
-    if code == 0:
-        return Outcome(SENT, provider_id=str(body.get("msgid", "")))
-    reason = f"wechat errcode {code}: {body.get('errmsg', '')}"[:MAX_REASON]
-    return Outcome(RETRY if code in WECHAT_RETRY_CODES else FAILED, reason)
+        call = self.request(channel, message, self.receipt_url(message.workspace, message.channel))
+        return await post(self.client, channel, call.url, call.body, message, call.headers, call.check)

@@ -78,29 +78,3 @@ class SmtpProvider:
         except (aiosmtplib.SMTPException, OSError) as exc:
             return Outcome(UNKNOWN, f"smtp outcome unknown: {type(exc).__name__}: {exc}"[:MAX_REASON])
         return Outcome(SENT, provider_id=mail["Message-ID"])
-
-
-class InboxProvider:
-    """In-app messages: stored in the person's inbox (keyed by message id, so a repeat stores once)."""
-
-    def __init__(self, store, clock) -> None:
-        self.store = store
-        self.clock = clock
-
-    async def deliver(self, channel: dict, message: MessageView) -> Outcome:
-        c = message.content
-        await self.store.put_in_inbox(
-            {
-                "_id": message.id,
-                "workspace": message.workspace,
-                "person_id": message.person_id,
-                "title": c.title,
-                "body": c.body,
-                "deep_link": c.deep_link,
-                "data": c.data,
-                "category": message.category,
-                "created_at": self.clock.now(),
-                "read_at": None,
-            }
-        )
-        return Outcome(SENT, delivered=True)

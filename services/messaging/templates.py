@@ -19,20 +19,12 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from services.kit.documents import check_keys
 from services.kit.errors import InvalidInput
-from services.messaging.channels import EMAIL, INAPP, KNOWN_TYPES, PUSH, SMS, WEBHOOK, WECHAT
+from services.messaging.channel_types import TYPES
 from services.messaging.messages import Content
 
 ROOTS = frozenset({"traits", "computed", "tags", "person", "vars"})
+# What a type cannot do without is its ChannelType.template_fields, a subset of these.
 FIELDS = ("subject", "title", "body", "deep_link")
-# What each channel type cannot do without.
-REQUIRED = {
-    EMAIL: ("subject", "body"),
-    SMS: ("body",),
-    PUSH: ("title", "body"),
-    WECHAT: (),
-    INAPP: ("title",),
-    WEBHOOK: (),
-}
 MAX_FIELD = 32 * 1024
 NAME = re.compile(r"^.{1,128}$", re.S)
 
@@ -51,15 +43,16 @@ def validate_template(name: str, channel_type: str, content: Content) -> Templat
     if not name or len(name) > 128:
         raise InvalidInput("template name must be 1-128 characters", "name")
     channel_type = channel_type.strip().lower()
-    if channel_type not in KNOWN_TYPES:
-        raise InvalidInput(f"channel must be one of {', '.join(KNOWN_TYPES)}", "channel")
+    kind = TYPES.get(channel_type)
+    if kind is None:
+        raise InvalidInput(f"channel must be one of {', '.join(TYPES)}", "channel")
     check_keys(content.data, "content.data")
     for field in FIELDS:
         text = getattr(content, field)
         if len(text) > MAX_FIELD:
             raise InvalidInput(f"content.{field} is longer than {MAX_FIELD} characters", f"content.{field}")
         _check_source(text, f"content.{field}")
-    for field in REQUIRED[channel_type]:
+    for field in kind.template_fields:
         if not getattr(content, field).strip():
             raise InvalidInput(f"a {channel_type} template needs content.{field}", f"content.{field}")
     if content.is_empty():
