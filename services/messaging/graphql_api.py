@@ -12,6 +12,7 @@ from services.kit.clock import Clock
 from services.kit.errors import InvalidInput, NotFound
 from services.kit.graphql import schema as make_schema
 from services.kit.graphql import workspace_of
+from services.messaging.channel_types import TYPES
 from services.messaging.channels import WEBHOOK, validate_channel
 from services.messaging.messages import Content, SendCommand
 from services.messaging.operations import Context
@@ -115,7 +116,7 @@ class Template:
 @strawberry.input
 class TemplateInput:
     name: str
-    channel: str = strawberry.field(description="Channel type: webhook, email, sms, push, wechat or inapp.")
+    channel: str = strawberry.field(description=f"Channel type: {', '.join(TYPES)}.")
     content: ContentInput
 
 

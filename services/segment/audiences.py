@@ -20,7 +20,8 @@ from services.kit import rules
 from services.kit.clock import Clock
 from services.kit.errors import Conflict, InvalidInput
 from services.segment import encoding as enc
-from services.segment.bitmaps import BitmapIndex, pid_key, shard_key
+from services.segment.bitmap_keys import pid_key, shard_key
+from services.segment.bitmaps import BitmapIndex
 from services.segment.people import People
 from services.segment.plan import Compiler, Meta, Program, compile_rule
 from services.segment.store import SegmentStore, check_name

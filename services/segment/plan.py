@@ -393,7 +393,7 @@ def compile_rule(node: Node, meta: Meta, today: dt.date, resolve: Callable[[str]
 
 
 def interpret(program: Program, get: Callable, alive, and_: Callable, or_: Callable, minus: Callable, empty):
-    """Run the stack machine with the given set operations (the Lua in bitmaps.py is the Redis twin).
+    """Run the stack machine with the given set operations (the Lua in bitmap_scripts.py is the Redis twin).
 
     get(key suffix) -> a set; and_/or_ take a list of sets; minus(a, b) is a AND NOT b.
     """
