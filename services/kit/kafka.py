@@ -276,12 +276,14 @@ class Consumer:
         try:
             while not stopping.is_set() and not self._restart.is_set():
                 batches = await consumer.getmany(timeout_ms=200)
+                # Records in hand count as lag until handled: a slow batch shows while it runs.
+                await self._report_lag(consumer, {tp: records[0].offset for tp, records in batches.items()})
                 # Partitions are independent (order is only kept within one), so their
                 # batches run side by side; each partition's records stay in order.
                 await asyncio.gather(
                     *(self._timed_partition(consumer, tp, records, stopping) for tp, records in batches.items())
                 )
-                await self._report_lag(consumer)
+                await self._report_lag(consumer, {})
         finally:
             self._consumer = None
             self._forget_lag(set())
@@ -292,15 +294,19 @@ class Consumer:
         with metrics.KAFKA_BATCH_DURATION.labels(self.group_id, tp.topic).time():
             await self._partition(consumer, tp, records, stopping)
 
-    async def _report_lag(self, consumer: AIOKafkaConsumer) -> None:
-        """Lag of the partitions this member holds; the ones it gave up in a rebalance stop being reported."""
+    async def _report_lag(self, consumer: AIOKafkaConsumer, in_hand: dict) -> None:
+        """Lag of the partitions this member holds (high watermark minus the first record not yet handled).
+
+        `in_hand`: the first offset of each partition's fetched, unhandled batch. Partitions
+        given up in a rebalance stop being reported (their new holder reports them).
+        """
         seen = set()
         for tp in consumer.assignment():
             high = consumer.highwater(tp)
             if high is None:  # nothing fetched from it yet
                 continue
             try:
-                position = await consumer.position(tp)
+                position = in_hand[tp] if tp in in_hand else await consumer.position(tp)
             except KafkaError:  # revoked between assignment() and here; the next round skips it
                 continue
             metrics.KAFKA_LAG.labels(self.group_id, tp.topic, str(tp.partition)).set(max(0, high - position))
