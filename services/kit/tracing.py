@@ -75,12 +75,19 @@ def _context_of(headers) -> otel_context.Context:
     return propagate.extract(carrier)
 
 
-@contextlib.contextmanager
-def consuming(group: str, records: list) -> Iterator[None]:
+# Returned when tracing is off: entering it costs a fraction of a generator-based context manager.
+_OFF = contextlib.nullcontext()
+
+
+def consuming(group: str, records: list):
     """A CONSUMER span around handling `records` of one partition (in the trace of the first)."""
     if not _state["enabled"] or not records:
-        yield
-        return
+        return _OFF
+    return _consuming(group, records)
+
+
+@contextlib.contextmanager
+def _consuming(group: str, records: list) -> Iterator[None]:
     first = records[0]
     links = []
     for record in records[1:]:
@@ -109,34 +116,28 @@ def consuming(group: str, records: list) -> Iterator[None]:
             raise
 
 
-@contextlib.contextmanager
-def producing(topics: Iterable[str]) -> Iterator[None]:
+def producing(topics: Iterable[str]):
     """A PRODUCER span around a send, so the records' headers name it as their parent."""
     if not _state["enabled"]:
-        yield
-        return
-    names = sorted(set(topics))
-    with tracer.start_as_current_span(
-        f"{','.join(names)} publish",
+        return _OFF
+    return tracer.start_as_current_span(
+        f"{','.join(sorted(set(topics)))} publish",
         kind=SpanKind.PRODUCER,
         attributes={"messaging.system": "kafka", "messaging.operation.type": "send"},
-    ):
-        yield
+    )
 
 
 # ----------------------------------------------------------------- gRPC and HTTP
 
 
-@contextlib.contextmanager
-def serving(name: str, kind: SpanKind, carrier: dict[str, str], attributes: dict) -> Iterator[object | None]:
-    """A SERVER span for an incoming call whose caller's context is in `carrier` (HTTP headers, gRPC metadata)."""
+def serving(name: str, kind: SpanKind, carrier: dict[str, str], attributes: dict):
+    """A SERVER span for an incoming call whose caller's context is in `carrier` (HTTP headers, gRPC metadata).
+
+    Entered, it gives the span, or None when tracing is off.
+    """
     if not _state["enabled"]:
-        yield None
-        return
-    with tracer.start_as_current_span(
-        name, context=propagate.extract(carrier), kind=kind, attributes=attributes
-    ) as span:
-        yield span
+        return _OFF
+    return tracer.start_as_current_span(name, context=propagate.extract(carrier), kind=kind, attributes=attributes)
 
 
 def outgoing_headers() -> dict[str, str]:
