@@ -402,7 +402,6 @@ class Consumer:
     async def _dead_letter(self, record, reason: str) -> None:
         if self.dead_letters is None:
             return
-        metrics.KAFKA_DEAD_LETTERED.labels(self.group_id, record.topic).inc()
         await self.dead_letters.send_raw(
             dead_letter_topic(self.group_id),
             record.key or b"",
@@ -414,6 +413,7 @@ class Consumer:
                 ("reason", reason[:500].encode()),
             ],
         )
+        metrics.KAFKA_DEAD_LETTERED.labels(self.group_id, record.topic).inc()
 
 
 def dead_letter_topic(group_id: str) -> str:
