@@ -302,12 +302,12 @@ class Consumer:
         """
         seen = set()
         for tp in consumer.assignment():
-            high = consumer.highwater(tp)
-            if high is None:  # nothing fetched from it yet
-                continue
             try:
+                high = consumer.highwater(tp)
+                if high is None:  # nothing fetched from it yet
+                    continue
                 position = in_hand[tp] if tp in in_hand else await consumer.position(tp)
-            except KafkaError:  # revoked between assignment() and here; the next round skips it
+            except (KafkaError, AssertionError):  # revoked meanwhile (a rebalance); its new holder reports it
                 continue
             metrics.KAFKA_LAG.labels(self.group_id, tp.topic, str(tp.partition)).set(max(0, high - position))
             seen.add((tp.topic, tp.partition))

@@ -12,8 +12,6 @@ label (the Kubernetes Service name), so no metric carries it.
 
 from __future__ import annotations
 
-import asyncio
-import datetime as dt
 import logging
 from collections.abc import Iterable
 
@@ -26,11 +24,9 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
-from prometheus_client.core import CounterMetricFamily
 from prometheus_client.gc_collector import GCCollector
 from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
-from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -138,57 +134,3 @@ OUTBOX_OLDEST_AGE = gauge(
     "cdp_outbox_oldest_pending_age_seconds",
     "Age of the oldest unpublished outbox document: how far the relay is behind (0 when none is pending).",
 )
-
-
-class _ObjectCounter(Collector):
-    """A counter whose value an object already keeps (e.g. the outbox relay's `published`)."""
-
-    def __init__(self, name: str, documentation: str, source: object, attribute: str) -> None:
-        self.name, self.documentation, self.source, self.attribute = name, documentation, source, attribute
-
-    def collect(self):
-        family = CounterMetricFamily(self.name, self.documentation)
-        family.add_metric([], float(getattr(self.source, self.attribute)))
-        yield family
-
-
-class OutboxWatch:
-    """Samples the outbox from outside the relay: how many documents wait and how old the oldest is.
-
-    Documents are keyed by ObjectId, whose first four bytes are the insert time,
-    so the oldest pending one tells the relay's lag without any extra field.
-    Every replica reports the same collection; dashboards take `max` over them.
-    """
-
-    def __init__(self, relay, interval: float = 5.0) -> None:
-        self.relay = relay
-        self.interval = interval
-        REGISTRY.register(
-            _ObjectCounter(
-                "cdp_outbox_published_documents",
-                "Outbox documents this process's relay published.",
-                relay,
-                "published",
-            )
-        )
-
-    async def sample(self) -> None:
-        collection = self.relay.collection
-        oldest = await collection.find_one({}, projection={"_id": 1}, sort=[("_id", 1)])
-        if oldest is None:
-            OUTBOX_PENDING.set(0)
-            OUTBOX_OLDEST_AGE.set(0)
-            return
-        OUTBOX_PENDING.set(await collection.count_documents({}))
-        OUTBOX_OLDEST_AGE.set(max(0.0, (dt.datetime.now(dt.UTC) - oldest["_id"].generation_time).total_seconds()))
-
-    async def run(self, stopping: asyncio.Event) -> None:
-        while not stopping.is_set():
-            try:
-                await self.sample()
-            except Exception as exc:  # a store hiccup must not stop the process; the next sample retries
-                log.warning("outbox sample failed", extra={"error": repr(exc)})
-            try:
-                await asyncio.wait_for(stopping.wait(), timeout=self.interval)
-            except TimeoutError:
-                pass

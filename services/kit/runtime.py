@@ -27,6 +27,7 @@ from services.kit.grpc_server import GrpcServer, GrpcService
 from services.kit.logs import setup_logging
 from services.kit.observed_http import ObservedHttp
 from services.kit.outbox import OutboxRelay
+from services.kit.outbox_watch import OutboxWatch
 from services.kit.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -113,7 +114,7 @@ async def serve(settings: ServiceSettings, wire: Callable[[Runtime], Wiring]) ->
         consumer.dead_letters = rt.producer
     workers = [asyncio.create_task(c.run(stopping), name=f"consumer:{c.group_id}") for c in wiring.consumers]
     workers.append(asyncio.create_task(rt.relay.run(stopping), name="outbox"))
-    workers.append(asyncio.create_task(metrics.OutboxWatch(rt.relay).run(stopping), name="outbox-watch"))
+    workers.append(asyncio.create_task(OutboxWatch(rt.relay).run(stopping), name="outbox-watch"))
     watch = kafka.BrokerWatch(settings.kafka_bootstrap, topics, settings.kafka_partitions, wiring.consumers)
     workers.append(asyncio.create_task(watch.run(stopping), name="broker-watch"))
     workers += [asyncio.create_task(job(stopping), name=getattr(job, "__name__", "job")) for job in wiring.background]
