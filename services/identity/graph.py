@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 
 from cdp.identity.v1 import events_pb2
+from services.identity import metrics as identity_metrics
 from services.identity.cache import IdentityCache
 from services.identity.merging import IdentityGraph, StalePlan, merge_rule, older
 from services.identity.rules import Identifier, Rules, plan
@@ -160,6 +161,7 @@ class Resolver:
                     break
             else:
                 pending = []
+        identity_metrics.count_resolves(results)
         return results
 
     async def _create_fresh(self, missed: dict[int, tuple], now, create) -> tuple[dict[int, tuple], dict[int, dict]]:

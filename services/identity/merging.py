@@ -16,6 +16,7 @@ from typing import Any
 
 from cdp.common.v1 import common_pb2
 from cdp.identity.v1 import events_pb2
+from services.identity import metrics as identity_metrics
 from services.identity.cache import IdentityCache
 from services.identity.rules import Rules, over_limits
 from services.identity.store import IdentityStore
@@ -118,6 +119,7 @@ class IdentityGraph:
             await self.relay.add(Topics.IDENTITY_MERGED, winner, event, session)
 
         await in_transaction(self.client, work)
+        identity_metrics.MERGES.labels("manual" if rule == "manual" else "event").inc()
         self.relay.notify()
         await self.cache.invalidate(workspace, [tuple(i) for i in record["moved"]])
         return record
@@ -176,6 +178,7 @@ class IdentityGraph:
             return {**record, **changes}
 
         record = await in_transaction(self.client, work)
+        identity_metrics.UNMERGES.inc()
         self.relay.notify()
         await self.cache.invalidate(workspace, [tuple(i) for i in record["moved"] + record["attached"]])
         return record

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import strawberry
-from graphql import GraphQLError
+from graphql import FieldNode, GraphQLError, OperationDefinitionNode
 from starlette.requests import Request
 from strawberry.asgi import GraphQL
 from strawberry.extensions import SchemaExtension
 
+from services.kit import metrics
 from services.kit.errors import CdpError, InvalidInput, Unauthenticated
 
 WORKSPACE_HEADER = "x-workspace-id"
@@ -46,6 +48,44 @@ class ErrorCodes(SchemaExtension):
                 error.extensions = {**(error.extensions or {}), "code": "INTERNAL"}
 
 
+class OperationMetrics(SchemaExtension):
+    """Count and time each operation by type and root field (`query person`, `mutation sendMessage`).
+
+    The root field, not the client's operation name: names are free text a client
+    makes up, fields are bounded by the schema (anything else is `unknown`).
+    """
+
+    def on_operation(self):
+        started = time.perf_counter()
+        yield
+        kind, operation = _operation_of(self.execution_context)
+        result = self.execution_context.result
+        outcome = "error" if result is None or result.errors else "ok"
+        metrics.GRAPHQL_OPERATIONS.labels(kind, operation, outcome).inc()
+        metrics.GRAPHQL_DURATION.labels(kind, operation).observe(time.perf_counter() - started)
+
+
+def _operation_of(execution_context) -> tuple[str, str]:
+    document = execution_context.graphql_document
+    if document is None:
+        return "unknown", "unknown"
+    wanted = execution_context.operation_name
+    for definition in document.definitions:
+        if not isinstance(definition, OperationDefinitionNode):
+            continue
+        if wanted is not None and (definition.name is None or definition.name.value != wanted):
+            continue
+        kind = definition.operation.value
+        first = definition.selection_set.selections[0] if definition.selection_set.selections else None
+        if not isinstance(first, FieldNode):
+            return kind, "unknown"
+        name = first.name.value
+        root = execution_context.schema._schema.get_root_type(definition.operation)
+        known = name in ("__schema", "__type", "__typename") or (root is not None and name in root.fields)
+        return kind, name if known else "unknown"
+    return "unknown", "unknown"
+
+
 class _Schema(strawberry.federation.Schema):
     def process_errors(self, errors, execution_context=None) -> None:
         # A user's mistake is answered, not logged as a crash with a traceback.
@@ -60,7 +100,7 @@ def schema(query: type, mutation: type | None = None, types: list[type] | None =
         mutation=mutation,
         types=types or [],
         federation_version=FEDERATION_VERSION,
-        extensions=[ErrorCodes],
+        extensions=[ErrorCodes, OperationMetrics],
     )
 
 

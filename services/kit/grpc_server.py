@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import inspect
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from services.kit import metrics, tracing
 from services.kit.errors import CdpError, Conflict, InvalidInput, NotFound, Unauthenticated
 
 log = logging.getLogger(__name__)
@@ -63,9 +68,76 @@ def maps_stream_errors(method):
     return wrapper
 
 
+class _Observed(grpc.aio.ServerInterceptor):
+    """Counts and times every call by method and status code, in a SERVER span when tracing is on."""
+
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
+        if handler is None or not (handler.unary_unary or handler.unary_stream):
+            return handler  # reflection's bidirectional stream: not worth a series
+        full = handler_call_details.method.lstrip("/")
+        service, _, method = full.rpartition("/")
+        carrier = {k: v for k, v in handler_call_details.invocation_metadata or () if isinstance(v, str)}
+        attributes = {"rpc.system": "grpc", "rpc.service": service, "rpc.method": method}
+
+        def finish(started: float, context, span, error: BaseException | None) -> None:
+            code = _code_of(context, error)
+            metrics.GRPC_HANDLED.labels(service, method, code.name).inc()
+            metrics.GRPC_DURATION.labels(service, method).observe(time.perf_counter() - started)
+            if span is not None:
+                span.set_attribute("rpc.grpc.status_code", code.value[0])
+                if code not in (grpc.StatusCode.OK, grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
+                    span.set_status(Status(StatusCode.ERROR, code.name))
+
+        if handler.unary_unary:
+            inner = handler.unary_unary
+
+            async def unary(request, context):
+                started, error = time.perf_counter(), None
+                with tracing.serving(full, SpanKind.SERVER, carrier, attributes) as span:
+                    try:
+                        return await inner(request, context)
+                    except BaseException as exc:
+                        error = exc
+                        raise
+                    finally:
+                        finish(started, context, span, error)
+
+            return grpc.unary_unary_rpc_method_handler(unary, handler.request_deserializer, handler.response_serializer)
+
+        inner = handler.unary_stream
+
+        async def stream(request, context):
+            started, error = time.perf_counter(), None
+            with tracing.serving(full, SpanKind.SERVER, carrier, attributes) as span:
+                try:
+                    if inspect.isasyncgenfunction(inner):
+                        async for item in inner(request, context):
+                            yield item
+                    else:
+                        await inner(request, context)
+                except BaseException as exc:
+                    error = exc
+                    raise
+                finally:
+                    finish(started, context, span, error)
+
+        return grpc.unary_stream_rpc_method_handler(stream, handler.request_deserializer, handler.response_serializer)
+
+
+def _code_of(context, error: BaseException | None) -> grpc.StatusCode:
+    code = context.code()  # set by abort() or set_code(); None on a plain return
+    if isinstance(code, grpc.StatusCode):
+        return code
+    if error is None:
+        return grpc.StatusCode.OK
+    # A call cut short (client gone, server stopping) ends in CancelledError, which is no Exception.
+    return grpc.StatusCode.CANCELLED if isinstance(error, asyncio.CancelledError) else grpc.StatusCode.UNKNOWN
+
+
 class GrpcServer:
     def __init__(self, port: int, services: list[GrpcService], host: str = "0.0.0.0") -> None:
-        self.server = grpc.aio.server()
+        self.server = grpc.aio.server(interceptors=[_Observed()])
         self.health = health.aio.HealthServicer()
         names = [s.full_name for s in services]
         for svc in services:

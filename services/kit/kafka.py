@@ -9,6 +9,7 @@ must be idempotent by event/message id.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from google.protobuf.message import Message
+
+from services.kit import metrics, tracing
 
 log = logging.getLogger(__name__)
 
@@ -83,17 +86,45 @@ class Producer:
         await self._producer.stop()
 
     async def send(self, topic: str, key: str, message: Message) -> None:
-        await self._producer.send_and_wait(topic, message.SerializeToString(), key=key.encode())
+        await self.send_raw(topic, key.encode(), message.SerializeToString(), [])
 
     async def send_raw(self, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> None:
-        await self._producer.send_and_wait(topic, value, key=key, headers=headers)
+        with tracing.producing((topic,)):
+            try:
+                await self._producer.send_and_wait(
+                    topic, value, key=key, headers=[*headers, *tracing.record_headers()] or None
+                )
+            except Exception:
+                metrics.KAFKA_PRODUCE_FAILURES.labels(topic).inc()
+                raise
+        metrics.KAFKA_PRODUCED.labels(topic).inc()
 
     async def send_many(self, items: list[tuple[str, str, Message]]) -> None:
         """Send a batch; returns after every record is acknowledged, raises if any failed."""
-        futures = [
-            await self._producer.send(topic, msg.SerializeToString(), key=key.encode()) for topic, key, msg in items
-        ]
-        await asyncio.gather(*futures)
+        if not items:
+            return
+        with tracing.producing(topic for topic, _, _ in items):
+            headers = tracing.record_headers() or None
+            futures = []
+            for topic, key, msg in items:
+                try:
+                    futures.append(
+                        await self._producer.send(topic, msg.SerializeToString(), key=key.encode(), headers=headers)
+                    )
+                except Exception:
+                    metrics.KAFKA_PRODUCE_FAILURES.labels(topic).inc()
+                    raise
+            results = await asyncio.gather(*futures, return_exceptions=True)
+        acked, failed = collections.Counter(), collections.Counter()
+        for (topic, _, _), result in zip(items, results, strict=True):
+            (failed if isinstance(result, BaseException) else acked)[topic] += 1
+        for topic, n in acked.items():
+            metrics.KAFKA_PRODUCED.labels(topic).inc(n)
+        for topic, n in failed.items():
+            metrics.KAFKA_PRODUCE_FAILURES.labels(topic).inc(n)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
 
     async def partitions(self, topic: str) -> set[int]:
         """The topic's partitions (a broker that auto-creates topics creates it here)."""
@@ -212,6 +243,7 @@ class Consumer:
         self._consumer: AIOKafkaConsumer | None = None
         self._restart = asyncio.Event()
         self.processed = 0
+        self._lag_reported: set[tuple[str, int]] = set()
 
     def restart(self) -> None:
         """Leave the group and join again with a fresh client (see BrokerWatch)."""
@@ -244,15 +276,50 @@ class Consumer:
         try:
             while not stopping.is_set() and not self._restart.is_set():
                 batches = await consumer.getmany(timeout_ms=200)
+                # Records in hand count as lag until handled: a slow batch shows while it runs.
+                await self._report_lag(consumer, {tp: records[0].offset for tp, records in batches.items()})
                 # Partitions are independent (order is only kept within one), so their
                 # batches run side by side; each partition's records stay in order.
                 await asyncio.gather(
-                    *(self._partition(consumer, tp, records, stopping) for tp, records in batches.items())
+                    *(self._timed_partition(consumer, tp, records, stopping) for tp, records in batches.items())
                 )
+                await self._report_lag(consumer, {})
         finally:
             self._consumer = None
+            self._forget_lag(set())
             await consumer.stop()
             log.info("consumer stopped", extra={"group": self.group_id})
+
+    async def _timed_partition(self, consumer: AIOKafkaConsumer, tp, records, stopping: asyncio.Event) -> None:
+        with metrics.KAFKA_BATCH_DURATION.labels(self.group_id, tp.topic).time():
+            await self._partition(consumer, tp, records, stopping)
+
+    async def _report_lag(self, consumer: AIOKafkaConsumer, in_hand: dict) -> None:
+        """Lag of the partitions this member holds (high watermark minus the first record not yet handled).
+
+        `in_hand`: the first offset of each partition's fetched, unhandled batch. Partitions
+        given up in a rebalance stop being reported (their new holder reports them).
+        """
+        seen = set()
+        for tp in consumer.assignment():
+            try:
+                high = consumer.highwater(tp)
+                if high is None:  # nothing fetched from it yet
+                    continue
+                position = in_hand[tp] if tp in in_hand else await consumer.position(tp)
+            except (KafkaError, AssertionError):  # revoked meanwhile (a rebalance); its new holder reports it
+                continue
+            metrics.KAFKA_LAG.labels(self.group_id, tp.topic, str(tp.partition)).set(max(0, high - position))
+            seen.add((tp.topic, tp.partition))
+        self._forget_lag(seen)
+
+    def _forget_lag(self, keep: set[tuple[str, int]]) -> None:
+        for topic, partition in self._lag_reported - keep:
+            try:
+                metrics.KAFKA_LAG.remove(self.group_id, topic, str(partition))
+            except KeyError:
+                pass
+        self._lag_reported = keep
 
     async def _partition(self, consumer: AIOKafkaConsumer, tp, records, stopping: asyncio.Event) -> None:
         if await self._batch(records):
@@ -282,13 +349,15 @@ class Consumer:
                 return False  # the per-record path dead-letters it
             items.append((record.key.decode() if record.key else "", message))
         try:
-            await sub.batch_handler(items)
+            with tracing.consuming(self.group_id, records):
+                await sub.batch_handler(items)
         except (KafkaError, OSError):
             raise
         except Exception:
             log.warning("batch handler failed; handling the batch record by record", exc_info=True)
             return False
         self.processed += len(items)
+        metrics.KAFKA_HANDLED.labels(self.group_id, records[0].topic).inc(len(items))
         return True
 
     async def _handle(self, record) -> None:
@@ -301,16 +370,22 @@ class Consumer:
             await self._dead_letter(record, "unparseable payload")
             return
         key = record.key.decode() if record.key else ""
+        with tracing.consuming(self.group_id, [record]):
+            await self._handle_parsed(sub, record, key, message)
+
+    async def _handle_parsed(self, sub: Subscription, record, key: str, message: Message) -> None:
         delay, attempt = 0.2, 0
         while True:
             attempt += 1
             try:
                 await sub.handler(key, message)
                 self.processed += 1
+                metrics.KAFKA_HANDLED.labels(self.group_id, record.topic).inc()
                 return
             except (KafkaError, OSError):
                 raise
             except Exception as exc:
+                metrics.KAFKA_FAILURES.labels(self.group_id, record.topic).inc()
                 if not is_transient(exc) and attempt >= self.max_attempts:
                     # A record that fails the same way every time would block its partition
                     # for good: park it on the dead-letter topic and go on.
@@ -338,6 +413,7 @@ class Consumer:
                 ("reason", reason[:500].encode()),
             ],
         )
+        metrics.KAFKA_DEAD_LETTERED.labels(self.group_id, record.topic).inc()
 
 
 def dead_letter_topic(group_id: str) -> str:

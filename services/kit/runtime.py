@@ -21,11 +21,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from services.kit import kafka, mongo, redis_client
+from services.kit import kafka, metrics, mongo, redis_client, tracing
 from services.kit.clock import Clock, SystemClock
 from services.kit.grpc_server import GrpcServer, GrpcService
 from services.kit.logs import setup_logging
+from services.kit.observed_http import ObservedHttp
 from services.kit.outbox import OutboxRelay
+from services.kit.outbox_watch import OutboxWatch
 from services.kit.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -82,6 +84,7 @@ async def build_runtime(settings: ServiceSettings, clock: Clock | None = None) -
 
 async def serve(settings: ServiceSettings, wire: Callable[[Runtime], Wiring]) -> None:
     setup_logging(settings.service_name, settings.log_level)
+    tracing.configure(settings.service_name)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -104,15 +107,18 @@ async def serve(settings: ServiceSettings, wire: Callable[[Runtime], Wiring]) ->
 
     grpc_server = GrpcServer(settings.grpc_port, wiring.grpc)
     await grpc_server.start()
-    app = Starlette(routes=[Route("/healthz", healthz), *wiring.http_routes])
+    app = Starlette(routes=[Route("/healthz", healthz), metrics.route(), *wiring.http_routes])
     http = _Uvicorn(
-        uvicorn.Config(app, host=settings.http_host, port=settings.http_port, log_config=None, lifespan="off")
+        uvicorn.Config(
+            ObservedHttp(app), host=settings.http_host, port=settings.http_port, log_config=None, lifespan="off"
+        )
     )
     http_task = asyncio.create_task(http.serve(), name="http")
     for consumer in wiring.consumers:
         consumer.dead_letters = rt.producer
     workers = [asyncio.create_task(c.run(stopping), name=f"consumer:{c.group_id}") for c in wiring.consumers]
     workers.append(asyncio.create_task(rt.relay.run(stopping), name="outbox"))
+    workers.append(asyncio.create_task(OutboxWatch(rt.relay).run(stopping), name="outbox-watch"))
     watch = kafka.BrokerWatch(settings.kafka_bootstrap, topics, settings.kafka_partitions, wiring.consumers)
     workers.append(asyncio.create_task(watch.run(stopping), name="broker-watch"))
     workers += [asyncio.create_task(job(stopping), name=getattr(job, "__name__", "job")) for job in wiring.background]
@@ -154,4 +160,5 @@ async def serve(settings: ServiceSettings, wire: Callable[[Runtime], Wiring]) ->
         log.warning("producer did not stop cleanly")
     await rt.redis.aclose()
     await rt.mongo.close()
+    await asyncio.to_thread(tracing.shutdown)
     log.info("service stopped")

@@ -32,6 +32,7 @@ from cdp.messaging.v1 import events_pb2
 from services.kit.clock import Clock
 from services.kit.mongo import in_transaction
 from services.kit.outbox import OutboxRelay
+from services.messaging import metrics as messaging_metrics
 from services.messaging.limits import CapCheck, FrequencyCaps, RateLimiter, rate_key
 from services.messaging.messages import (
     DEFERRED,
@@ -216,6 +217,7 @@ class Deliverer:
             if not verdict.allowed:
                 refused.add(it.index)
                 decided.append((it.index, _settle(it.m, SKIPPED, f"frequency cap: {verdict.cap.describe()}")))
+                messaging_metrics.CAP_SKIPS.labels(it.channel["type"]).inc()
         checked = [it for it in checked if it.index not in refused]
         self.timings.add("checks", started)
 
@@ -240,6 +242,7 @@ class Deliverer:
             for i, status in part:
                 statuses[i] = status
         self.timings.count(len(messages))
+        messaging_metrics.count_deliveries(statuses, items)
         return statuses
 
     async def _send(self, chunk: list[_Item], now) -> list[tuple[int, str | None]]:
@@ -300,6 +303,7 @@ class Deliverer:
                 break
             if wait > self.max_inline_wait:
                 return allowed, [(it, wait) for it in pending]
+            messaging_metrics.RATE_LIMIT_WAIT.labels(group[0].channel["type"]).observe(wait)
             await asyncio.sleep(wait)
         return allowed, []
 

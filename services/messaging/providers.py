@@ -28,6 +28,7 @@ from typing import Protocol
 
 import aiohttp
 
+from services.kit import tracing
 from services.messaging.channel_settings import honours_keys
 from services.messaging.messages import FAILED, SENT, UNKNOWN
 from services.messaging.views import MessageView
@@ -103,7 +104,7 @@ async def post(
 ) -> Outcome:
     """One provider call with the outcome rules of this module; `check` reads a 2xx body."""
     what = channel["type"]
-    headers = {"Idempotency-Key": message.idempotency_key, **(headers or {})}
+    headers = {"Idempotency-Key": message.idempotency_key, **tracing.outgoing_headers(), **(headers or {})}
     try:
         async with client.post(url, json=body, headers=headers, allow_redirects=False) as answer:
             response = Reply(answer.status, answer.headers, await answer.read())

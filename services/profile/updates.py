@@ -18,6 +18,7 @@ from services.kit.kafka import Topics
 from services.kit.mongo import in_transaction, is_duplicate_key
 from services.kit.outbox import OutboxRelay
 from services.kit.protos import from_struct, from_timestamp, to_timestamp, to_value
+from services.profile import metrics as profile_metrics
 from services.profile.changes import Update, apply_api_traits, apply_event, apply_update
 from services.profile.derived import settle
 from services.profile.rulebook import Rulebook
@@ -135,8 +136,10 @@ class ProfileUpdater:
         try:
             await in_transaction(self.client, work)
         except (_AlreadyApplied, _Forgotten):
+            profile_metrics.EVENTS_SKIPPED.inc()
             return False
         self.relay.notify()
+        profile_metrics.EVENTS_APPLIED.inc()
         return True
 
     async def apply_batch(self, batch: list[identity_events.ResolvedEvent]) -> int:
@@ -207,6 +210,7 @@ class ProfileUpdater:
                 raise _BatchConflict("duplicate key") from exc
             raise
         self.relay.notify()
+        profile_metrics.EVENTS_APPLIED.inc(len(docs))
         return len(docs)
 
     async def upsert_traits(

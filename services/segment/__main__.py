@@ -11,6 +11,7 @@ from services.kit.redis_client import connect_cluster
 from services.kit.runtime import Runtime, Wiring, serve
 from services.kit.settings import ServiceSettings
 from services.segment import graphql_api, grpc_api
+from services.segment import metrics as segment_metrics
 from services.segment.audiences import Audiences
 from services.segment.bitmaps import BitmapIndex
 from services.segment.people import People
@@ -53,7 +54,7 @@ def wire(rt: Runtime) -> Wiring:
             IndexWorker(realtime).consumer(rt.settings.kafka_bootstrap),
             IdentityWorker(realtime).consumer(rt.settings.kafka_bootstrap),
         ],
-        background=[relay.run, sweeps],
+        background=[relay.run, sweeps, segment_metrics.BitmapMemory(bitmaps).run],
         closers=[bitmaps.aclose] if bitmaps is not rt.redis else [],
     )
 

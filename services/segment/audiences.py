@@ -20,6 +20,7 @@ from services.kit import rules
 from services.kit.clock import Clock
 from services.kit.errors import Conflict, InvalidInput
 from services.segment import encoding as enc
+from services.segment import metrics as segment_metrics
 from services.segment.bitmap_keys import pid_key, shard_key
 from services.segment.bitmaps import BitmapIndex
 from services.segment.people import People
@@ -251,6 +252,7 @@ class Audiences:
         meta = await self.index.meta(workspace)
         program = compile_rule(node, meta, self.today(), self._resolver(defs))
         count = await self.index.count_program(workspace, program, meta.shards)
+        segment_metrics.COUNT_DURATION.labels("preview").observe(time.perf_counter() - started)
         return count, (time.perf_counter() - started) * 1000
 
     async def _compiled(self, workspace: str, segment_id: str) -> tuple[Meta, Program] | None:
@@ -282,6 +284,7 @@ class Audiences:
         if count is None:
             meta, program = await self._compile_segment(workspace, segment_id)
             count = await self.index.count_program(workspace, program, meta.shards)
+        segment_metrics.COUNT_DURATION.labels("segment").observe(time.perf_counter() - started)
         return count, (time.perf_counter() - started) * 1000
 
     async def is_member(self, workspace: str, segment_id: str, uid: int) -> bool:
