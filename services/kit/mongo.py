@@ -84,7 +84,15 @@ def is_duplicate_key(exc: BaseException) -> bool:
     return isinstance(exc, OperationFailure) and exc.code == 11000
 
 
-__all__ = ["ASCENDING", "EMBEDDED_OPTIONS", "IndexSpec", "connect", "embedded_url", "ensure_indexes", "is_duplicate_key"]
+__all__ = [
+    "ASCENDING",
+    "EMBEDDED_OPTIONS",
+    "IndexSpec",
+    "connect",
+    "embedded_url",
+    "ensure_indexes",
+    "is_duplicate_key",
+]
 
 
 async def in_transaction(client: AsyncMongoClient, work):
