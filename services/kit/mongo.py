@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
+import os
+import pathlib
+import threading
 from dataclasses import dataclass, field
 
-from pymongo import ASCENDING, AsyncMongoClient, IndexModel
+from pymongo import ASCENDING, AsyncMongoClient, IndexModel, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
@@ -44,9 +49,75 @@ def embedded_url(port: int = 27017, host: str = "127.0.0.1") -> str:
     return f"mongodb://{host}:{port}/?{EMBEDDED_OPTIONS}"
 
 
+class CommandCounts(monitoring.CommandListener):
+    """Commands sent, documents written and documents read back, counted by a pymongo listener.
+
+    The benchmarks (bench/steady.py) divide these by the events or messages a
+    run moved. Documents written are what the server reports it wrote (`n` of
+    insert, update and delete, so an update_many of 50 ids counts 50);
+    documents read are those returned in cursor batches and by findAndModify.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.commands: dict[str, int] = {}
+        self.written = 0
+        self.read = 0
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        with self._lock:
+            self.commands[event.command_name] = self.commands.get(event.command_name, 0) + 1
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        reply, name = event.reply, event.command_name
+        written = read = 0
+        if name in ("insert", "update", "delete"):
+            written = int(reply.get("n", 0))
+        elif name == "findAndModify":
+            written = int((reply.get("lastErrorObject") or {}).get("n", 0))
+            read = int(reply.get("value") is not None)
+        elif isinstance(reply.get("cursor"), dict):
+            cursor = reply["cursor"]
+            read = len(cursor.get("firstBatch") or cursor.get("nextBatch") or ())
+        if written or read:
+            with self._lock:
+                self.written += written
+                self.read += read
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+    def snapshot(self) -> dict:
+        with self._lock:
+            return {"commands": dict(self.commands), "written": self.written, "read": self.read}
+
+
+def _publish_counts(counts: CommandCounts, path: pathlib.Path) -> None:
+    """Write the counts to `path` four times a second, for a benchmark in another process."""
+
+    def loop() -> None:
+        while True:
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(counts.snapshot()))
+            tmp.replace(path)
+            threading.Event().wait(0.25)
+
+    threading.Thread(target=loop, name="mongo-counts", daemon=True).start()
+
+
 def connect(url: str, app_name: str) -> AsyncMongoClient:
+    listeners = []
+    # Set by the benchmarks only (bench/steady.py): the directory where each
+    # service process publishes what it asked of the store.
+    counts_dir = os.environ.get("CDP_MONGO_COUNTS")
+    if counts_dir:
+        counts = CommandCounts()
+        _publish_counts(counts, pathlib.Path(counts_dir) / f"{app_name}-{os.getpid()}.json")
+        listeners.append(counts)
     # tz_aware so datetimes read back compare with the clock's aware datetimes.
-    return AsyncMongoClient(url, appname=app_name, tz_aware=True, serverSelectionTimeoutMS=15000)
+    return AsyncMongoClient(
+        url, appname=app_name, tz_aware=True, serverSelectionTimeoutMS=15000, event_listeners=listeners
+    )
 
 
 async def ensure_indexes(db: AsyncDatabase, specs: list[IndexSpec]) -> None:
@@ -119,6 +190,4 @@ async def find_each(collection, filters: list[dict], projection: dict | None = N
 
     if session is not None:
         return [await one(f) for f in filters]
-    import asyncio
-
     return list(await asyncio.gather(*(one(f) for f in filters)))
