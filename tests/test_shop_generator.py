@@ -29,7 +29,7 @@ def test_size_ids_and_time_window():
     # Each shopper's history is in time order.
     by_device: dict[str, list] = collections.defaultdict(list)
     for e, at in zip(events, times, strict=True):
-        by_device[e["messageId"].rsplit("-", 1)[0]].append(at)
+        by_device[e["messageId"].rsplit("-", 1)[0]].append(at)  # t-u00012-3: shopper u00012
     assert all(ts == sorted(ts) for ts in by_device.values())
 
 

@@ -61,6 +61,7 @@ class Shopper:
     channel: tuple[str, str, str] | None
     budget: int  # how many events this shopper sends
     openid: str | None = None
+    prefix: str = "demo"  # of messageIds and order ids
     first_seen: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
 
 
@@ -111,12 +112,13 @@ def shoppers(count: int, events: int, seed: int = 618, prefix: str = "demo", now
         out.append(
             Shopper(
                 n=n,
-                user_id=f"{prefix}-u{n:06d}",
+                user_id=f"u{n:05d}",  # as the README examples ask for u00001
                 devices=devices,
                 traits=traits,
                 channel=rng.choices(CHANNELS, CHANNEL_WEIGHTS)[0],
                 budget=budgets[n],
                 openid=openid,
+                prefix=prefix,
                 first_seen=now - dt.timedelta(days=DAYS) + dt.timedelta(seconds=rng.randrange(DAYS * 86400 - 3600)),
             )
         )
@@ -152,7 +154,7 @@ def shopper_events(shopper: Shopper, rng: random.Random, now: dt.datetime) -> li
 
     def emit(platform: str, device: str, body: dict) -> None:
         nonlocal k, at
-        body["messageId"] = f"{shopper.user_id}-{k}"
+        body["messageId"] = f"{shopper.prefix}-{shopper.user_id}-{k}"
         body["anonymousId"] = device
         if identified:
             body["userId"] = shopper.user_id
@@ -187,7 +189,7 @@ def shopper_events(shopper: Shopper, rng: random.Random, now: dt.datetime) -> li
             continue
         if cart and left >= 2 and rng.random() < 0.7:
             revenue = round(sum(p[4] * q for p, q in cart), 2)
-            order_id = f"{shopper.user_id}-o{k}"
+            order_id = f"{shopper.prefix}-{shopper.user_id}-o{k}"
             products = [
                 {
                     "product_id": p[0],
