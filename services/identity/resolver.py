@@ -160,43 +160,53 @@ class Resolver:
         """Create, in bulk, the persons of missed items whose identifiers nobody holds.
 
         New shoppers are most of the misses; each would otherwise cost about eight
-        round trips. An item qualifies when MongoDB knows none of its identifiers
-        and no other missed item shares one (so order between them cannot matter).
+        round trips. Missed items sharing an identifier form a cluster (a new
+        shopper's page view, then their identify with the same anonymous id):
+        a cluster qualifies when all its identifiers fit one person's limits and
+        MongoDB knows none of them. Applied one by one, its first event would
+        create the person and each later one attach its new identifiers to it,
+        so the cluster becomes that one person, created by its first event.
         Items whose bulk claim loses a race go the one-by-one way. Returns the
         created (person, True) by item, and the owners it found of other items,
         which spare the one-by-one way its first lookup.
         """
         if not create or not missed:
             return {}, {}
-        seen: dict[Identifier, int] = {}
-        for workspace, ids, _ in missed.values():
-            for ident in ids:
-                seen[(workspace, *ident)] = seen.get((workspace, *ident), 0) + 1
-        alone = [n for n, (ws, ids, _) in missed.items() if all(seen[(ws, *i)] == 1 for i in ids)]
-        owners = await asyncio.gather(*(self.store.owners(missed[n][0], missed[n][1]) for n in alone))
-        looked_up = {n: owned for n, owned in zip(alone, owners, strict=True) if owned}
-        fresh = [n for n in alone if n not in looked_up]
+        clusters = []
+        for numbers in _clusters(missed):
+            workspace, _, rules = missed[numbers[0]]
+            union = rules.prepare([i for n in numbers for i in missed[n][1]])
+            # A cluster is one new person only if all its identifiers fit one person's limits;
+            # otherwise one by one, where the rules decide what to drop or keep apart.
+            if not plan(union, {}, {}, {}, rules).dropped:
+                clusters.append((numbers, workspace, union, rules))
+        owners = await asyncio.gather(*(self.store.owners(ws, union) for _, ws, union, _ in clusters))
+        looked_up = {c[0][0]: owned for c, owned in zip(clusters, owners, strict=True) if owned and len(c[0]) == 1}
+        fresh = [c for c, owned in zip(clusters, owners, strict=True) if not owned]
         by_workspace: dict[str, list[int]] = {}
-        for n in fresh:
-            by_workspace.setdefault(missed[n][0], []).append(n)
+        for k, (_, workspace, _, _) in enumerate(fresh):
+            by_workspace.setdefault(workspace, []).append(k)
         done: dict[int, tuple[dict, bool]] = {}
-        for workspace, numbers in by_workspace.items():
-            person_of = {n: new_person_id() for n in numbers}
-            attach = {n: plan(missed[n][1], {}, {}, {}, missed[n][2]).attach for n in numbers}
+        for workspace, ks in by_workspace.items():
+            person_of = {k: new_person_id() for k in ks}
+            attach = {k: plan(fresh[k][2], {}, {}, {}, fresh[k][3]).attach for k in ks}
             # The highest-priority identifier first, as the one-by-one way claims it: whoever
             # loses it to a concurrent resolver holds nothing and simply plans again.
-            firsts = [(n, attach[n][0]) for n in numbers]
+            firsts = [(k, attach[k][0]) for k in ks]
             lost = await self.store.claim_many(self._claims(workspace, firsts, person_of, now))
-            holding = [n for i, (n, _) in enumerate(firsts) if i not in lost]
-            rest = [(n, ident) for n in holding for ident in attach[n][1:]]
+            holding = [k for i, (k, _) in enumerate(firsts) if i not in lost]
+            rest = [(k, ident) for k in holding for ident in attach[k][1:]]
             lost = await self.store.claim_many(self._claims(workspace, rest, person_of, now))
             lost_items = {rest[i][0] for i in lost}
             # A person whose later claims lost still holds its first identifier: create it, and
             # let the one-by-one way link or merge it as the rules say (as after a lost claim there).
-            docs = await self.store.create_persons(workspace, [person_of[n] for n in holding], now)
-            won = [(n, doc) for n, doc in zip(holding, docs, strict=True) if n not in lost_items]
-            await self.cache.set_persons(workspace, [(attach[n], doc["_id"], doc["uid"]) for n, doc in won])
-            done.update((n, (doc, True)) for n, doc in won)
+            docs = await self.store.create_persons(workspace, [person_of[k] for k in holding], now)
+            won = [(k, doc) for k, doc in zip(holding, docs, strict=True) if k not in lost_items]
+            await self.cache.set_persons(workspace, [(attach[k], doc["_id"], doc["uid"]) for k, doc in won])
+            for k, doc in won:
+                numbers = fresh[k][0]
+                # The cluster's first event created the person; the later ones found it.
+                done.update((n, (doc, n == numbers[0])) for n in numbers)
         return done, looked_up
 
     @staticmethod
@@ -256,3 +266,25 @@ class Resolver:
         # Created means this call claimed the first identifier of a new person, even if a
         # concurrent resolver that saw the claim wrote the person document first.
         return person, not decided.persons, linked, len(decided.persons) > 1
+
+
+def _clusters(missed: dict[int, tuple]) -> list[list[int]]:
+    """Missed items joined by shared identifiers (within a workspace), each cluster in item order."""
+    parent = {n: n for n in missed}
+
+    def root(n: int) -> int:
+        while parent[n] != n:
+            parent[n] = parent[parent[n]]
+            n = parent[n]
+        return n
+
+    holder: dict[tuple, int] = {}
+    for n, (workspace, ids, _) in sorted(missed.items()):
+        for ident in ids:
+            other = holder.setdefault((workspace, *ident), n)
+            if other != n:
+                parent[root(n)] = root(other)
+    clusters: dict[int, list[int]] = {}
+    for n in sorted(missed):
+        clusters.setdefault(root(n), []).append(n)
+    return list(clusters.values())
