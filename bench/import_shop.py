@@ -154,7 +154,7 @@ async def run(stack, write_key: str, workspace: str, shoppers: int = 25_000, tot
         f" /v1/batch {PER_REQUEST} a request, {IN_FLIGHT} in flight, identity + profile, store past 20,000 writes:",
         f"  accepted by the collection API in {sent_s:6.1f} s   {total / sent_s:8.0f} events/s",
         f"  every profile settled after       {elapsed:6.1f} s   {rate:8.0f} events/s end to end"
-        f"   target 300 s (>330 events/s): {'met' if elapsed <= 300 else 'NOT met'}",
+        f"   target >330 events/s (100,000 in 5 minutes): {'met' if rate > 330 else 'NOT met'}",
         f"  last window ({n1 - n0:,} events settled)          {window_rate:8.0f} events/s",
         f"    {per_unit(w0, w1, n1 - n0, 'event (window)')}",
         f"    {per_unit(first, last, total, 'event (whole run)')}",

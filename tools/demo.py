@@ -34,7 +34,7 @@ def ensure_workspace(stack: Stack) -> None:
                 raise
 
 
-def load(stack: Stack, count: int = 5000, events_per_shopper: int = 4, timeout: float = 600.0) -> dict:
+def load(stack: Stack, count: int = 400, events_per_shopper: int = 4, timeout: float = 600.0) -> dict:
     """Send the demo shop's events, wait until every profile holds them, save the demo segment.
 
     Returns what was loaded and how long it took: sent (accepted by the
