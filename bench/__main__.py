@@ -7,7 +7,16 @@ import asyncio
 import pathlib
 import tempfile
 
-from bench import identity_resolve, ingest, messaging_pipeline, profile_apply, segment_count, segment_engines
+from bench import (
+    identity_resolve,
+    import_shop,
+    ingest,
+    messaging_pipeline,
+    profile_apply,
+    segment_count,
+    segment_engines,
+    steady,
+)
 from tests.helpers import create_workspace
 from tools.stack import Stack, free_port
 
@@ -31,7 +40,9 @@ def main() -> None:
     parser.add_argument(
         "--only", default="", help="run only benchmarks whose name starts with this (segment, messaging...)"
     )
-    parser.add_argument("--messages", type=int, default=5000, help="messages through the messaging pipeline (0: skip)")
+    parser.add_argument("--messages", type=int, default=20_000, help="messages through the pipeline (0: skip)")
+    parser.add_argument("--import-events", type=int, default=100_000, help="events of the import benchmark (0: skip)")
+    parser.add_argument("--import-shoppers", type=int, default=25_000, help="new shoppers of the import benchmark")
     parser.add_argument("--limiter-seconds", type=float, default=60.0, help="window of the rate limiter accuracy run")
     args = parser.parse_args()
 
@@ -39,6 +50,10 @@ def main() -> None:
         stack = Stack.with_free_ports(pathlib.Path(tmp), log_level="WARNING")
         try:
             stack.start_infra()
+            steady.counts_dir(stack)  # service processes publish their command counts there
+            # Every write benchmark measures a store past 20,000 writes (bench/steady.py says why).
+            added, seconds = asyncio.run(steady.reach_steady_state(stack))
+            print(f"store taken past {steady.STEADY_WRITES:,} writes: {added:,} single writes in {seconds:.1f} s")
 
             def wanted(name: str) -> bool:
                 # A prefix is enough: --only messaging, --only segment (both segment benches).
@@ -83,6 +98,13 @@ def main() -> None:
             if wanted("identity_resolve"):
                 for line in asyncio.run(identity_resolve.run(stack, "bench", args.identities)):
                     print(line, flush=True)
+            if args.import_events and wanted("import_shop"):
+                stack.start_service("profile")
+                import_key = create_workspace(stack, "bench-import")
+                lines = import_shop.run(stack, import_key, "bench-import", args.import_shoppers, args.import_events)
+                for line in asyncio.run(lines):
+                    print(line, flush=True)
+                stack.stop_process("profile")
             if wanted("ingest"):
                 for line in asyncio.run(ingest.run(stack, key, "bench", args.requests)):
                     print(line, flush=True)

@@ -15,6 +15,7 @@ import grpc
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pymongo import AsyncMongoClient
 
+from bench.steady import Meter, per_unit
 from cdp.common.v1 import common_pb2
 from cdp.identity.v1 import identity_pb2, identity_pb2_grpc
 from services.identity.tracking import parse_batch, partition_key
@@ -82,12 +83,12 @@ async def run(stack, workspace: str, persons: int) -> list[str]:
         for r in range(20)
         for n, ((_, u), (_, a)) in enumerate(ids)
     ]
-    known_rate = await _worker_rate(stack, workspace, known)
+    known_rate, known_cost = await _worker_rate(stack, workspace, known)
     new = [
         {"type": "identify", "userId": f"bench-w{n}", "anonymousId": f"bench-wa{n}", "messageId": f"bw-{n}"}
         for n in range(persons)
     ]
-    new_rate = await _worker_rate(stack, workspace, new)
+    new_rate, new_cost = await _worker_rate(stack, workspace, new)
 
     return [
         f"identity resolve through gRPC, {persons:,} persons, {CONCURRENCY} calls in flight (one client process):",
@@ -101,8 +102,10 @@ async def run(stack, workspace: str, persons: int) -> list[str]:
         "identity worker (one process), raw events already on Kafka, timed from its first commit to its last:",
         f"  known shoppers          {known_rate:8.0f} events/s ({len(known):,} track events, identifiers cached)  "
         f"{known_rate / base_rate:5.2f}x the baseline rate",
+        f"    {known_cost}",
         f"  new shoppers            {new_rate:8.0f} events/s ({len(new):,} identify events, each creates a person)  "
         f"{new_rate / base_rate:5.2f}x the baseline rate",
+        f"    {new_cost}",
     ]
 
 
@@ -126,7 +129,7 @@ async def _batched(stack, workspace: str, pairs) -> tuple[float, float]:
     return calls_per_second * BATCH, p99
 
 
-async def _worker_rate(stack, workspace: str, events: list[dict]) -> float:
+async def _worker_rate(stack, workspace: str, events: list[dict]) -> tuple[float, str]:
     """Events per second through the identity worker alone.
 
     The service is stopped while the raw events are produced, so that the worker
@@ -151,15 +154,18 @@ async def _worker_rate(stack, workspace: str, events: list[dict]) -> float:
 
         before = await committed()
         stack.start_service("identity")
+        meter = Meter(stack)
         while (first := await committed()) == before:
             await asyncio.sleep(0.02)
         started = time.perf_counter()
+        r0 = meter.read()
         while await committed() < end:
             await asyncio.sleep(0.02)
         elapsed = time.perf_counter() - started
+        r1 = await meter.settled()
     finally:
         await offsets.stop()
-    return (end - first) / elapsed if elapsed else float("inf")
+    return (end - first) / elapsed if elapsed else float("inf"), per_unit(r0, r1, end - first, "event")
 
 
 _redis = {}

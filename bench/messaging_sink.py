@@ -2,7 +2,7 @@
 
 A bare ASGI app under uvicorn (no framework), so the sink is not what limits
 the figures. POST anything: counted, with its arrival time and Idempotency-Key.
-GET /stats: {"count", "unique", "times"}; DELETE /stats resets.
+GET /stats: {"count", "unique", "times"}; GET /count: {"count"}; DELETE /stats resets.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ async def app(scope, receive, send):
             if name == b"idempotency-key":
                 STATE["keys"].add(value)
         body = b'{"ok":true}'
+    elif method == "GET" and path == "/count":
+        body = json.dumps({"count": len(STATE["times"])}).encode()
     elif method == "GET" and path == "/stats":
         body = json.dumps(
             {"count": len(STATE["times"]), "unique": len(STATE["keys"]), "times": STATE["times"]}

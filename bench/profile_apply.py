@@ -25,10 +25,12 @@ import grpc
 from pymongo import AsyncMongoClient
 
 from bench.identity_resolve import _drive
+from bench.steady import Meter, per_unit
 from cdp.identity.v1 import events_pb2
 from cdp.profile.v1 import profile_pb2, profile_pb2_grpc
 from services.kit.clock import SystemClock
 from services.kit.kafka import Producer, Topics
+from services.kit.mongo import CommandCounts
 from services.kit.outbox import OutboxRelay
 from services.kit.protos import to_struct, to_timestamp
 from services.profile.rulebook import Rulebook
@@ -118,7 +120,9 @@ async def _apply_batched(updater: ProfileUpdater, events: list) -> tuple[float, 
 
 
 async def run(stack, workspace: str, persons: int = 1000, per_person: int = 5, active: int = 20) -> list[str]:
-    client = AsyncMongoClient(stack.mongo_url, tz_aware=True)
+    counts = CommandCounts()
+    client = AsyncMongoClient(stack.mongo_url, tz_aware=True, event_listeners=[counts])
+    local = Meter(stack, local=counts, services=False)
     db = client[stack.mongo_db]
     for spec in INDEXES:
         await db[spec.collection].create_indexes([spec.model()])
@@ -133,9 +137,11 @@ async def run(stack, workspace: str, persons: int = 1000, per_person: int = 5, a
     single_s = time.perf_counter() - started
 
     batch_s, fallbacks = await _apply_batched(updater, make_events(workspace, "batch", persons, per_person))
+    s0 = local.read()
     sessions_s, session_fallbacks = await _apply_batched(
         updater, make_events(workspace, "sessions", persons, per_person, active=active)
     )
+    s1 = local.read()
     events_n = len(single)
 
     # Same totals either way: the batched path is the same fold.
@@ -149,13 +155,16 @@ async def run(stack, workspace: str, persons: int = 1000, per_person: int = 5, a
     e2e = make_events(e2e_ws, "e2e", persons, per_person, active=active, seed=11)
     producer = Producer(stack.kafka_bootstrap, "bench")
     await producer.start()
+    service = Meter(stack)
     try:
+        e0 = await service.settled()
         started = time.perf_counter()
         for i in range(0, len(e2e), 500):
             await producer.send_many([(Topics.EVENTS_RESOLVED, e.person_id, e) for e in e2e[i : i + 500]])
         while await store.events.count_documents({"workspace": e2e_ws}) < len(e2e):
             await asyncio.sleep(0.5)
         e2e_s = time.perf_counter() - started
+        e1 = await service.settled()
     finally:
         await producer.stop()
     await db["outbox_profile_bench"].drop()
@@ -188,9 +197,11 @@ async def run(stack, workspace: str, persons: int = 1000, per_person: int = 5, a
         f"{single_s / batch_s:.1f}x the baseline ({fallbacks} polls fell back)",
         f"  batched, sessions of {active} shoppers at once  {events_n / sessions_s:7.0f} events/s   "
         f"{single_s / sessions_s:.1f}x the baseline ({session_fallbacks} polls fell back)",
+        f"    {per_unit(s0, s1, events_n, 'event')}",
         f"  one transaction per event (baseline)        {events_n / single_s:7.0f} events/s",
         f"  end to end, sessions: Kafka -> service      {len(e2e) / e2e_s:7.0f} events/s   "
         f"{single_s / events_n * len(e2e) / e2e_s:.1f}x the baseline",
+        f"    {per_unit(e0, e1, len(e2e), 'event')} (commands of the service; CPU includes the bench's count polls)",
         f"BatchGetProfiles, {persons:,} persons:",
         f"  one BatchGetProfiles call     {median_batch:8.1f} ms   median of 5   "
         f"{singles_ms / median_batch:.1f}x faster than the baseline",

@@ -183,6 +183,47 @@ def test_resolve_batch_answers_in_order_as_one_resolve_each(identity, stub, work
     assert lookup(stub, workspace_id, "anonymous_id", "a1").id == r[0].person.id
 
 
+def test_a_new_shoppers_events_in_one_batch_make_one_person_as_one_by_one_would(identity, stub, workspace_id):
+    # A new shopper's first view, their identify with the same anonymous id, then an event from
+    # their device: one cluster, created in bulk. Another workspace gets the same events one at a time.
+    items = [
+        (("anonymous_id", "c-a1"),),
+        (("user_id", "c-u1"), ("anonymous_id", "c-a1"), ("email", " C.U1@Example.com ")),
+        (("device_id", "c-d1"), ("anonymous_id", "c-a1")),
+        (("anonymous_id", "c-a2"),),
+    ]
+    answer = stub.ResolveBatch(
+        identity_pb2.ResolveBatchRequest(workspace_id=workspace_id, items=[_set(*i) for i in items])
+    )
+    r = answer.results
+    assert r[0].created and not r[1].created and not r[2].created and r[3].created
+    assert r[0].person.id == r[1].person.id == r[2].person.id != r[3].person.id
+    one_by_one = f"{workspace_id}_seq"
+    singles = [
+        stub.Resolve(identity_pb2.ResolveRequest(workspace_id=one_by_one, identifiers=_set(*i).identifiers))
+        for i in items
+    ]
+    assert [s.created for s in singles] == [x.created for x in r]
+
+    def held(ws, person_id):
+        person = stub.GetPerson(identity_pb2.GetPersonRequest(workspace_id=ws, person_id=person_id))
+        return {(i.type, i.value) for i in person.identifiers}
+
+    assert (
+        held(workspace_id, r[0].person.id)
+        == held(one_by_one, singles[0].person.id)
+        == {
+            ("anonymous_id", "c-a1"),
+            ("user_id", "c-u1"),
+            ("email", "c.u1@example.com"),
+            ("device_id", "c-d1"),
+        }
+    )
+    assert lookup(stub, workspace_id, "email", "c.u1@example.com").id == r[0].person.id
+    merges = stub.ListMerges(identity_pb2.ListMergesRequest(workspace_id=workspace_id, person_id=r[0].person.id))
+    assert list(merges.merges) == []
+
+
 def test_resolve_batch_refuses_oversized_and_typeless_requests(identity, stub, workspace_id):
     with pytest.raises(grpc.RpcError) as err:
         stub.ResolveBatch(

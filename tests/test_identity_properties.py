@@ -15,9 +15,10 @@ from hypothesis import strategies as st
 from pymongo import AsyncMongoClient
 
 from services.identity.cache import IdentityCache
-from services.identity.graph import Resolver
-from services.identity.merging import IdentityGraph
+from services.identity.graph import IdentityGraph
+from services.identity.resolver import Resolver
 from services.identity.rules import Rules, over_limits
+from services.identity.rules_cache import RulesCache
 from services.identity.store import INDEXES, IdentityStore
 from services.kit.clock import SystemClock
 from services.kit.kafka import Producer
@@ -56,8 +57,9 @@ class Harness:
         self.redis = aioredis.from_url(self.stack.redis_url)
         self.store = IdentityStore(self.db)
         relay = OutboxRelay(self.db, Producer(self.stack.kafka_bootstrap, "props"), "props")  # never started
-        self.graph = IdentityGraph(self.mongo, self.store, IdentityCache(self.redis), relay, SystemClock())
-        self.resolver = Resolver(self.store, self.graph, IdentityCache(self.redis))
+        rules = RulesCache(self.store)
+        self.graph = IdentityGraph(self.mongo, self.store, IdentityCache(self.redis), relay, SystemClock(), rules)
+        self.resolver = Resolver(self.store, self.graph, IdentityCache(self.redis), rules)
         return self
 
     async def __aexit__(self, *exc) -> None:

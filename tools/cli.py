@@ -38,10 +38,15 @@ def start(args: argparse.Namespace) -> int:
         stack.start_services()
         stack.start_gateway()
         if not args.no_demo:
-            print(f"Loading the demo workspace ({args.shoppers} shoppers) through the collection API ...", flush=True)
-            loaded = demo.load(stack, args.shoppers)
             print(
-                f"  {loaded['events']} events; segment {loaded['segment']['name']!r} has "
+                f"Loading the demo shop ({args.shoppers:,} shoppers, 90 days, "
+                f"{args.shoppers * args.events_per_shopper:,} events) through the collection API ...",
+                flush=True,
+            )
+            loaded = demo.load(stack, args.shoppers, args.events_per_shopper)
+            print(
+                f"  {loaded['events']:,} events sent in {loaded['sent_s']:.1f} s, on every profile after "
+                f"{loaded['settled_s']:.1f} s; segment {loaded['segment']['name']!r} has "
                 f"{loaded['segment']['size']} members",
                 flush=True,
             )
@@ -83,7 +88,10 @@ def main() -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p_start = sub.add_parser("start", help="start everything with demo data")
     p_start.add_argument("--no-demo", action="store_true", help="do not load the demo workspace")
-    p_start.add_argument("--shoppers", type=int, default=300)
+    # What settles within about a minute on the 2-core machine the bench ran on (bench/README.md:
+    # 26 events/s end to end there); --shoppers 5000 loads the whole shop, in about 13 minutes.
+    p_start.add_argument("--shoppers", type=int, default=400, help="shoppers of the demo shop")
+    p_start.add_argument("--events-per-shopper", type=int, default=4, help="events per shopper, on average")
     p_start.set_defaults(run=start)
     sub.add_parser("stop", help="stop what ./suite start started").set_defaults(run=stop)
     args = parser.parse_args()

@@ -21,6 +21,8 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 
+from services.kit.mongo import embedded_url
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SERVICES = ("identity", "profile", "segment", "messaging")
 # Ports used by `./cdp start`; tests ask the OS for free ones instead.
@@ -88,7 +90,8 @@ class Stack:
     # -- addresses -----------------------------------------------------------
     @property
     def mongo_url(self) -> str:
-        return f"mongodb://127.0.0.1:{self.ports['mongo']}/?directConnection=true"
+        # Loopback SecantusDB: no retryable writes (services/kit/mongo.py says why).
+        return embedded_url(self.ports["mongo"])
 
     @property
     def redis_url(self) -> str:

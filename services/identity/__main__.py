@@ -9,8 +9,9 @@ from starlette.routing import Route
 from services.identity import graphql_api, grpc_api
 from services.identity.cache import IdentityCache
 from services.identity.collection_api import CollectionApi
-from services.identity.graph import Resolver
-from services.identity.merging import IdentityGraph
+from services.identity.graph import IdentityGraph
+from services.identity.resolver import Resolver
+from services.identity.rules_cache import RulesCache
 from services.identity.store import INDEXES, IdentityStore
 from services.identity.workers import ResolveWorker
 from services.kit.graphql import graphql_app
@@ -27,8 +28,9 @@ class IdentitySettings(ServiceSettings):
 def wire(rt: Runtime) -> Wiring:
     store = IdentityStore(rt.db)
     cache = IdentityCache(rt.redis)
-    graph = IdentityGraph(rt.mongo, store, cache, rt.relay, rt.clock)
-    resolver = Resolver(store, graph, cache)
+    rules = RulesCache(store)  # one cache: the resolver and the graph's merges check the same limits
+    graph = IdentityGraph(rt.mongo, store, cache, rt.relay, rt.clock, rules)
+    resolver = Resolver(store, graph, cache, rules)
     collection = CollectionApi(store, rt.producer, rt.clock)
     gql = graphql_app(graphql_api.build_schema(), graphql_api.context_factory(store, resolver, graph, rt.clock))
     return Wiring(

@@ -1,266 +1,233 @@
-"""Resolving an event's identifiers to one person (ONE_ID + dense uid).
+"""Merge, unmerge and forget: each one MongoDB transaction with its announcement.
 
-For each event: normalise and drop blocked identifiers (rules.py), look up who
-holds them, plan within the workspace's limits (rules.plan), then merge the
-persons involved into the oldest and attach the unowned identifiers to it.
-A unique index on (workspace, type, value) makes racing resolvers converge:
-whoever loses a claim plans again from what the winner wrote.
+Merge keeps the older person (earlier created_at, then smaller id) and makes
+the other an alias (`merged_into`) that still resolves to the winner; its
+identifiers move to the winner. The merge log entry records what moved, what
+the causing event attached, the cause and the rule, so that unmerge can put
+the graph back exactly as it was before the merge.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import secrets
-import time
-from dataclasses import dataclass
+from typing import Any
 
+from cdp.common.v1 import common_pb2
 from cdp.identity.v1 import events_pb2
 from services.identity import metrics as identity_metrics
 from services.identity.cache import IdentityCache
-from services.identity.merging import IdentityGraph, StalePlan, merge_rule, older
-from services.identity.rules import Identifier, Rules, plan
+from services.identity.rules import over_limits
+from services.identity.rules_cache import RulesCache
 from services.identity.store import IdentityStore
-from services.kit.errors import InvalidInput
-from services.kit.protos import from_struct
+from services.kit.clock import Clock
+from services.kit.errors import Conflict, InvalidInput, NotFound
+from services.kit.kafka import Topics
+from services.kit.mongo import find_each, in_transaction
+from services.kit.outbox import OutboxRelay
+from services.kit.protos import to_timestamp
 
-RULES_CACHE_SECONDS = 30.0
-MAX_ATTEMPTS = 12
-
-
-def new_person_id() -> str:
-    """Time-ordered ONE_ID, so that the older of two persons sorts first."""
-    return f"p_{int(time.time() * 1000):012x}{secrets.token_hex(6)}"
+Identifier = tuple[str, str]
 
 
-def event_identifiers(event: events_pb2.RawEvent) -> list[tuple[str, object]]:
-    """Every identifier an event carries, before normalisation.
-
-    Besides userId/anonymousId: context.device.id, email/phone/WeChat ids in
-    traits or context.traits, Segment's context.externalIds, and alias's previousId
-    (as an anonymous id: the id the shopper had before).
-    """
-    ids: list[tuple[str, object]] = []
-    if event.user_id:
-        ids.append(("user_id", event.user_id))
-    if event.anonymous_id:
-        ids.append(("anonymous_id", event.anonymous_id))
-    if event.type == "alias" and event.previous_id:
-        ids.append(("anonymous_id", event.previous_id))
-    context = from_struct(event.context) if event.context.fields else {}
-    device = context.get("device") if isinstance(context.get("device"), dict) else {}
-    if device.get("id"):
-        ids.append(("device_id", device["id"]))
-    for source in (from_struct(event.traits) if event.traits.fields else {}, context.get("traits") or {}):
-        if not isinstance(source, dict):
-            continue
-        for key in ("email", "phone", "wechat_openid", "wechat_unionid"):
-            if source.get(key) is not None:
-                ids.append((key, source[key]))
-    for ext in context.get("externalIds") or []:
-        if isinstance(ext, dict) and ext.get("type") and ext.get("id") is not None:
-            ids.append((str(ext["type"]), ext["id"]))
-    ids += [(i.type, i.value) for i in event.identifiers]
-    return ids
+class StalePlan(Exception):
+    """A person changed (merged or forgotten) since the plan was made: plan again."""
 
 
-@dataclass(frozen=True)
-class ResolveItem:
-    workspace: str
-    identifiers: list[tuple[str, object]]
-    cause: str = ""
+def _ids(items: list[Identifier]) -> list[common_pb2.Identifier]:
+    return [common_pb2.Identifier(type=t, value=v) for t, v in items]
 
 
-class Resolver:
-    def __init__(self, store: IdentityStore, graph: IdentityGraph, cache: IdentityCache) -> None:
+class IdentityGraph:
+    def __init__(
+        self,
+        client: Any,
+        store: IdentityStore,
+        cache: IdentityCache,
+        relay: OutboxRelay,
+        clock: Clock,
+        rules: RulesCache,
+    ) -> None:
+        self.client = client
+        self.rules = rules
         self.store = store
-        self.graph = graph
         self.cache = cache
-        self._rules: dict[str, tuple[Rules, float]] = {}
-        graph.rules_of = self.rules
+        self.relay = relay
+        self.clock = clock
 
-    async def rules(self, workspace: str) -> Rules:
-        cached = self._rules.get(workspace)
-        if cached and cached[1] > time.monotonic():
-            return cached[0]
-        rules = Rules.from_document(await self.store.rules_document(workspace))
-        self._rules[workspace] = (rules, time.monotonic() + RULES_CACHE_SECONDS)
-        return rules
-
-    def forget_rules(self, workspace: str) -> None:
-        """Drop the cached rules after a change (other replicas pick it up within 30 s)."""
-        self._rules.pop(workspace, None)
-
-    async def prepare(self, workspace: str, identifiers: list[tuple[str, object]]) -> list[Identifier]:
-        return (await self.rules(workspace)).prepare(identifiers)
-
-    async def resolve(
+    async def merge(
         self,
         workspace: str,
-        identifiers: list[tuple[str, object]],
-        now: dt.datetime,
-        create: bool = True,
+        winner: str,
+        loser: str,
+        *,
         cause: str = "",
-    ) -> tuple[dict | None, bool]:
-        """The person these identifiers belong to, merging and linking as the rules allow.
+        rule: str = "",
+        reason: str = "",
+        attached: list[Identifier] | None = None,
+    ) -> dict:
+        if winner == loser:
+            raise InvalidInput("cannot merge a person with itself", "person_id_b")
+        now = self.clock.now()
+        record = {
+            "_id": f"m_{secrets.token_hex(8)}",
+            "workspace": workspace,
+            "winner": winner,
+            "loser": loser,
+            "attached": [list(i) for i in attached or []],
+            "cause_message_id": cause,
+            "rule": rule,
+            "reason": reason,
+            "at": now,
+            "undone": False,
+        }
 
-        Returns (person document, created); (None, False) when create is off and
-        nobody holds any of them.
-        """
-        (result,) = await self.resolve_many([ResolveItem(workspace, identifiers, cause)], now, create)
-        if isinstance(result, Exception):
-            raise result
-        return result
-
-    async def resolve_many(
-        self, items: list[ResolveItem], now: dt.datetime, create: bool = True
-    ) -> list[tuple[dict | None, bool] | InvalidInput]:
-        """Resolve several identifier sets in order, as resolve() would one after another.
-
-        The common case (every identifier already cached for one person) costs one
-        Redis pipeline for the whole list. Misses go through MongoDB one by one, in
-        order; a miss that merged persons may have moved cached identifiers, so the
-        hits of the items after it are read again. An item without a usable
-        identifier gets an InvalidInput in its place instead of failing the rest.
-        """
-        results: list = [None] * len(items)
-        prepared: dict[int, tuple[str, list[Identifier], Rules]] = {}
-        for n, item in enumerate(items):
-            rules = await self.rules(item.workspace)
-            ids = rules.prepare(item.identifiers)
-            if ids:
-                prepared[n] = (item.workspace, ids, rules)
-            else:
-                results[n] = InvalidInput(
-                    "no usable identifier: all were empty, blocked or of unknown types", "identifiers"
+        async def work(session) -> None:
+            docs = [
+                d
+                for found in await find_each(
+                    self.store.persons, [{"_id": p, "workspace": workspace} for p in (winner, loser)], session=session
                 )
-        pending = sorted(prepared)
-        settled: set[int] = set()
-        while pending:
-            hits = await self.cache.get_sets([prepared[n][:2] for n in pending])
-            missed = [n for n, hit in zip(pending, hits, strict=True) if hit is None and n not in settled]
-            created, looked_up = await self._create_fresh({n: prepared[n] for n in missed}, now, create)
-            for n, result in created.items():
-                results[n] = result
-                settled.add(n)
-            for pos, n in enumerate(pending):
-                if n in settled:
-                    continue
-                if hits[pos] is not None:
-                    person_id, uid = hits[pos]
-                    results[n] = ({"_id": person_id, "uid": uid, "workspace": prepared[n][0]}, False)
-                    continue
-                workspace, ids, rules = prepared[n]
-                person, new, merged = await self._uncached(
-                    workspace, ids, rules, now, create, items[n].cause, looked_up.pop(n, None)
-                )
-                results[n] = (person, new)
-                settled.add(n)
-                if merged:
-                    pending = [m for m in pending[pos + 1 :] if m not in settled]
-                    break
-            else:
-                pending = []
-        identity_metrics.count_resolves(results)
-        return results
-
-    async def _create_fresh(self, missed: dict[int, tuple], now, create) -> tuple[dict[int, tuple], dict[int, dict]]:
-        """Create, in bulk, the persons of missed items whose identifiers nobody holds.
-
-        New shoppers are most of the misses; each would otherwise cost about eight
-        round trips. An item qualifies when MongoDB knows none of its identifiers
-        and no other missed item shares one (so order between them cannot matter).
-        Items whose bulk claim loses a race go the one-by-one way. Returns the
-        created (person, True) by item, and the owners it found of other items,
-        which spare the one-by-one way its first lookup.
-        """
-        if not create or not missed:
-            return {}, {}
-        seen: dict[Identifier, int] = {}
-        for workspace, ids, _ in missed.values():
-            for ident in ids:
-                seen[(workspace, *ident)] = seen.get((workspace, *ident), 0) + 1
-        alone = [n for n, (ws, ids, _) in missed.items() if all(seen[(ws, *i)] == 1 for i in ids)]
-        owners = await asyncio.gather(*(self.store.owners(missed[n][0], missed[n][1]) for n in alone))
-        looked_up = {n: owned for n, owned in zip(alone, owners, strict=True) if owned}
-        fresh = [n for n in alone if n not in looked_up]
-        by_workspace: dict[str, list[int]] = {}
-        for n in fresh:
-            by_workspace.setdefault(missed[n][0], []).append(n)
-        done: dict[int, tuple[dict, bool]] = {}
-        for workspace, numbers in by_workspace.items():
-            person_of = {n: new_person_id() for n in numbers}
-            attach = {n: plan(missed[n][1], {}, {}, {}, missed[n][2]).attach for n in numbers}
-            # The highest-priority identifier first, as the one-by-one way claims it: whoever
-            # loses it to a concurrent resolver holds nothing and simply plans again.
-            firsts = [(n, attach[n][0]) for n in numbers]
-            lost = await self.store.claim_many(self._claims(workspace, firsts, person_of, now))
-            holding = [n for i, (n, _) in enumerate(firsts) if i not in lost]
-            rest = [(n, ident) for n in holding for ident in attach[n][1:]]
-            lost = await self.store.claim_many(self._claims(workspace, rest, person_of, now))
-            lost_items = {rest[i][0] for i in lost}
-            # A person whose later claims lost still holds its first identifier: create it, and
-            # let the one-by-one way link or merge it as the rules say (as after a lost claim there).
-            docs = await self.store.create_persons(workspace, [person_of[n] for n in holding], now)
-            won = [(n, doc) for n, doc in zip(holding, docs, strict=True) if n not in lost_items]
-            await self.cache.set_persons(workspace, [(attach[n], doc["_id"], doc["uid"]) for n, doc in won])
-            done.update((n, (doc, True)) for n, doc in won)
-        return done, looked_up
-
-    @staticmethod
-    def _claims(workspace: str, claims: list[tuple[int, Identifier]], person_of: dict, now: dt.datetime) -> list[dict]:
-        return [
-            {"workspace": workspace, "type": t, "value": v, "person_id": person_of[n], "created_at": now}
-            for n, (t, v) in claims
-        ]
-
-    async def _uncached(self, workspace, ids, rules, now, create, cause, owners=None) -> tuple[dict | None, bool, bool]:
-        for _ in range(MAX_ATTEMPTS):
-            try:
-                result = await self._attempt(workspace, ids, rules, now, create, cause, owners)
-            except StalePlan:
-                owners = None  # the next plan must look again
-                continue
-            person, created, linked, merged = result
-            if person is not None:
-                await self.cache.set_many(workspace, linked, person["_id"], person["uid"])
-            return person, created, merged
-        raise RuntimeError(f"identifiers of workspace {workspace} kept changing while resolving")
-
-    async def _attempt(self, workspace, ids, rules, now, create, cause, owners=None):
-        if owners is None:
-            owners = await self.store.owners(workspace, ids)
-        involved = sorted(set(owners.values()))
-        docs = await self.store.persons_by_ids(workspace, involved)
-        if len(docs) < len(involved):
-            # An identifier whose person document is missing: a crash between claim
-            # and person creation. Creating it now completes that resolve.
-            for pid in involved:
-                if pid not in docs:
-                    docs[pid], _ = await self.store.ensure_person(workspace, pid, now)
-        holdings = await self.store.holdings(workspace, involved)
-        decided = plan(ids, owners, holdings, {p: older(d) for p, d in docs.items()}, rules)
-        if not decided.persons:
-            if not create:
-                return None, False, [], False
-            target = new_person_id()
-            first, *rest = decided.attach
-            if not await self.store.claim(workspace, *first, target, now):
+                for d in found
+            ]
+            found = {d["_id"]: d for d in docs}
+            if len(found) < 2 or any(d.get("merged_into") for d in docs):
                 raise StalePlan
-            attached = [first]
-        else:
-            target, rest, attached = decided.persons[0], decided.attach, []
-        for ident in rest:
-            if not await self.store.claim(workspace, *ident, target, now):
-                raise StalePlan
-            attached.append(ident)
-        for n, loser in enumerate(decided.persons[1:]):
-            linking = [i for i, p in owners.items() if p == loser]
-            await self.graph.merge(
-                workspace, target, loser, cause=cause, rule=merge_rule(linking), attached=attached if n == 0 else []
+            holdings = await self.store.holdings(workspace, [winner, loser], session=session)
+            over = over_limits(holdings[winner] + holdings[loser], await self.rules.of(workspace))
+            if over:
+                raise Conflict(f"merging would break the identity rules: {over}", "person_id_b")
+            record["moved"] = [list(i) for i in holdings[loser]]
+            await self.store.identities.update_many(
+                {"workspace": workspace, "person_id": loser}, {"$set": {"person_id": winner}}, session=session
             )
-        person, _ = await self.store.ensure_person(workspace, target, now)
-        linked = [i for i in ids if i not in decided.dropped]
-        # Created means this call claimed the first identifier of a new person, even if a
-        # concurrent resolver that saw the claim wrote the person document first.
-        return person, not decided.persons, linked, len(decided.persons) > 1
+            await self.store.persons.update_one(
+                {"_id": loser}, {"$set": {"merged_into": winner, "merged_at": now}}, session=session
+            )
+            await self.store.merges.insert_one(record, session=session)
+            event = events_pb2.IdentityMerged(
+                workspace_id=workspace,
+                merge_id=record["_id"],
+                winner_id=winner,
+                winner_uid=found[winner]["uid"],
+                loser_id=loser,
+                loser_uid=found[loser]["uid"],
+                moved=_ids([tuple(i) for i in record["moved"]]),
+                cause_message_id=cause,
+                rule=rule,
+                at=to_timestamp(now),
+            )
+            await self.relay.add(Topics.IDENTITY_MERGED, winner, event, session)
+
+        await in_transaction(self.client, work)
+        identity_metrics.MERGES.labels("manual" if rule == "manual" else "event").inc()
+        self.relay.notify()
+        await self.cache.invalidate(workspace, [tuple(i) for i in record["moved"]])
+        return record
+
+    async def unmerge(self, workspace: str, merge_id: str, reason: str = "") -> dict:
+        now = self.clock.now()
+
+        async def work(session) -> dict:
+            record = await self.store.merges.find_one({"_id": merge_id, "workspace": workspace}, session=session)
+            if record is None:
+                raise NotFound(f"merge {merge_id!r} not found", "merge_id")
+            if record["undone"]:
+                return record
+            winner, loser = record["winner"], record["loser"]
+            docs = [
+                d
+                for found in await find_each(
+                    self.store.persons, [{"_id": p, "workspace": workspace} for p in (winner, loser)], session=session
+                )
+                for d in found
+            ]
+            found = {d["_id"]: d for d in docs}
+            if winner not in found or loser not in found:
+                raise Conflict("a person of this merge was forgotten; nothing to split", "merge_id")
+            if found[winner].get("merged_into"):
+                raise Conflict(
+                    f"{winner} was merged into {found[winner]['merged_into']} later; unmerge that merge first",
+                    "merge_id",
+                )
+            for id_type, value in record["moved"]:
+                await self.store.identities.update_one(
+                    {"workspace": workspace, "type": id_type, "value": value, "person_id": winner},
+                    {"$set": {"person_id": loser}},
+                    session=session,
+                )
+            for id_type, value in record["attached"]:
+                await self.store.identities.delete_one(
+                    {"workspace": workspace, "type": id_type, "value": value, "person_id": winner}, session=session
+                )
+            await self.store.persons.update_one(
+                {"_id": loser}, {"$unset": {"merged_into": "", "merged_at": ""}}, session=session
+            )
+            changes = {"undone": True, "undone_at": now, "undo_reason": reason}
+            await self.store.merges.update_one({"_id": merge_id}, {"$set": changes}, session=session)
+            event = events_pb2.IdentityUnmerged(
+                workspace_id=workspace,
+                merge_id=merge_id,
+                winner_id=winner,
+                winner_uid=found[winner]["uid"],
+                restored_id=loser,
+                restored_uid=found[loser]["uid"],
+                moved_back=_ids([tuple(i) for i in record["moved"]]),
+                at=to_timestamp(now),
+            )
+            await self.relay.add(Topics.IDENTITY_UNMERGED, winner, event, session)
+            return {**record, **changes}
+
+        record = await in_transaction(self.client, work)
+        identity_metrics.UNMERGES.inc()
+        self.relay.notify()
+        await self.cache.invalidate(workspace, [tuple(i) for i in record["moved"] + record["attached"]])
+        return record
+
+    async def forget(self, workspace: str, person_id: str) -> tuple[str, int]:
+        """Erase a person (and the aliases merged into it); returns (person id, identifiers removed)."""
+        person_id = await self.store.live_target(workspace, person_id)
+        now = self.clock.now()
+        removed: list[Identifier] = []
+
+        async def work(session) -> int:
+            person = await self.store.persons.find_one({"_id": person_id, "workspace": workspace}, session=session)
+            if person is None:
+                raise NotFound(f"person {person_id!r} not found", "person_id")
+            everyone = [person_id]
+            frontier = [person_id]
+            while frontier:
+                aliases = await self.store.persons.find(
+                    {"workspace": workspace, "merged_into": {"$in": frontier}}, {"_id": 1}, session=session
+                ).to_list(None)
+                frontier = [a["_id"] for a in aliases]
+                everyone += frontier
+            held = await self.store.identities.find(
+                {"workspace": workspace, "person_id": person_id}, {"type": 1, "value": 1}, session=session
+            ).to_list(None)
+            removed[:] = [(d["type"], d["value"]) for d in held]
+            await self.store.identities.delete_many({"workspace": workspace, "person_id": person_id}, session=session)
+            await self.store.persons.delete_many({"_id": {"$in": everyone}}, session=session)
+            await self.store.merges.delete_many(
+                {"workspace": workspace, "$or": [{"winner": {"$in": everyone}}, {"loser": {"$in": everyone}}]},
+                session=session,
+            )
+            event = events_pb2.PersonForgotten(
+                workspace_id=workspace, person_id=person_id, uid=person["uid"], at=to_timestamp(now)
+            )
+            await self.relay.add(Topics.PERSON_FORGOTTEN, person_id, event, session)
+            return len(held)
+
+        count = await in_transaction(self.client, work)
+        self.relay.notify()
+        await self.cache.invalidate(workspace, removed)
+        return person_id, count
+
+
+def merge_rule(linking: list[Identifier]) -> str:
+    """Names the identifier types that tied the loser to the event, for the log."""
+    return "shared " + ", ".join(sorted({t for t, _ in linking}))
+
+
+def older(doc: dict) -> tuple[dt.datetime, str]:
+    return (doc.get("created_at") or dt.datetime.max.replace(tzinfo=dt.UTC), doc["_id"])

@@ -7,9 +7,9 @@ import datetime as dt
 import strawberry
 from strawberry.dataloader import DataLoader
 
-from services.identity.graph import Resolver
-from services.identity.merging import IdentityGraph
+from services.identity.graph import IdentityGraph
 from services.identity.people import PersonView, load_persons
+from services.identity.resolver import Resolver
 from services.identity.store import IdentityStore
 from services.kit.clock import Clock
 from services.kit.errors import InvalidInput, NotFound

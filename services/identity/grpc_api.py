@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from cdp.common.v1 import common_pb2
 from cdp.identity.v1 import identity_pb2, identity_pb2_grpc
-from services.identity.graph import ResolveItem, Resolver
-from services.identity.merging import IdentityGraph
+from services.identity.graph import IdentityGraph
 from services.identity.people import PersonView, load_persons
+from services.identity.resolver import ResolveItem, Resolver
 from services.identity.rules import validate_rules_document
 from services.identity.store import IdentityStore
 from services.kit.clock import Clock

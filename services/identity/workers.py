@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from cdp.identity.v1 import events_pb2
-from services.identity.graph import ResolveItem, Resolver, event_identifiers
+from services.identity.resolver import ResolveItem, Resolver, event_identifiers
 from services.kit.clock import Clock
 from services.kit.errors import InvalidInput
 from services.kit.kafka import Consumer, Producer, Subscription, Topics

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
+import os
+import pathlib
+import threading
 from dataclasses import dataclass, field
 
-from pymongo import ASCENDING, AsyncMongoClient, IndexModel
+from pymongo import ASCENDING, AsyncMongoClient, IndexModel, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
 
@@ -27,9 +32,92 @@ class IndexSpec:
         return IndexModel(self.keys, unique=self.unique, **kwargs)
 
 
+# The embedded default (SecantusDB on loopback, started by tools/stack.py) is
+# reached without retryable writes. A retryable write makes the server record
+# its reply for replay, and SecantusDB prunes that record by scanning and
+# sorting all of it on every write once more than 10,000 writes fall within
+# 30 minutes: 12.8 ms a write against 0.77 ms without (issue 12). On loopback
+# to a single server there is no failover for a retry to ride out, and every
+# write path here is idempotent on its own (unique keys, guarded updates,
+# consumers that retry), so nothing is lost. Production URLs (a replica set)
+# keep pymongo's default, retryWrites=true.
+EMBEDDED_OPTIONS = "directConnection=true&retryWrites=false"
+
+
+def embedded_url(port: int = 27017, host: str = "127.0.0.1") -> str:
+    """The URL of the embedded SecantusDB on loopback."""
+    return f"mongodb://{host}:{port}/?{EMBEDDED_OPTIONS}"
+
+
+class CommandCounts(monitoring.CommandListener):
+    """Commands sent, documents written and documents read back, counted by a pymongo listener.
+
+    The benchmarks (bench/steady.py) divide these by the events or messages a
+    run moved. Documents written are what the server reports it wrote (`n` of
+    insert, update and delete, so an update_many of 50 ids counts 50);
+    documents read are those returned in cursor batches and by findAndModify.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.commands: dict[str, int] = {}
+        self.written = 0
+        self.read = 0
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        with self._lock:
+            self.commands[event.command_name] = self.commands.get(event.command_name, 0) + 1
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        reply, name = event.reply, event.command_name
+        written = read = 0
+        if name in ("insert", "update", "delete"):
+            written = int(reply.get("n", 0))
+        elif name == "findAndModify":
+            written = int((reply.get("lastErrorObject") or {}).get("n", 0))
+            read = int(reply.get("value") is not None)
+        elif isinstance(reply.get("cursor"), dict):
+            cursor = reply["cursor"]
+            read = len(cursor.get("firstBatch") or cursor.get("nextBatch") or ())
+        if written or read:
+            with self._lock:
+                self.written += written
+                self.read += read
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+    def snapshot(self) -> dict:
+        with self._lock:
+            return {"commands": dict(self.commands), "written": self.written, "read": self.read}
+
+
+def _publish_counts(counts: CommandCounts, path: pathlib.Path) -> None:
+    """Write the counts to `path` four times a second, for a benchmark in another process."""
+
+    def loop() -> None:
+        while True:
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(counts.snapshot()))
+            tmp.replace(path)
+            threading.Event().wait(0.25)
+
+    threading.Thread(target=loop, name="mongo-counts", daemon=True).start()
+
+
 def connect(url: str, app_name: str) -> AsyncMongoClient:
+    listeners = []
+    # Set by the benchmarks only (bench/steady.py): the directory where each
+    # service process publishes what it asked of the store.
+    counts_dir = os.environ.get("CDP_MONGO_COUNTS")
+    if counts_dir:
+        counts = CommandCounts()
+        _publish_counts(counts, pathlib.Path(counts_dir) / f"{app_name}-{os.getpid()}.json")
+        listeners.append(counts)
     # tz_aware so datetimes read back compare with the clock's aware datetimes.
-    return AsyncMongoClient(url, appname=app_name, tz_aware=True, serverSelectionTimeoutMS=15000)
+    return AsyncMongoClient(
+        url, appname=app_name, tz_aware=True, serverSelectionTimeoutMS=15000, event_listeners=listeners
+    )
 
 
 async def ensure_indexes(db: AsyncDatabase, specs: list[IndexSpec]) -> None:
@@ -67,7 +155,15 @@ def is_duplicate_key(exc: BaseException) -> bool:
     return isinstance(exc, OperationFailure) and exc.code == 11000
 
 
-__all__ = ["ASCENDING", "IndexSpec", "connect", "ensure_indexes", "is_duplicate_key"]
+__all__ = [
+    "ASCENDING",
+    "EMBEDDED_OPTIONS",
+    "IndexSpec",
+    "connect",
+    "embedded_url",
+    "ensure_indexes",
+    "is_duplicate_key",
+]
 
 
 async def in_transaction(client: AsyncMongoClient, work):
@@ -94,6 +190,4 @@ async def find_each(collection, filters: list[dict], projection: dict | None = N
 
     if session is not None:
         return [await one(f) for f in filters]
-    import asyncio
-
     return list(await asyncio.gather(*(one(f) for f in filters)))

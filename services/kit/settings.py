@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.kit.mongo import embedded_url
+
 
 class ServiceSettings(BaseSettings):
     """What every service needs; a service subclass only changes defaults."""
@@ -11,7 +13,10 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CDP_", extra="ignore")
 
     service_name: str = "cdp"
-    mongo_url: str = "mongodb://127.0.0.1:27017"
+    # The default is the embedded SecantusDB of `./suite start` (see
+    # services/kit/mongo.py for why it goes without retryable writes); a
+    # deployment sets CDP_MONGO_URL and keeps pymongo's retryable writes.
+    mongo_url: str = embedded_url()
     mongo_db: str = "cdp"
     redis_url: str = "redis://127.0.0.1:6379/0"
     kafka_bootstrap: str = "127.0.0.1:9092"

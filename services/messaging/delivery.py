@@ -45,10 +45,10 @@ from services.messaging.messages import (
     SKIPPED,
     UNKNOWN,
 )
+from services.messaging.outbound import outbound, outbound_topic
 from services.messaging.outcomes import Recorder, Transition
 from services.messaging.policy import Policy, quiet_until, safe_zone
 from services.messaging.providers import RETRY, Outcome, Provider
-from services.messaging.sending import outbound, outbound_topic
 from services.messaging.store import MessagingStore
 from services.messaging.views import MessageView
 

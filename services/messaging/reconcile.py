@@ -24,8 +24,8 @@ from services.kit.outbox import OutboxRelay
 from services.messaging.channels import INAPP, honours_keys
 from services.messaging.delivery import Deliverer, redispatch
 from services.messaging.messages import SENDING, UNKNOWN
+from services.messaging.outbound import outbound, outbound_topic
 from services.messaging.outcomes import Transition
-from services.messaging.sending import outbound, outbound_topic
 from services.messaging.store import MessagingStore, chunks
 from services.messaging.views import MessageView
 

@@ -16,15 +16,14 @@ from typing import Any
 
 from bson import ObjectId
 
-from cdp.messaging.v1 import events_pb2, messaging_pb2
 from services.kit.clock import Clock
 from services.kit.errors import InvalidInput
-from services.kit.kafka import Producer, Topics
+from services.kit.kafka import Producer
 from services.kit.mongo import in_transaction, is_duplicate_key
 from services.kit.outbox import OutboxRelay
-from services.kit.protos import to_struct
 from services.messaging.channels import ADDRESS_TRAIT
 from services.messaging.messages import SKIPPED, TRANSACTIONAL, Content, SendCommand, new_message, validate_send
+from services.messaging.outbound import outbound, outbound_topic
 from services.messaging.outcomes import Transition, announce
 from services.messaging.policy import safe_zone
 from services.messaging.profiles import ProfileClient, ProfileUnavailable
@@ -35,33 +34,6 @@ from services.messaging.views import MessageView
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 1000
-
-
-def outbound_topic(category: str) -> str:
-    return Topics.MESSAGES_OUTBOUND_TRANSACTIONAL if category == TRANSACTIONAL else Topics.MESSAGES_OUTBOUND
-
-
-def outbound(doc: dict) -> events_pb2.OutboundMessage:
-    content = doc["content"]
-    return events_pb2.OutboundMessage(
-        workspace_id=doc["workspace"],
-        message_id=doc["_id"],
-        person_id=doc["person_id"],
-        channel=doc["channel"],
-        idempotency_key=doc["idempotency_key"],
-        content=messaging_pb2.Content(
-            subject=content["subject"],
-            title=content["title"],
-            body=content["body"],
-            deep_link=content["deep_link"],
-            data=to_struct(content["data"]),
-        ),
-        category=doc["category"],
-        generation=doc.get("gen", 1),
-        campaign_id=doc.get("campaign_id") or "",
-        timezone=doc.get("timezone") or "",
-        template_id=doc.get("template_id") or "",
-    )
 
 
 class Sender:

@@ -15,7 +15,7 @@ import datetime as dt
 import re
 from typing import Any
 
-from pymongo import ReturnDocument
+from pymongo import ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.kit.errors import InvalidInput
@@ -31,6 +31,8 @@ INDEXES = [
 # What the rule language can name after "traits." / "tags." (rules.py's path token).
 FIELD_NAME = re.compile(r"[^\W\d]\w*(?:\.[^\W\d]\w*)*\Z", re.UNICODE)
 DECLARABLE = (BOOL, NUMBER, TEXT, LIST)
+# Ids per `$in` (SecantusDB's cost of an `$in` grows with the square of its list).
+IN_CHUNK = 50
 APPLIED_KEPT = 50  # cause ids remembered per person (replays arrive within a partition's uncommitted tail)
 
 
@@ -162,8 +164,9 @@ class People:
         async def work(session):
             # A duplicate key aborts the transaction: the event was counted before.
             await self.seen.insert_one({"_id": f"{workspace}:{message_id}", "uid": uid}, session=session)
-            for _id, key, period, start in ids:
-                await self.activity.update_one(
+            # Every period of the event in one command (one update per period cost a round trip each).
+            ops = [
+                UpdateOne(
                     {"_id": _id},
                     {
                         "$inc": {"count": 1},
@@ -176,18 +179,28 @@ class People:
                         },
                     },
                     upsert=True,
-                    session=session,
                 )
+                for _id, key, period, start in ids
+            ]
+            if ops:
+                await self.activity.bulk_write(ops, ordered=True, session=session)
             return True
 
         fresh = await _once(self.client, self.seen, f"{workspace}:{message_id}", work)
+        counts = {doc["_id"]: doc["count"] for doc in await self._by_ids([i[0] for i in ids])}
         out = []
         for _id, key, period, start in ids:
-            doc = await self.activity.find_one({"_id": _id})
-            if doc:
+            if _id in counts:
                 last = start if period == "d" else start + dt.timedelta(days=6)
-                out.append((f"e:{key}:{period}:{start:%Y%m%d}", doc["count"], enc.expires_at(last)))
+                out.append((f"e:{key}:{period}:{start:%Y%m%d}", counts[_id], enc.expires_at(last)))
         return out, fresh
+
+    async def _by_ids(self, ids: list[str]) -> list[dict]:
+        """Activity documents by _id, IN_CHUNK ids a query (SecantusDB's `$in` costs the square of its list)."""
+        out = []
+        for i in range(0, len(ids), IN_CHUNK):
+            out += await self.activity.find({"_id": {"$in": ids[i : i + IN_CHUNK]}}).to_list(None)
+        return out
 
     async def activity_of(self, workspace: str, uid: int) -> list[tuple[str, int, int]]:
         """The uid's own behaviour counts as (period key, count, expires at)."""
@@ -212,36 +225,35 @@ class People:
             wanted = {"workspace": workspace, "uid": source}
             wanted["merged_into"] = target if sign < 0 else None
             docs = await self.activity.find(wanted, session=session).to_list(None)
-            touched = []
+            touched, ops = [], []
+            mark = {"$set": {"merged_into": target}} if sign > 0 else {"$unset": {"merged_into": ""}}
             for doc in docs:
                 _id = f"{workspace}:{target}:{doc['period']}:{doc['key']}:{doc['day']}"
-                await self.activity.update_one(
-                    {"_id": _id},
-                    {
-                        "$inc": {"count": sign * doc["count"]},
-                        "$set": {
-                            "workspace": workspace,
-                            "uid": target,
-                            "key": doc["key"],
-                            "period": doc["period"],
-                            "day": doc["day"],
+                ops.append(
+                    UpdateOne(
+                        {"_id": _id},
+                        {
+                            "$inc": {"count": sign * doc["count"]},
+                            "$set": {
+                                "workspace": workspace,
+                                "uid": target,
+                                "key": doc["key"],
+                                "period": doc["period"],
+                                "day": doc["day"],
+                            },
                         },
-                    },
-                    upsert=True,
-                    session=session,
+                        upsert=True,
+                    )
                 )
-                mark = {"$set": {"merged_into": target}} if sign > 0 else {"$unset": {"merged_into": ""}}
-                await self.activity.update_one({"_id": doc["_id"]}, mark, session=session)
+                ops.append(UpdateOne({"_id": doc["_id"]}, mark))
                 touched.append(_id)
+            if ops:
+                # One command for all of the loser's periods, in order (a period may repeat).
+                await self.activity.bulk_write(ops, ordered=True, session=session)
             return touched
 
         touched = await _once(self.client, self.seen, marker, work) or []
-        out = []
-        for _id in touched:
-            doc = await self.activity.find_one({"_id": _id})
-            if doc:
-                out.append(_period(doc))
-        return out
+        return [_period(doc) for doc in await self._by_ids(list(dict.fromkeys(touched)))]
 
     async def erase_attrs(self, workspace: str, uid: int) -> None:
         await self.people.delete_one({"_id": f"{workspace}:{uid}"})
