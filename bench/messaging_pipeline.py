@@ -157,7 +157,8 @@ async def run(stack, n: int = 5000, limiter_seconds: float = 10.0) -> list[str]:
     try:
         base = await baseline(sink, n)
         # INFO, whatever the bench's level: the worker logs where its time goes (stage_times).
-        stack.start_service("messaging", CDP_LOG_LEVEL="INFO")
+        # The sink listens on 127.0.0.1, which the outbound guard refuses unless allowed.
+        stack.start_service("messaging", CDP_LOG_LEVEL="INFO", CDP_OUTBOUND_ALLOW="127.0.0.0/8")
         pids = {name: stack.procs[name].pid for name in ("messaging", "mongo", "redis", "kafka")}
         before = {name: cpu_seconds(pid) for name, pid in pids.items()}
         got = await pipeline(stack, sink, n)
