@@ -32,7 +32,7 @@ from services.kit.netguard import GuardedResolver, OutboundGuard, OutboundRefuse
 from services.kit.signing import Keyring, b64
 from services.messaging.__main__ import MessagingSettings
 from services.messaging.channels import validate_channel
-from services.messaging.links import LINK_TTL, RECEIPT_TTL, Links, Signer, receipt_token
+from services.messaging.links import LINK_TTL, RECEIPT_TTL, Links, Signer, link_keys, receipt_token
 from services.messaging.messages import Content
 from services.messaging.providers import http_session, post
 from services.messaging.smtp import SmtpProvider, build_email
@@ -253,6 +253,14 @@ def test_messaging_refuses_to_start_with_the_default_or_a_short_secret(env):
 def test_dev_mode_accepts_the_default_secret_and_a_strong_secret_needs_no_dev_mode():
     assert MessagingSettings(dev_mode=True).link_secret == "dev-only-link-secret-change-me"
     assert MessagingSettings(link_secret=KEY_A).dev_mode is False
+
+
+def test_a_single_secret_is_one_key_whatever_it_holds():
+    secret = "k9:" + "x" * 20 + "," + "y" * 20  # looks like a key list; CDP_LINK_SECRET is one secret
+    keys = link_keys("", secret, dev_mode=False)
+    assert keys.current == "k1" and keys.secrets() == [secret]
+    with pytest.raises(ValueError, match="CDP_LINK_SECRET must be set"):
+        link_keys("", "  ", dev_mode=True)
 
 
 def test_link_tokens_expire_and_rotate():

@@ -84,10 +84,10 @@ def receipt_token(signer: Signer, workspace: str, channel: str) -> str:
 def link_keys(link_keys: str, link_secret: str, dev_mode: bool) -> Keyring:
     """The keyring from CDP_LINK_KEYS (else CDP_LINK_SECRET); weak or default secrets refused outside dev mode."""
     name = "CDP_LINK_KEYS" if link_keys.strip() else "CDP_LINK_SECRET"
-    spec = link_keys.strip() or link_secret.strip()
-    if not spec:
+    if not (link_keys.strip() or link_secret.strip()):
         raise ValueError(f"{name} must be set to a secret of at least 32 characters")
-    keys = Keyring.parse(spec)
+    # A single secret is taken whole (it may hold ':' or ','); only CDP_LINK_KEYS is a list.
+    keys = Keyring.parse(link_keys.strip()) if link_keys.strip() else Keyring({"k1": link_secret.strip()}, "k1")
     for secret in keys.secrets():
         check_secret(name, secret, dev_mode)
     return keys
