@@ -231,7 +231,8 @@ async def run(stack, n: int = 20_000, limiter_seconds: float = 10.0) -> list[str
     try:
         base = await baseline(sink, min(n, 5000))
         # INFO, whatever the bench's level: the worker logs where its time goes (stage_times).
-        stack.start_service("messaging", CDP_LOG_LEVEL="INFO")
+        # The sink listens on 127.0.0.1, which the outbound guard refuses unless allowed.
+        stack.start_service("messaging", CDP_LOG_LEVEL="INFO", CDP_OUTBOUND_ALLOW="127.0.0.0/8")
         meter = Meter(stack)
         pids = {name: stack.procs[name].pid for name in ("messaging", "mongo", "redis", "kafka")}
         before = {name: cpu_seconds(pid) for name, pid in pids.items()}

@@ -29,6 +29,8 @@ def stack(tmp_path_factory):
         # SecantusDB when three replicas deliver thousands at once (the kill test).
         "CDP_PROVIDER_TIMEOUT": "2",
         "CDP_SENDING_LEASE": "20",
+        # The test sinks and providers listen on 127.0.0.1, which the outbound guard refuses by default.
+        "CDP_OUTBOUND_ALLOW": "127.0.0.0/8",
     }
     s = Stack.with_free_ports(tmp_path_factory.mktemp("stack"), service_env=env)
     s.start_infra()

@@ -25,7 +25,10 @@ import pytest
 from pymongo import MongoClient
 
 from cdp.messaging.v1 import messaging_pb2, messaging_pb2_grpc
+from services.kit.clock import SystemClock
 from services.kit.protos import to_struct
+from services.kit.signing import Keyring
+from services.messaging.links import Signer
 from tests.conftest import eventually, grpc_stub
 
 
@@ -144,6 +147,11 @@ class ProviderServer:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+def link_signer(stack) -> Signer:
+    """Signs links as the stack's messaging service does (tools/stack.py gives it this secret)."""
+    return Signer(Keyring.parse(stack.link_secret()), SystemClock())
 
 
 def no_quiet_hours(stub, workspace: str, **policy) -> None:

@@ -12,12 +12,14 @@ import pkgutil
 import pytest
 
 from services.kit.errors import InvalidInput
+from services.kit.netguard import OutboundGuard
 from services.messaging import channel_settings, channel_types
 from services.messaging.channel_types import TYPES, ProviderDeps
 from services.messaging.channels import ADDRESS_TRAIT, validate_channel
 from services.messaging.messages import Content
 from services.messaging.templates import FIELDS, context_of, render, validate_template
 
+GUARD = OutboundGuard()
 SETTINGS = [(name, key) for name, kind in TYPES.items() for key in (*kind.settings, *channel_settings.COMMON)]
 TEMPLATE_FIELDS = [(name, f) for name, kind in TYPES.items() for f in kind.template_fields]
 
@@ -43,18 +45,18 @@ def test_the_address_traits_sends_read_come_from_the_types():
 def test_good_settings_validate_and_store_only_known_keys(name):
     kind = TYPES[name]
 
-    stored_name, stored_type, config = validate_channel(" c1 ", name.upper(), dict(kind.example))
+    stored_name, stored_type, config = validate_channel(" c1 ", name.upper(), dict(kind.example), GUARD)
 
     assert (stored_name, stored_type) == ("c1", name)
     assert set(config) <= set(kind.settings) | set(channel_settings.COMMON)
     # What was stored validates again to itself: an upsert of a read channel changes nothing.
-    assert validate_channel("c1", name, config)[2] == config
+    assert validate_channel("c1", name, config, GUARD)[2] == config
 
 
 @pytest.mark.parametrize("name", list(TYPES))
 def test_an_unknown_setting_is_refused_by_name(name):
     with pytest.raises(InvalidInput) as err:
-        validate_channel("c1", name, {**TYPES[name].example, "colour": "blue"})
+        validate_channel("c1", name, {**TYPES[name].example, "colour": "blue"}, GUARD)
 
     assert err.value.field == "config.colour"
     assert f"not a {name} setting" in err.value.message
@@ -63,7 +65,7 @@ def test_an_unknown_setting_is_refused_by_name(name):
 @pytest.mark.parametrize(("name", "key"), SETTINGS)
 def test_a_setting_of_the_wrong_kind_is_refused_naming_it(name, key):
     with pytest.raises(InvalidInput) as err:
-        validate_channel("c1", name, {**TYPES[name].example, key: ["not", "a", "setting"]})
+        validate_channel("c1", name, {**TYPES[name].example, key: ["not", "a", "setting"]}, GUARD)
 
     assert err.value.field == f"config.{key}"
 
@@ -72,7 +74,7 @@ def test_a_setting_of_the_wrong_kind_is_refused_naming_it(name, key):
 def test_a_missing_setting_is_either_optional_or_named(name, key):
     config = {k: v for k, v in TYPES[name].example.items() if k != key}
     try:
-        validate_channel("c1", name, config)
+        validate_channel("c1", name, config, GUARD)
     except InvalidInput as exc:
         assert exc.field == f"config.{key}"
 
@@ -114,7 +116,9 @@ def test_a_required_field_whose_trait_is_missing_fails_to_render_naming_both(nam
 
 @pytest.mark.parametrize("name", list(TYPES))
 def test_every_type_builds_a_provider_from_the_wiring(name):
-    deps = ProviderDeps(http=None, receipt_url=lambda w, c: "", links=None, timeout=1.0, store=None, clock=None)
+    deps = ProviderDeps(
+        http=None, receipt_url=lambda w, c: "", links=None, timeout=1.0, store=None, clock=None, guard=GUARD
+    )
 
     provider = TYPES[name].provider(deps)
 

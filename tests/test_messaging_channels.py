@@ -22,21 +22,20 @@ from aiosmtpd.controller import Controller
 from cdp.messaging.v1 import events_pb2, messaging_pb2
 from services.kit.kafka import Topics
 from services.kit.protos import to_struct
-from services.messaging.links import Signer, receipt_token
+from services.messaging.links import receipt_token
 from tests.conftest import eventually, eventually_async
 from tests.helpers import graphql
 from tests.messaging_support import (  # noqa: F401 (module fixtures)
     Answer,
     ProviderServer,
     channel,
+    link_signer,
     messaging_fixture,
     no_quiet_hours,
     settled,
     stub_fixture,
 )
 from tools.stack import free_port
-
-DEV_SECRET = "dev-only-link-secret-change-me"
 
 
 @pytest.fixture(scope="module")
@@ -235,9 +234,9 @@ def test_delivery_receipt_marks_delivered(messaging, stub, provider, ws):
     assert settled(stub, ws, msg.id).status == "sent"
 
     base = messaging.http_url("messaging")
-    token = receipt_token(Signer(DEV_SECRET), ws, "sms2")
+    token = receipt_token(link_signer(messaging), ws, "sms2")
     assert httpx.post(f"{base}/v1/receipts/{token}", json={"id": f"prov-{ws}", "status": "nope"}).status_code == 400
-    wrong = receipt_token(Signer(DEV_SECRET), ws, "other-channel")
+    wrong = receipt_token(link_signer(messaging), ws, "other-channel")
     assert (
         httpx.post(f"{base}/v1/receipts/{wrong}", json={"id": f"prov-{ws}", "status": "delivered"}).status_code == 404
     )
@@ -277,7 +276,7 @@ def test_messages_skipped_by_the_worker_are_announced_with_the_reason(messaging,
     capped = send(stub, ws, "hook", "ann-2", person_id="pa")
     optout = send(stub, ws, "hook", "ann-3", person_id="pb")
     assert settled(stub, ws, optout.id).status == "sent"
-    token = Signer(DEV_SECRET).sign({"k": "u", "w": ws, "m": optout.id, "p": "pb", "ch": "hook", "g": "*"})
+    token = link_signer(messaging).sign({"k": "u", "w": ws, "m": optout.id, "p": "pb", "ch": "hook", "g": "*"})
     assert httpx.post(f"{messaging.http_url('messaging')}/t/u/{token}").status_code == 200
     unsubscribed = send(stub, ws, "hook", "ann-4", person_id="pb")
 

@@ -18,11 +18,11 @@ from cdp.messaging.v1 import messaging_pb2, messaging_pb2_grpc
 from cdp.profile.v1 import profile_pb2, profile_pb2_grpc
 from services.kit.kafka import Topics
 from services.kit.protos import to_struct
-from services.messaging.links import Links, Signer
+from services.messaging.links import Links
 from tests.conftest import eventually, grpc_stub
 from tests.helpers import collect, create_workspace, graphql, lookup, new_id, produce
-from tests.messaging_support import ProviderServer, channel, no_quiet_hours, settled
-from tests.test_messaging_channels import DEV_SECRET, read_until
+from tests.messaging_support import ProviderServer, channel, link_signer, no_quiet_hours, settled
+from tests.test_messaging_channels import read_until
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +101,7 @@ def test_template_click_conversion_and_stats_end_to_end(services, stub, workspac
         assert post.body["content"]["body"] == "满 99 减 10，America/New_York"
 
         # The person's click: a signed redirect to the message's link.
-        click = Links(Signer(DEV_SECRET), services.http_url("messaging")).click(
+        click = Links(link_signer(services), services.http_url("messaging")).click(
             ws, msg.id, "https://shop.example/fruit"
         )
         assert httpx.get(click, follow_redirects=False).status_code == 302

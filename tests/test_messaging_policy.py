@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 
 from services.kit.clock import FixedClock
 from services.kit.errors import InvalidInput
+from services.kit.signing import Keyring
 from services.messaging.delivery import RetryPolicy
 from services.messaging.limits import CapCheck, FrequencyCaps, RateLimiter
 from services.messaging.links import Links, Signer
@@ -283,13 +284,23 @@ def test_missing_trait_at_render_names_it_and_sandbox_blocks_internals():
 
 # -- signed links ----------------------------------------------------------------
 def test_link_tokens_are_signed_and_cannot_be_edited():
-    signer = Signer("a-test-secret-of-enough-length")
+    clock = FixedClock(dt.datetime(2026, 3, 1, tzinfo=dt.UTC))
+    signer = Signer(Keyring.parse("a-test-secret-of-enough-length-32+"), clock)
     links = Links(signer, "http://cdp.example")
     url = links.unsubscribe("ws", "m1", "p1", "sms", "marketing")
     token = url.rsplit("/", 1)[1]
-    assert signer.verify(token) == {"k": "u", "w": "ws", "m": "m1", "p": "p1", "ch": "sms", "g": "marketing"}
+    payload = signer.verify(token)
+    assert {k: payload[k] for k in ("k", "w", "m", "p", "ch", "g")} == {
+        "k": "u",
+        "w": "ws",
+        "m": "m1",
+        "p": "p1",
+        "ch": "sms",
+        "g": "marketing",
+    }
     body, mac = token.split(".")
-    forged = Signer("another-secret-of-enough-len").sign({"k": "u", "w": "ws", "m": "m1", "p": "p2"})
+    other = Signer(Keyring.parse("another-secret-of-enough-len-32+++"), clock)
+    forged = other.sign({"k": "u", "w": "ws", "m": "m1", "p": "p2"})
     for bad in (forged, body + "." + mac[:-2] + "AA", "garbage"):
         with pytest.raises(InvalidInput):
             signer.verify(bad)

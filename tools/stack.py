@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import secrets
 import signal
 import socket
 import subprocess
@@ -269,8 +270,18 @@ class Stack:
         with MongoClient(self.mongo_url, serverSelectionTimeoutMS=500) as client:
             return client.admin.command("ping")["ok"] == 1
 
+    def link_secret(self) -> str:
+        """A strong link-signing secret, generated once per data directory (links keep working across restarts)."""
+        path = self.data_dir / "link-secret"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(32))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
     def service_environment(self, service: str) -> dict[str, str]:
         return {
+            "CDP_LINK_SECRET": self.link_secret(),
             "CDP_MONGO_URL": self.mongo_url,
             "CDP_MONGO_DB": self.mongo_db,
             "CDP_REDIS_URL": self.redis_url,

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 
 import redis.asyncio as aioredis
+from pydantic import model_validator
 from starlette.routing import Route
 
 from services.kit.graphql import graphql_app
+from services.kit.netguard import OutboundGuard
 from services.kit.runtime import Runtime, Wiring, serve
 from services.kit.settings import ServiceSettings
 from services.messaging import graphql_api, grpc_api
@@ -15,7 +17,7 @@ from services.messaging.channel_types import TYPES, ProviderDeps
 from services.messaging.delivery import Deliverer, RetryPolicy
 from services.messaging.engagement import Attribution, Emitter, EngagementApi, EngagementQueue
 from services.messaging.limits import FrequencyCaps, RateLimiter
-from services.messaging.links import Links, Signer
+from services.messaging.links import Links, Signer, link_keys
 from services.messaging.operations import Context
 from services.messaging.optouts import OptOuts
 from services.messaging.profiles import ProfileClient
@@ -34,8 +36,14 @@ class MessagingSettings(ServiceSettings):
     provider_timeout: float = 10.0
     # Where people reach this service's /t/ links (open pixel, clicks, unsubscribe); default: this host.
     public_url: str = ""
-    # HMAC key of tracking and unsubscribe links: set a long random secret in production.
+    # HMAC key of tracking, unsubscribe and receipt links: at least 32 characters outside dev mode.
     link_secret: str = "dev-only-link-secret-change-me"
+    # Several keys for rotation, `kid:secret,...`: the first signs, every one verifies (overrides link_secret).
+    link_keys: str = ""
+    # Dev mode accepts the default and short link secrets; the service refuses to start with them otherwise.
+    dev_mode: bool = False
+    # CIDRs the outbound guard lets channels reach although private (tests' local sinks, on-premises providers).
+    outbound_allow: str = ""
     # A message "sending" for longer than this was left by a crashed worker: it must exceed the provider
     # timeout plus what a batch's claim and the group commit of its outcomes take on a loaded database.
     sending_lease: float = 60.0
@@ -45,17 +53,25 @@ class MessagingSettings(ServiceSettings):
     # Rate-limit waits up to this long are slept in the worker; longer ones defer the message.
     max_inline_wait: float = 2.0
 
+    @model_validator(mode="after")
+    def _secure(self) -> MessagingSettings:
+        # Checked here, so a weak secret or a bad CIDR stops the process before it serves anything.
+        link_keys(self.link_keys, self.link_secret, self.dev_mode)
+        OutboundGuard.parse(self.outbound_allow)
+        return self
+
 
 def wire(rt: Runtime) -> Wiring:
     settings: MessagingSettings = rt.settings
     store = MessagingStore(rt.db)
     profiles = ProfileClient(settings.profile_grpc)
     sender = Sender(rt.mongo, store, rt.relay, rt.clock, profiles, rt.producer)
-    signer = Signer(settings.link_secret)
+    signer = Signer(link_keys(settings.link_keys, settings.link_secret, settings.dev_mode), rt.clock)
     links = Links(signer, settings.public_url or f"http://127.0.0.1:{settings.http_port}")
-    http = http_session(settings.provider_timeout)
+    guard = OutboundGuard.parse(settings.outbound_allow)
+    http = http_session(settings.provider_timeout, guard)
     queue = EngagementQueue(store)
-    deps = ProviderDeps(http, links.receipt, links, settings.provider_timeout, store, rt.clock)
+    deps = ProviderDeps(http, links.receipt, links, settings.provider_timeout, store, rt.clock, guard)
     providers = {name: kind.provider(deps) for name, kind in TYPES.items()}
     # Concurrent deliveries each make Redis calls (opt-outs, caps, GCRA): a pool that waits for a
     # free connection instead of failing with "Too many connections".
@@ -82,9 +98,9 @@ def wire(rt: Runtime) -> Wiring:
     emitter = Emitter(rt.mongo, store, rt.relay, rt.clock, settings.identity_grpc)
     engagement = EngagementApi(rt.mongo, store, rt.relay, rt.clock, signer, queue, optouts)
     ctx = Context(store, sender, rt.clock, profiles, signer, links, optouts)
-    gql = graphql_app(graphql_api.build_schema(), graphql_api.context_factory(ctx))
+    gql = graphql_app(graphql_api.build_schema(), graphql_api.context_factory(ctx, guard))
     return Wiring(
-        grpc=[grpc_api.grpc_service(ctx)],
+        grpc=[grpc_api.grpc_service(ctx, guard)],
         http_routes=[Route("/graphql", gql, methods=["GET", "POST"]), *engagement.routes()],
         indexes=INDEXES,
         consumers=[

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from services.kit.documents import check_keys
 from services.kit.errors import InvalidInput
+from services.kit.netguard import OutboundGuard
 from services.messaging import channel_settings
 from services.messaging.channel_settings import honours_keys  # noqa: F401 (reconcile.py reads it from here)
 from services.messaging.channel_types import TYPES
@@ -26,7 +28,9 @@ INAPP = TYPES["inapp"].name
 NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 
 
-def validate_channel(name: str, type_: str, config: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+def validate_channel(
+    name: str, type_: str, config: dict[str, Any], guard: OutboundGuard
+) -> tuple[str, str, dict[str, Any]]:
     """The (name, type, config) to store, or InvalidInput naming the failing field."""
     name, type_ = name.strip(), type_.strip().lower()
     if not NAME.match(name):
@@ -45,4 +49,14 @@ def validate_channel(name: str, type_: str, config: dict[str, Any]) -> tuple[str
             raise InvalidInput(f"config.{key} is not a {type_} setting (allowed: {names})", f"config.{key}")
     out = channel_settings.common(config)
     out.update(kind.check(config))
+    for key in kind.destinations:
+        check_destination(guard, key, out.get(key, ""))
     return name, type_, out
+
+
+def check_destination(guard: OutboundGuard, key: str, value: str) -> None:
+    """Refuse a setting that names a private address literally (names are checked when connecting)."""
+    host = (urlsplit(value).hostname or "") if "://" in value else value.strip()
+    why = guard.literal_refusal(host)
+    if why:
+        raise InvalidInput(f"config.{key}: {host} is {why}; channels may only reach public addresses", f"config.{key}")

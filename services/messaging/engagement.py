@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import html
 import logging
 import time
 from typing import Any
@@ -255,14 +256,27 @@ class EngagementApi:
         return RedirectResponse(url, status_code=302)
 
     async def unsubscribe(self, request: Request) -> Response:
+        """GET shows a confirmation form (link scanners fetch URLs); a POST unsubscribes: the form's, or a
+        mail client's RFC 8058 one-click POST (body `List-Unsubscribe=One-Click`). Names are escaped."""
         try:
             p = self._payload(request, UNSUBSCRIBE)
         except InvalidInput as exc:
             return JSONResponse(exc.as_dict(), status_code=400)
+        channel, category = html.escape(str(p["ch"])), html.escape(str(p["g"]))
+        headers = {"Cache-Control": "no-store", "Content-Security-Policy": "default-src 'none'; form-action 'self'"}
+        if request.method == "GET":
+            return HTMLResponse(
+                f'<html><body><form method="post"><p>退订 {channel} 的 {category} 消息？</p>'
+                f"<p>Unsubscribe from {category} messages on {channel}?</p>"
+                '<input type="hidden" name="List-Unsubscribe" value="One-Click" />'
+                '<button type="submit">退订 / Unsubscribe</button></form></body></html>',
+                headers=headers,
+            )
         await self.optouts.add(p["w"], p["p"], p["ch"], p["g"], self.clock.now())
         return HTMLResponse(
-            f"<html><body><p>已退订 {p['ch']} 的 {p['g']} 消息。</p><p>You are unsubscribed from {p['g']} "
-            f"messages on {p['ch']}.</p></body></html>"
+            f"<html><body><p>已退订 {channel} 的 {category} 消息。</p><p>You are unsubscribed from {category} "
+            f"messages on {channel}.</p></body></html>",
+            headers=headers,
         )
 
     async def receipt(self, request: Request) -> Response:

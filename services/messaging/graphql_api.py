@@ -12,6 +12,7 @@ from services.kit.clock import Clock
 from services.kit.errors import InvalidInput, NotFound
 from services.kit.graphql import schema as make_schema
 from services.kit.graphql import workspace_of
+from services.kit.netguard import OutboundGuard
 from services.messaging.channel_types import TYPES
 from services.messaging.channels import WEBHOOK, validate_channel
 from services.messaging.messages import Content, SendCommand
@@ -354,7 +355,7 @@ class Mutation:
         clock: Clock = info.context["clock"]
         if not isinstance(config, dict):
             raise InvalidInput("config must be an object", "config")
-        name, type_, config = validate_channel(name, type, config)
+        name, type_, config = validate_channel(name, type, config, info.context["guard"])
         doc = await store.upsert_channel(workspace_of(info), name, type_, config, clock.now())
         return Channel(name=doc["name"], type=doc["type"], config=doc["config"])
 
@@ -418,7 +419,7 @@ class Mutation:
         store: MessagingStore = info.context["store"]
         clock: Clock = info.context["clock"]
         workspace = workspace_of(info)
-        name, type_, config = validate_channel(name, WEBHOOK, {"url": url})
+        name, type_, config = validate_channel(name, WEBHOOK, {"url": url}, info.context["guard"])
         doc = await store.upsert_channel(workspace, name, type_, config, clock.now())
         return Channel(name=doc["name"], type=doc["type"], config=doc["config"])
 
@@ -427,7 +428,7 @@ def build_schema() -> strawberry.Schema:
     return make_schema(Query, Mutation, types=[Person])
 
 
-def context_factory(ctx: Context):
+def context_factory(ctx: Context, guard: OutboundGuard):
     store, sender, clock = ctx.store, ctx.sender, ctx.clock
 
     async def load(keys: list[tuple[str, str, int]]) -> list[list[dict]]:
@@ -440,6 +441,13 @@ def context_factory(ctx: Context):
         return [out[k] for k in keys]
 
     async def make(request) -> dict:
-        return {"store": store, "sender": sender, "clock": clock, "ctx": ctx, "messages": DataLoader(load_fn=load)}
+        return {
+            "store": store,
+            "sender": sender,
+            "clock": clock,
+            "ctx": ctx,
+            "guard": guard,
+            "messages": DataLoader(load_fn=load),
+        }
 
     return make

@@ -5,6 +5,7 @@ from __future__ import annotations
 from cdp.messaging.v1 import messaging_pb2, messaging_pb2_grpc
 from services.kit.errors import InvalidInput, NotFound, required
 from services.kit.grpc_server import GrpcService, maps_errors
+from services.kit.netguard import OutboundGuard
 from services.kit.protos import from_struct, to_struct, to_timestamp
 from services.messaging.channels import validate_channel
 from services.messaging.messages import Content, SendCommand
@@ -112,9 +113,10 @@ def _limit(value: int) -> int:
 
 
 class MessagingGrpc(messaging_pb2_grpc.MessagingServiceServicer):
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, guard: OutboundGuard) -> None:
         self.ctx = ctx
         self.store = ctx.store
+        self.guard = guard
 
     @maps_errors
     async def Send(self, request, context):
@@ -149,7 +151,7 @@ class MessagingGrpc(messaging_pb2_grpc.MessagingServiceServicer):
     @maps_errors
     async def UpsertChannel(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
-        name, type_, config = validate_channel(request.name, request.type, from_struct(request.config))
+        name, type_, config = validate_channel(request.name, request.type, from_struct(request.config), self.guard)
         doc = await self.store.upsert_channel(workspace, name, type_, config, self.ctx.clock.now())
         return channel_message(doc)
 
@@ -211,9 +213,9 @@ class MessagingGrpc(messaging_pb2_grpc.MessagingServiceServicer):
         return policy_message(request.workspace_id, await self.ctx.policy(request.workspace_id))
 
 
-def grpc_service(ctx: Context) -> GrpcService:
+def grpc_service(ctx: Context, guard: OutboundGuard) -> GrpcService:
     return GrpcService(
         messaging_pb2_grpc.add_MessagingServiceServicer_to_server,
-        MessagingGrpc(ctx),
+        MessagingGrpc(ctx, guard),
         messaging_pb2.DESCRIPTOR.services_by_name["MessagingService"].full_name,
     )

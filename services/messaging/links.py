@@ -1,55 +1,49 @@
-"""Signed tokens for open pixels, click redirects and unsubscribe links. Pure, no I/O.
+"""Signed tokens for open pixels, click redirects, unsubscribe links and receipt URLs. Pure, no I/O.
 
-A token is base64url(JSON payload) + "." + base64url(HMAC-SHA256(secret, payload)).
+Tokens are kit/signing tokens: base64url(JSON payload) "." base64url(HMAC-SHA256),
+the payload carrying the key id that signed it (`kid`) and an expiry (`exp`).
 The payload names the message (and, for clicks, the target URL; for
-unsubscribes, the channel and category), so a link cannot be edited to
+unsubscribes, the person, channel and category), so a link cannot be edited to
 unsubscribe someone else or to redirect to a URL the message never had.
+
+Lifetimes: opens, clicks and unsubscribes hold for 180 days (mail is read and
+unsubscribed from long after it was sent); receipt URLs for 365 days, and
+every provider call carries a freshly signed one, so a provider that posts
+back within days always holds a valid URL. Keys rotate through
+`CDP_LINK_KEYS` (`kid:secret,...`, the first signs, all verify): a retired key
+stays listed until the longest of these lifetimes has passed. Tokens of the
+earlier, unversioned format carry no key id and are refused (see README).
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import json
 import re
 from urllib.parse import quote
 
+from services.kit.clock import Clock
 from services.kit.errors import InvalidInput
+from services.kit.signing import Keyring, check_secret
 
 OPEN, CLICK, UNSUBSCRIBE, RECEIPT = "o", "c", "u", "r"
 HREF = re.compile(r'href="(https?://[^"]+)"', re.I)
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+DAY = 86_400
+LINK_TTL = 180 * DAY  # opens, clicks, unsubscribes
+RECEIPT_TTL = 365 * DAY
 
 
 class Signer:
-    def __init__(self, secret: str) -> None:
-        if len(secret) < 16:
-            raise ValueError("the link secret must be at least 16 characters")
-        self._key = secret.encode()
+    """Signs and verifies link tokens with the service's keyring, at the clock's time."""
 
-    def sign(self, payload: dict) -> str:
-        body = _b64(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
-        mac = hmac.new(self._key, body.encode(), hashlib.sha256).digest()
-        return f"{body}.{_b64(mac)}"
+    def __init__(self, keys: Keyring, clock: Clock) -> None:
+        self.keys = keys
+        self.clock = clock
+
+    def sign(self, payload: dict, ttl: float = LINK_TTL) -> str:
+        return self.keys.sign(payload, self.clock.now().timestamp(), ttl)
 
     def verify(self, token: str) -> dict:
-        try:
-            body, mac = token.split(".", 1)
-            expected = hmac.new(self._key, body.encode(), hashlib.sha256).digest()
-            if not hmac.compare_digest(expected, _unb64(mac)):
-                raise ValueError("bad signature")
-            payload = json.loads(_unb64(body))
-        except (ValueError, TypeError, json.JSONDecodeError):
-            raise InvalidInput("link token is invalid or was altered", "token") from None
-        if not isinstance(payload, dict) or not payload.get("w") or not payload.get("m"):
+        payload = self.keys.verify(token, self.clock.now().timestamp(), "token")
+        if not payload.get("w") or not payload.get("m"):
             raise InvalidInput("link token is invalid or was altered", "token")
         return payload
 
@@ -84,7 +78,19 @@ class Links:
 
 def receipt_token(signer: Signer, workspace: str, channel: str) -> str:
     """The token of a channel's receipt URL (/v1/receipts/<token>): names workspace and channel."""
-    return signer.sign({"k": RECEIPT, "w": workspace, "m": channel})
+    return signer.sign({"k": RECEIPT, "w": workspace, "m": channel}, ttl=RECEIPT_TTL)
+
+
+def link_keys(link_keys: str, link_secret: str, dev_mode: bool) -> Keyring:
+    """The keyring from CDP_LINK_KEYS (else CDP_LINK_SECRET); weak or default secrets refused outside dev mode."""
+    name = "CDP_LINK_KEYS" if link_keys.strip() else "CDP_LINK_SECRET"
+    if not (link_keys.strip() or link_secret.strip()):
+        raise ValueError(f"{name} must be set to a secret of at least 32 characters")
+    # A single secret is taken whole (it may hold ':' or ','); only CDP_LINK_KEYS is a list.
+    keys = Keyring.parse(link_keys.strip()) if link_keys.strip() else Keyring({"k1": link_secret.strip()}, "k1")
+    for secret in keys.secrets():
+        check_secret(name, secret, dev_mode)
+    return keys
 
 
 def quoted(url: str) -> str:

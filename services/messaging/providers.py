@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import http
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -29,12 +31,15 @@ from typing import Protocol
 import aiohttp
 
 from services.kit import tracing
+from services.kit.netguard import OutboundGuard, OutboundRefused
 from services.messaging.channel_settings import honours_keys
 from services.messaging.messages import FAILED, SENT, UNKNOWN
 from services.messaging.views import MessageView
 
 RETRY = "retry"
 MAX_REASON = 300
+# What of a provider's own words may reach a status reason: letters, digits and plain punctuation.
+UNSAFE = re.compile(r"[^A-Za-z0-9 _.,:;()/'-]+")
 # Failures that happen before any byte of the request left: the receiver has nothing.
 NOT_SENT = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError, aiohttp.InvalidURL)
 
@@ -87,6 +92,36 @@ class Reply:
         return json.loads(self.content)
 
 
+def sanitised(text: str, limit: int = 80) -> str:
+    """A provider's short message (an SMTP reply line, a WeChat errmsg) cut down to plain, bounded text."""
+    return " ".join(UNSAFE.sub(" ", text or "").split())[:limit]
+
+
+def http_reason(what: str, code: int) -> str:
+    """The status reason of a non-2xx answer: the status and its standard phrase, never the reply body.
+
+    Bodies can carry anything (another service's data when a URL points where it should not, personal
+    data echoed back); the reason is shown to operators and kept with the message.
+    """
+    try:
+        phrase = http.HTTPStatus(code).phrase
+    except ValueError:
+        phrase = "non-standard status"
+    return f"{what} answered HTTP {code} {phrase}"
+
+
+def refused(exc: BaseException) -> OutboundRefused | None:
+    """The guard's refusal behind a connector error, if that is what stopped the call."""
+    seen = 0
+    while exc is not None and seen < 5:
+        if isinstance(exc, OutboundRefused):
+            return exc
+        inner = getattr(exc, "os_error", None)
+        exc = inner if isinstance(inner, BaseException) and inner is not exc else exc.__cause__
+        seen += 1
+    return None
+
+
 def _provider_id(response: Reply) -> str:
     try:
         body = response.json()
@@ -109,6 +144,10 @@ async def post(
         async with client.post(url, json=body, headers=headers, allow_redirects=False) as answer:
             response = Reply(answer.status, answer.headers, await answer.read())
     except NOT_SENT as exc:
+        blocked = refused(exc)
+        if blocked is not None:
+            # Retrying cannot help: the channel names a destination this service does not call.
+            return Outcome(FAILED, f"{what} destination refused: {blocked}"[:MAX_REASON])
         return Outcome(RETRY, f"{what} unreachable: {type(exc).__name__}: {exc}"[:MAX_REASON])
     except (TimeoutError, aiohttp.ClientError) as exc:
         # A total timeout or a dropped connection after the request went out: the provider may have it.
@@ -117,7 +156,7 @@ async def post(
     code = response.status_code
     if 200 <= code < 300:
         return check(response) if check else Outcome(SENT, provider_id=_provider_id(response))
-    reason = f"{what} answered HTTP {code}: {response.text[:200]}"[:MAX_REASON]
+    reason = http_reason(what, code)
     if code == 429:
         return Outcome(RETRY, reason, retry_after_seconds(response.headers.get("retry-after"), dt.datetime.now(dt.UTC)))
     if code >= 500:
@@ -125,18 +164,22 @@ async def post(
     return Outcome(FAILED, reason)
 
 
-def http_session(timeout: float, connections: int = 512) -> aiohttp.ClientSession:
+def http_session(timeout: float, guard: OutboundGuard, connections: int = 512) -> aiohttp.ClientSession:
     """The shared pool of the HTTP adapters (create it inside the running event loop).
 
     Cookies are not kept (one provider's must not reach another workspace's
     calls) and redirects are not followed (a 3xx is the provider's answer).
+    Every connection goes through the outbound guard: names resolve through
+    its resolver, and its socket factory checks the address connected to.
     """
     # Getting a connection (the wait for a free one in the pool included) gets half the time, so
     # that a call that never left (a full pool, a provider's full accept queue) fails as "not sent"
     # (aiohttp's ConnectionTimeoutError: retried) rather than as an unknown outcome at the deadline.
     return aiohttp.ClientSession(
         timeout=aiohttp.ClientTimeout(total=timeout, connect=timeout / 2, sock_connect=timeout / 2),
-        connector=aiohttp.TCPConnector(limit=connections, limit_per_host=0),
+        connector=aiohttp.TCPConnector(
+            limit=connections, limit_per_host=0, resolver=guard.resolver(), socket_factory=guard.socket_factory
+        ),
         cookie_jar=aiohttp.DummyCookieJar(),
     )
 

@@ -29,6 +29,7 @@ class ProviderDeps:
     timeout: float  # seconds a provider gets to answer
     store: Any  # store.MessagingStore (the in-app inbox)
     clock: Any
+    guard: Any  # kit.netguard.OutboundGuard: where a workspace's channels may connect (SMTP checks with it)
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,9 @@ class ChannelType:
     address_trait: str = ""
     # Template content fields (messages.Content) a template of this type must fill.
     template_fields: tuple[str, ...] = ()
+    # Settings naming where the service connects (a URL or a host): a literal private address in one
+    # is refused when the channel is saved; every address is checked again at connect time.
+    destinations: tuple[str, ...] = ()
 
 
 def _discover() -> dict[str, ChannelType]:

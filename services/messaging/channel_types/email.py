@@ -24,7 +24,7 @@ def check(config: dict) -> dict:
 
 
 def provider(deps: ProviderDeps) -> SmtpProvider:
-    return SmtpProvider(deps.links, deps.timeout)
+    return SmtpProvider(deps.links, deps.guard, deps.timeout)
 
 
 TYPE = ChannelType(
@@ -35,4 +35,5 @@ TYPE = ChannelType(
     example={"host": "smtp.example.com", "port": 587, "from": "shop@example.com", "starttls": True},
     address_trait="email",
     template_fields=("subject", "body"),
+    destinations=("host",),
 )

@@ -42,4 +42,5 @@ TYPE = ChannelType(
     example={"endpoint": "https://push.example.com", "api_key": "k", "idempotent": True},
     address_trait="push_token",
     template_fields=("title", "body"),
+    destinations=("endpoint",),
 )

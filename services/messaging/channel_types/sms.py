@@ -41,4 +41,5 @@ TYPE = ChannelType(
     example={"endpoint": "https://sms.example.com", "api_key": "k", "sender": "SHOP"},
     address_trait="phone",
     template_fields=("body",),
+    destinations=("endpoint",),
 )

@@ -47,4 +47,5 @@ TYPE = ChannelType(
     check=check,
     provider=provider,
     example={"url": "https://hooks.example.com/cdp", "idempotent": True},
+    destinations=("url",),
 )

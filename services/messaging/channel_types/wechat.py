@@ -11,7 +11,16 @@ from services.kit.errors import InvalidInput
 from services.messaging import channel_settings as setting
 from services.messaging.channel_types import ChannelType, ProviderDeps
 from services.messaging.messages import FAILED, SENT
-from services.messaging.providers import MAX_REASON, RETRY, HttpProvider, HttpRequest, Outcome, Reply, auth_headers
+from services.messaging.providers import (
+    MAX_REASON,
+    RETRY,
+    HttpProvider,
+    HttpRequest,
+    Outcome,
+    Reply,
+    auth_headers,
+    sanitised,
+)
 from services.messaging.views import MessageView
 
 # errcodes that mean "too fast / busy", worth retrying.
@@ -52,7 +61,7 @@ def outcome(response: Reply) -> Outcome:
     code = int(body.get("errcode", 0) or 0)
     if code == 0:
         return Outcome(SENT, provider_id=str(body.get("msgid", "")))
-    reason = f"wechat errcode {code}: {body.get('errmsg', '')}"[:MAX_REASON]
+    reason = f"wechat errcode {code}: {sanitised(str(body.get('errmsg', '')))}"[:MAX_REASON]
     return Outcome(RETRY if code in RETRY_CODES else FAILED, reason)
 
 
@@ -67,4 +76,5 @@ TYPE = ChannelType(
     provider=provider,
     example={"endpoint": "https://api.weixin.qq.com", "access_token": "t", "template_id": "TPL1"},
     address_trait="wechat_openid",
+    destinations=("endpoint",),
 )
