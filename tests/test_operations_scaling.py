@@ -69,7 +69,7 @@ class Stream:
         finally:
             await producer.stop()
 
-    def wait_for(self, fraction: float, timeout: float = 120) -> None:
+    def wait_for(self, fraction: float, timeout: float = 240) -> None:
         deadline = time.monotonic() + timeout
         while self.sent < fraction * len(self.items):
             assert self.thread.is_alive() or self.sent == len(self.items), "the stream stopped early"
@@ -100,13 +100,13 @@ def test_a_profile_replica_joins_and_leaves_mid_stream_and_every_profile_ends_ex
         stream.wait_for(0.2)
         second = _replica(stack, "profile", "profile-scaled")
         # Scaled out: the group rebalanced and the new member holds partitions and applies events.
-        eventually(lambda: lag_of(second, "profile.events"), timeout=60)
-        eventually(lambda: counter(second, "cdp_profile_events_applied_total") > 0, timeout=60)
+        eventually(lambda: lag_of(second, "profile.events"), timeout=180)
+        eventually(lambda: counter(second, "cdp_profile_events_applied_total") > 0, timeout=180)
         stream.wait_for(0.7)
         assert stack.stop_process("profile-scaled") == 0
         # Scaled in: the first member holds every partition again.
-        eventually(lambda: len(lag_of(first, "profile.events")) == 4, timeout=60)
-        stream.thread.join(120)
+        eventually(lambda: len(lag_of(first, "profile.events")) == 4, timeout=180)
+        stream.thread.join(240)
         assert stream.sent == len(items)
     finally:
         if second is not None:
@@ -119,13 +119,13 @@ def test_a_profile_replica_joins_and_leaves_mid_stream_and_every_profile_ends_ex
         return len(docs) == len(persons) and all(d["computed"]["order_count"] == rounds for d in docs) and docs
 
     try:
-        docs = eventually(exact, timeout=120)
+        docs = eventually(exact, timeout=240)
     except AssertionError:
         counts = sorted(d["computed"]["order_count"] for d in profiles.find({"workspace": workspace_id}))
         raise AssertionError(f"order counts: {counts}") from None
     assert all(d["computed"]["revenue"] == 2 * rounds for d in docs)
     assert mongo_db(stack)["events"].count_documents({"workspace": workspace_id}) == len(items)
-    eventually(lambda: sum(lag_of(first, "profile.events").values()) == 0, timeout=60)
+    eventually(lambda: sum(lag_of(first, "profile.events").values()) == 0, timeout=180)
 
 
 def test_a_delivery_replica_joins_and_leaves_mid_stream_and_no_message_goes_twice(messaging, stub, db, workspace_id):
@@ -165,15 +165,15 @@ def test_a_delivery_replica_joins_and_leaves_mid_stream_and_no_message_goes_twic
             if sent == 48:
                 second = _replica(stack, "messaging", "messaging-scaled")
             if sent == 144:
-                eventually(lambda p=second: counter(p, "cdp_messaging_messages_total", status="sent") > 0, timeout=60)
+                eventually(lambda p=second: counter(p, "cdp_messaging_messages_total", status="sent") > 0, timeout=180)
                 assert stack.stop_process("messaging-scaled") == 0
             time.sleep(0.1)
 
-        eventually(lambda: db.messages.count_documents({"workspace": workspace_id, "status": "sent"}) == sends, 120)
+        eventually(lambda: db.messages.count_documents({"workspace": workspace_id, "status": "sent"}) == sends, 240)
         assert set(provider.accepted) == set(keys)
         assert max(provider.accepted.values()) == 1, "a message reached the provider twice"
         assert len(provider.at(f"/{workspace_id}")) == sends
-        eventually(lambda: sum(lag_of(first, "messaging.delivery").values()) == 0, timeout=60)
+        eventually(lambda: sum(lag_of(first, "messaging.delivery").values()) == 0, timeout=180)
     finally:
         if second is not None:
             stack.stop_process("messaging-scaled")

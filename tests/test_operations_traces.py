@@ -135,7 +135,7 @@ def test_one_event_is_one_trace_from_the_collection_api_to_the_profile_worker(tr
         return spans if all(any((s["service"], s["name"]) == w for s in spans) for w in wanted) else None
 
     try:
-        spans = eventually(whole, timeout=30)
+        spans = eventually(whole, timeout=120)
     except AssertionError:
         raise AssertionError(f"spans of the trace: {collector.trace(trace_id)}") from None
     assert all(path == "/v1/traces" for path in collector.posts)
@@ -170,9 +170,10 @@ def test_log_lines_written_in_a_trace_carry_its_id(traced, collector):
                     return doc
         return None
 
-    doc = eventually(logged, timeout=30)
+    doc = eventually(logged, timeout=120)
     assert len(doc["span_id"]) == 16
-    assert any(s["span_id"] == doc["span_id"] for s in eventually(lambda: collector.trace(trace_id)))
+    # The line was written in the identity worker's span, which is exported (a moment later) in that trace.
+    eventually(lambda: any(s["span_id"] == doc["span_id"] for s in collector.trace(trace_id)), timeout=120)
 
 
 def test_grpc_server_continues_the_callers_trace(traced, collector):
@@ -185,7 +186,7 @@ def test_grpc_server_continues_the_callers_trace(traced, collector):
     def served():
         return [s for s in collector.trace(trace_id) if s["name"] == "cdp.identity.v1.IdentityService/Lookup"]
 
-    (span,) = eventually(served, timeout=30)
+    (span,) = eventually(served, timeout=120)
     assert span["parent"] == parent.split("-")[2]
     assert span["attributes"]["rpc.grpc.status_code"].int_value == grpc.StatusCode.INVALID_ARGUMENT.value[0]
 
