@@ -304,7 +304,9 @@ class Stack:
         for service, url in COMPOSE_URLS.items():
             text = text.replace(url, self.http_url(service) + "/graphql")
         path = self.data_dir / "supergraph.graphql"
-        path.write_text(text)
+        # A running gateway reloads on every write of its file; a second gateway must not make the first reload.
+        if not path.exists() or path.read_text() != text:
+            path.write_text(text)
         return path
 
     def start_gateway(
