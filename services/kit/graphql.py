@@ -103,7 +103,7 @@ class _Schema(strawberry.federation.Schema):
 def schema(query: type, mutation: type | None = None, types: list[type] | None = None) -> strawberry.Schema:
     dev = dev_mode()
     # Federation's `_service { sdl }` is an ordinary field, so the gateway composes without introspection.
-    hygiene = [] if dev else [DisableIntrospection()]
+    hygiene = [] if dev else [DisableIntrospection]
     return _Schema(
         query=query,
         mutation=mutation,
