@@ -53,9 +53,10 @@ function corsFor(request: Request) {
 }
 
 // -- query limits ----------------------------------------------------------------
-// Measured on every GraphQL document in tests/, bench/, tools/ and the README
-// (and on the whole test suite through the gateway): at most depth 5, 83 tokens,
-// no aliases, cost 139; a console-style page of 100 members with their traits,
+// Measured on every GraphQL document in tests/, bench/, tools/ and the README: at
+// most depth 5, 83 tokens, no aliases, cost 139 (what the whole test suite sends
+// through the gateway: depth 5, 65 tokens, cost 70); a console-style page of 100
+// members with their traits,
 // computed values and segments costs 8,711 at depth 6. The review's findings
 // measure: a 22-level query depth 22 / cost 24,935; 50 aliases; the
 // Segment.members -> Person.segments cycle nested twice depth 10.
