@@ -22,6 +22,8 @@ EXAMPLE = (
 
 
 def start(args: argparse.Namespace) -> int:
+    # A local try-out: GraphiQL, introspection and field suggestions on (gateway and subgraphs inherit it).
+    os.environ.setdefault("CDP_DEV_MODE", "1")
     stack = Stack.with_default_ports(DATA_DIR, supervised=True)
     stopping = False
 

@@ -318,13 +318,20 @@ class Stack:
         for service, url in COMPOSE_URLS.items():
             text = text.replace(url, self.http_url(service) + "/graphql")
         path = self.data_dir / "supergraph.graphql"
-        path.write_text(text)
+        # A running gateway reloads on every write of its file; a second gateway must not make the first reload.
+        if not path.exists() or path.read_text() != text:
+            path.write_text(text)
         return path
 
-    def start_gateway(self) -> None:
-        supergraph = self.runtime_supergraph()
-        self._spawn("gateway", ["bash", str(ROOT / "gateway" / "run.sh"), str(supergraph), str(self.ports["gateway"])])
-        self._wait("gateway", lambda: _http_ok(f"http://127.0.0.1:{self.ports['gateway']}/readiness"))
+    def start_gateway(
+        self, name: str = "gateway", port: int | None = None, supergraph: pathlib.Path | None = None, **env: str
+    ) -> str:
+        """Start Hive Gateway; the arguments let a test run a second one (e.g. CDP_DEV_MODE=1)."""
+        port = port or self.ports["gateway"]
+        supergraph = supergraph or self.runtime_supergraph()
+        self._spawn(name, ["bash", str(ROOT / "gateway" / "run.sh"), str(supergraph), str(port)], env)
+        self._wait(name, lambda: _http_ok(f"http://127.0.0.1:{port}/readiness"))
+        return name
 
     def start_all(self) -> None:
         self.start_infra()

@@ -1,8 +1,11 @@
-"""GraphQL plumbing shared by the subgraphs: workspace header, error codes, app."""
+"""GraphQL plumbing shared by the subgraphs: workspace header, error codes, mode, app."""
 
 from __future__ import annotations
 
+import logging
+import os
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -10,7 +13,8 @@ import strawberry
 from graphql import FieldNode, GraphQLError, OperationDefinitionNode
 from starlette.requests import Request
 from strawberry.asgi import GraphQL
-from strawberry.extensions import SchemaExtension
+from strawberry.extensions import DisableIntrospection, SchemaExtension
+from strawberry.schema.config import StrawberryConfig
 
 from services.kit import metrics
 from services.kit.errors import CdpError, InvalidInput, Unauthenticated
@@ -19,6 +23,22 @@ WORKSPACE_HEADER = "x-workspace-id"
 
 # Pinned: the Guild composer behind Hive Gateway rejects federation 2.11.
 FEDERATION_VERSION = "2.9"
+
+# The code and message of an error nobody anticipated; its text stays in the log.
+INTERNAL = "INTERNAL"
+
+# graphql-core's wording when it names schema members close to a misspelt one.
+_SUGGESTION = "Did you mean"
+
+log = logging.getLogger(__name__)
+
+
+def dev_mode() -> bool:
+    """CDP_DEV_MODE=1 turns GraphiQL, introspection and field suggestions on; the default is production.
+
+    The same variable as the gateway's, so one setting switches the whole suite.
+    """
+    return os.environ.get("CDP_DEV_MODE", "") == "1"
 
 
 def workspace_of(info: strawberry.Info) -> str:
@@ -44,8 +64,27 @@ class ErrorCodes(SchemaExtension):
             original = error.original_error
             if isinstance(original, CdpError):
                 error.extensions = {**(error.extensions or {}), **original.as_dict()}
-            elif original is not None and not isinstance(original, GraphQLError):
-                error.extensions = {**(error.extensions or {}), "code": "INTERNAL"}
+            elif _is_unexpected(error) and (error.extensions or {}).get("code") != INTERNAL:
+                # Not masked by process_errors (an error strawberry did not pass to it): mask it here.
+                _mask(error)
+
+
+def _is_unexpected(error: GraphQLError) -> bool:
+    original = error.original_error
+    return original is not None and not isinstance(original, (CdpError, GraphQLError))
+
+
+def _mask(error: GraphQLError) -> None:
+    """Answer a crash with a correlation id only; the log line with the same id holds the traceback."""
+    correlation_id = uuid.uuid4().hex
+    original = error.original_error
+    log.error(
+        "unexpected error in a GraphQL resolver",
+        extra={"correlation_id": correlation_id, "graphql_path": error.path},
+        exc_info=(type(original), original, original.__traceback__),
+    )
+    error.message = f"internal error (correlation id {correlation_id})"
+    error.extensions = {"code": INTERNAL, "correlationId": correlation_id}
 
 
 class OperationMetrics(SchemaExtension):
@@ -88,19 +127,30 @@ def _operation_of(execution_context) -> tuple[str, str]:
 
 class _Schema(strawberry.federation.Schema):
     def process_errors(self, errors, execution_context=None) -> None:
-        # A user's mistake is answered, not logged as a crash with a traceback.
-        unexpected = [e for e in errors if not isinstance(e.original_error, CdpError)]
-        if unexpected:
-            super().process_errors(unexpected, execution_context)
+        # Runs before the extensions see the result, so a crash's text never reaches ErrorCodes or the client.
+        for error in errors:
+            if _is_unexpected(error):
+                _mask(error)
+            elif self.config.disable_field_suggestions and _SUGGESTION in error.message:
+                # Strawberry drops them from unknown fields only; arguments, enum values and input fields too.
+                error.message = error.message.split(_SUGGESTION)[0].strip()
+        # A user's mistake is answered, not logged as a crash with a traceback; a crash was logged by _mask.
+        rest = [e for e in errors if not isinstance(e.original_error, CdpError) and not _is_unexpected(e)]
+        if rest:
+            super().process_errors(rest, execution_context)
 
 
 def schema(query: type, mutation: type | None = None, types: list[type] | None = None) -> strawberry.Schema:
+    dev = dev_mode()
+    # Federation's `_service { sdl }` is an ordinary field, so the gateway composes without introspection.
+    hygiene = [] if dev else [DisableIntrospection]
     return _Schema(
         query=query,
         mutation=mutation,
         types=types or [],
         federation_version=FEDERATION_VERSION,
-        extensions=[ErrorCodes, OperationMetrics],
+        extensions=[ErrorCodes, OperationMetrics, *hygiene],
+        config=StrawberryConfig(disable_field_suggestions=not dev),
     )
 
 
@@ -109,7 +159,7 @@ ContextFactory = Callable[[Request], Awaitable[dict[str, Any]]]
 
 class _GraphQLApp(GraphQL):
     def __init__(self, schema: strawberry.Schema, make_context: ContextFactory) -> None:
-        super().__init__(schema, graphql_ide="graphiql")
+        super().__init__(schema, graphql_ide="graphiql" if dev_mode() else None)
         self._make_context = make_context
 
     async def get_context(self, request, response) -> dict[str, Any]:
