@@ -8,6 +8,7 @@ session's services have no endpoint set, so they export nothing (tested too).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 import threading
@@ -16,9 +17,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import grpc
 import httpx
 import pytest
+from aiokafka import AIOKafkaConsumer
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 
 from cdp.identity.v1 import identity_pb2, identity_pb2_grpc
+from services.kit.kafka import Topics
 from tests.conftest import eventually
 from tests.helpers import basic_auth, create_workspace, new_id
 from tools.stack import Stack
@@ -147,6 +150,37 @@ def test_one_event_is_one_trace_from_the_collection_api_to_the_profile_worker(tr
         assert after["parent"] == before["span_id"], (before["name"], after["name"])
     consumer = by_name[("cdp-profile", "events.resolved process")]
     assert consumer["attributes"]["messaging.consumer.group.name"].string_value == "profile.events"
+
+    # The change's announcement went through profile's outbox and was sent later by the relay:
+    # its record still carries this trace, so segment's and journey's consumers continue it.
+    def announced() -> list[str]:
+        return [p for p in _traceparents(traced, Topics.PROFILE_CHANGED) if p.split("-")[1] == trace_id]
+
+    parents = eventually(announced, timeout=60)
+    assert {p.split("-")[2] for p in parents} <= {s["span_id"] for s in spans if s["service"] == "cdp-profile"}
+
+
+def _traceparents(stack: Stack, topic: str) -> list[str]:
+    """The traceparent header of every record on a topic."""
+
+    async def run() -> list[str]:
+        consumer = AIOKafkaConsumer(
+            topic, bootstrap_servers=stack.kafka_bootstrap, group_id=None, auto_offset_reset="earliest"
+        )
+        await consumer.start()
+        try:
+            batches = await consumer.getmany(timeout_ms=2000)
+        finally:
+            await consumer.stop()
+        return [
+            value.decode()
+            for records in batches.values()
+            for record in records
+            for key, value in record.headers or ()
+            if key == "traceparent"
+        ]
+
+    return asyncio.run(run())
 
 
 def test_log_lines_written_in_a_trace_carry_its_id(traced, collector):

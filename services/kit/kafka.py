@@ -99,14 +99,21 @@ class Producer:
                 raise
         metrics.KAFKA_PRODUCED.labels(topic).inc()
 
-    async def send_many(self, items: list[tuple[str, str, Message]]) -> None:
-        """Send a batch; returns after every record is acknowledged, raises if any failed."""
+    async def send_many(
+        self, items: list[tuple[str, str, Message]], item_headers: list[list[tuple[str, bytes]] | None] | None = None
+    ) -> None:
+        """Send a batch; returns after every record is acknowledged, raises if any failed.
+
+        `item_headers`: per record, the trace context it was queued under (the outbox
+        relay sends work of many traces at once); None keeps the current context.
+        """
         if not items:
             return
         with tracing.producing(topic for topic, _, _ in items):
-            headers = tracing.record_headers() or None
+            current = tracing.record_headers() or None
             futures = []
-            for topic, key, msg in items:
+            for n, (topic, key, msg) in enumerate(items):
+                headers = (item_headers[n] if item_headers else None) or current
                 try:
                     futures.append(
                         await self._producer.send(topic, msg.SerializeToString(), key=key.encode(), headers=headers)
