@@ -190,7 +190,13 @@ def test_app_service_ports_allow_scaling(services: dict, name: str) -> None:
 
 def test_gateway(services: dict) -> None:
     gw = services["gateway"]
-    assert str(gw["image"]).startswith("ghcr.io/graphql-hive/gateway")
+    # Built from gateway/Dockerfile: the official image plus the Armor plugins the config imports.
+    build = gw["build"] if isinstance(gw["build"], dict) else {"context": gw["build"]}
+    assert str(build["context"]).rstrip("/").endswith("gateway")
+    dockerfile = (REPO_ROOT / "gateway" / "Dockerfile").read_text()
+    assert "FROM ghcr.io/graphql-hive/gateway:" in dockerfile
+    for plugin in ("max-depth", "max-tokens", "max-aliases", "cost-limit"):
+        assert f"@escape.tech/graphql-armor-{plugin}@" in dockerfile
     assert command_str(gw.get("command")) == "supergraph /gateway/supergraph.graphql"
     assert "4000" in [container_port(p) for p in gw.get("ports") or []]
 
