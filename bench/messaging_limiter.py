@@ -1,7 +1,8 @@
 """GCRA limiter accuracy: several processes share one rate-limit key and report to a counting sink.
 
-The sink is a TCP server in the calling process that timestamps each record
-(one line per message the limiter let through); the workers are separate
+The sink is a TCP server in the calling process that collects one line per
+message the limiter let through, stamped by the worker at the grant (stamping
+on arrival counted the sink's own lag on a loaded machine as limiter error); the workers are separate
 processes, each with several lanes calling `RateLimiter.acquire` in a loop, so
 the offered load is far above the rate and the limiter is what holds it. Used
 by tests/test_messaging_limiter.py and by the benchmark.
@@ -32,7 +33,8 @@ def _worker(redis_url: str, port: int, key: str, rate: float, burst: int, start:
                 if wait > 0:
                     await asyncio.sleep(wait)
                     continue
-                writer.write(b"m\n")
+                # The grant's own time: a busy sink process reading lines late must not move it.
+                writer.write(f"{time.time()}\n".encode())
 
         # Many lanes per process, so the offered load stays above the rate on a busy machine.
         await asyncio.gather(*(lane() for _ in range(32)))
@@ -53,8 +55,7 @@ async def measure(redis_url: str, rate: float = 1000.0, seconds: float = 10.0, w
 
     async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while line := await reader.readline():
-            arrivals.append(time.time())
-            del line
+            arrivals.append(float(line))
         writer.close()
 
     server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
