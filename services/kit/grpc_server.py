@@ -37,6 +37,11 @@ class GrpcService:
     full_name: str
 
 
+async def _abort(context, exc: CdpError) -> None:
+    detail = f"{exc.field}: {exc.message}" if exc.field else exc.message
+    await context.abort(_STATUS.get(type(exc), grpc.StatusCode.INTERNAL), detail)
+
+
 def maps_errors(method):
     """Turn domain errors into gRPC status codes with the field in the details."""
 
@@ -45,9 +50,7 @@ def maps_errors(method):
         try:
             return await method(self, request, context)
         except CdpError as exc:
-            code = _STATUS.get(type(exc), grpc.StatusCode.INTERNAL)
-            detail = f"{exc.field}: {exc.message}" if exc.field else exc.message
-            await context.abort(code, detail)
+            await _abort(context, exc)
 
     return wrapper
 
@@ -61,9 +64,7 @@ def maps_stream_errors(method):
             async for item in method(self, request, context):
                 yield item
         except CdpError as exc:
-            code = _STATUS.get(type(exc), grpc.StatusCode.INTERNAL)
-            detail = f"{exc.field}: {exc.message}" if exc.field else exc.message
-            await context.abort(code, detail)
+            await _abort(context, exc)
 
     return wrapper
 

@@ -134,7 +134,7 @@ def _item(topic: str, key: str, message: Message) -> dict:
     item = {"topic": topic, "key": key, "payload": message.SerializeToString()}
     # The trace of the change travels with its announcement, so the record the relay sends later
     # continues it instead of starting a new one (nothing is stored when tracing is off).
-    trace = tracing.carrier()
+    trace = tracing.outgoing_headers()
     if trace:
         item["trace"] = trace
     return item

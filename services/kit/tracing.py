@@ -58,22 +58,9 @@ def shutdown() -> None:
 # ----------------------------------------------------------------- Kafka
 
 
-def carrier() -> dict[str, str]:
-    """The current context as a text map to store beside work done later ({} when tracing is off)."""
-    if not _state["enabled"]:
-        return {}
-    out: dict[str, str] = {}
-    propagate.inject(out)
-    return out
-
-
 def record_headers() -> list[tuple[str, bytes]]:
     """The current context as Kafka record headers ([] when tracing is off or no span is current)."""
-    if not _state["enabled"]:
-        return []
-    carrier: dict[str, str] = {}
-    propagate.inject(carrier)
-    return [(k, v.encode()) for k, v in carrier.items()]
+    return [(k, v.encode()) for k, v in outgoing_headers().items()]
 
 
 def _context_of(headers) -> otel_context.Context:
