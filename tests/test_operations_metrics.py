@@ -38,7 +38,10 @@ def services(start_service):
 
 def scrape(services, service: str) -> dict[tuple[str, frozenset], float]:
     """Every sample of a service's /metrics, keyed by (name, labels)."""
-    resp = httpx.get(services.http_url(service) + "/metrics", timeout=5)
+    try:
+        resp = httpx.get(services.http_url(service) + "/metrics", timeout=30)
+    except httpx.HTTPError as exc:  # a busy service: `eventually` asks again
+        raise AssertionError(f"scrape of {service} failed: {exc!r}") from exc
     assert resp.status_code == 200
     samples = {}
     for family in text_string_to_metric_families(resp.text):

@@ -29,7 +29,10 @@ from tools.stack import free_port
 
 
 def samples(port: int) -> list:
-    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+    try:
+        text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=30).text
+    except httpx.HTTPError as exc:  # a busy replica: `eventually` asks again
+        raise AssertionError(f"scrape of :{port} failed: {exc!r}") from exc
     return [s for family in text_string_to_metric_families(text) for s in family.samples]
 
 
