@@ -94,11 +94,16 @@ class OutboxRelay:
 
     async def publish_pending(self, limit: int = 20) -> int:
         """Publish up to `limit` outbox documents (single announcements or groups); how many announcements."""
-        docs = await self.collection.find({}).sort("_id", 1).limit(limit).to_list(None)
-        if not docs:
+        found = await self.collection.find({}).sort("_id", 1).limit(limit).to_list(None)
+        if not found:
             return 0
-        items, headers = [], []
-        for doc in docs:
+        docs, items, headers = [], [], []
+        for doc in found:
+            # About GROUP announcements a round, as before grouping, so that what waits behind
+            # a large backlog (a transactional message's dispatch) waits one round, not twenty.
+            if items and len(items) + len(doc.get("items") or (doc,)) > GROUP:
+                break
+            docs.append(doc)
             for item in doc.get("items") or (doc,):
                 items.append((item["topic"], item["key"], _RawMessage(item["payload"])))
                 trace = item.get("trace")
