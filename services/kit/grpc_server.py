@@ -138,7 +138,9 @@ def _code_of(context, error: BaseException | None) -> grpc.StatusCode:
 
 class GrpcServer:
     def __init__(self, port: int, services: list[GrpcService], host: str = "0.0.0.0") -> None:
-        self.server = grpc.aio.server(interceptors=[_Observed()])
+        # No SO_REUSEPORT (gRPC's default on Linux): a second server on a taken port must fail to
+        # start, not share the port with another service and answer its calls "Method not found".
+        self.server = grpc.aio.server(interceptors=[_Observed()], options=[("grpc.so_reuseport", 0)])
         self.health = health.aio.HealthServicer()
         names = [s.full_name for s in services]
         for svc in services:
