@@ -207,6 +207,8 @@ class IdentityGraph:
             ).to_list(None)
             removed[:] = [(d["type"], d["value"]) for d in held]
             await self.store.identities.delete_many({"workspace": workspace, "person_id": person_id}, session=session)
+            # In the same transaction: no moment where the identifiers are free and not yet suppressed.
+            await self.store.suppress(workspace, removed, now, session)
             await self.store.persons.delete_many({"_id": {"$in": everyone}}, session=session)
             await self.store.merges.delete_many(
                 {"workspace": workspace, "$or": [{"winner": {"$in": everyone}}, {"loser": {"$in": everyone}}]},

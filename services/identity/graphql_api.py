@@ -143,6 +143,18 @@ class Mutation:
         person, removed = await info.context["graph"].forget(workspace_of(info), str(person_id))
         return ForgetResult(person_id=strawberry.ID(person), identifiers_removed=removed)
 
+    @strawberry.mutation(
+        description="Let a forgotten identifier identify someone again (a deliberate re-registration). "
+        "Forgetting a person suppresses its identifiers, so replayed or late events cannot recreate it; "
+        "this lifts that for one identifier. Returns false when it was not suppressed."
+    )
+    async def allow_identifier(self, info: strawberry.Info, identity: IdentityInput) -> bool:
+        workspace = workspace_of(info)
+        prepared = await info.context["resolver"].prepare(workspace, [(identity.type, identity.value)])
+        if not prepared:
+            raise InvalidInput("not a usable identifier: empty, blocked or of an unknown type", "identity")
+        return await info.context["store"].lift_suppression(workspace, *prepared[0])
+
 
 def build_schema() -> strawberry.Schema:
     return make_schema(Query, Mutation, types=[Person])

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from services.identity.rules import Suppressed
 from services.kit.errors import InvalidInput
 from services.kit.metrics import counter
 
 RESOLVES = counter(
     "cdp_identity_resolves_total",
     "Identifier sets resolved to a person, by outcome: created (a new person), existing, "
-    "not_found (lookup without create), invalid (no usable identifier).",
+    "not_found (lookup without create), invalid (no usable identifier), "
+    "suppressed (an identifier of a forgotten person: the event is dropped).",
     ["outcome"],
 )
 MERGES = counter(
@@ -23,7 +25,7 @@ def count_resolves(results: list) -> None:
     """Count a resolve_many answer: (person, created) pairs and InvalidInput in place of refused items."""
     for result in results:
         if isinstance(result, InvalidInput):
-            RESOLVES.labels("invalid").inc()
+            RESOLVES.labels("suppressed" if isinstance(result, Suppressed) else "invalid").inc()
         elif result[0] is None:
             RESOLVES.labels("not_found").inc()
         else:

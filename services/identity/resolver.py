@@ -19,7 +19,7 @@ from cdp.identity.v1 import events_pb2
 from services.identity import metrics as identity_metrics
 from services.identity.cache import IdentityCache
 from services.identity.graph import IdentityGraph, StalePlan, merge_rule, older
-from services.identity.rules import Identifier, Rules, plan
+from services.identity.rules import Identifier, Rules, Suppressed, plan
 from services.identity.rules_cache import RulesCache
 from services.identity.store import IdentityStore
 from services.kit.errors import InvalidInput
@@ -133,6 +133,10 @@ class Resolver:
         while pending:
             hits = await self.cache.get_sets([prepared[n][:2] for n in pending])
             missed = [n for n, hit in zip(pending, hits, strict=True) if hit is None and n not in settled]
+            for n in await self._suppressed(missed, prepared) if create else []:
+                results[n] = Suppressed("an identifier of a forgotten person; allowIdentifier lifts it", "identifiers")
+                settled.add(n)
+            missed = [n for n in missed if n not in settled]
             created, looked_up = await self._create_fresh({n: prepared[n] for n in missed}, now, create)
             for n, result in created.items():
                 results[n] = result
@@ -157,6 +161,21 @@ class Resolver:
                 pending = []
         identity_metrics.count_resolves(results)
         return results
+
+    async def _suppressed(self, missed: list[int], prepared: dict[int, tuple]) -> list[int]:
+        """The missed items carrying a forgotten identifier.
+
+        Only misses are checked: a forgotten identifier is in no cache (forget
+        invalidates it and nobody may claim it again), so a cache hit holds none.
+        """
+        by_workspace: dict[str, list[int]] = {}
+        for n in missed:
+            by_workspace.setdefault(prepared[n][0], []).append(n)
+        out = []
+        for workspace, numbers in by_workspace.items():
+            found = await self.store.suppressed_among(workspace, [i for n in numbers for i in prepared[n][1]])
+            out += [n for n in numbers if found.intersection(prepared[n][1])]
+        return out
 
     async def _create_fresh(self, missed: dict[int, tuple], now, create) -> tuple[dict[int, tuple], dict[int, dict]]:
         """Create, in bulk, the persons of missed items whose identifiers nobody holds.

@@ -40,6 +40,10 @@ MAX_VALUE_LENGTH = 256
 Identifier = tuple[str, str]
 
 
+class Suppressed(InvalidInput):
+    """The item carries an identifier of a forgotten person: it must not bring them back."""
+
+
 @dataclass(frozen=True)
 class Rules:
     """One workspace's identity rules (defaults when the workspace configured none)."""

@@ -8,6 +8,9 @@ Collections:
 - `counters`: {_id: "uid:<workspace>", seq}: dense uids per workspace for bitmaps.
 - `merges`: the merge log, {_id, workspace, winner, loser, moved, attached, cause_message_id,
   rule, reason, at, undone, undone_at, undo_reason}.
+- `suppressed_identifiers`: {_id: identifier_digest(workspace, type, value), workspace, type, at}:
+  identifiers of forgotten persons, hashed (never the value), so that replayed or late events
+  carrying them cannot recreate the person; `allowIdentifier` lifts one.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import secrets
 from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
+from services.kit.erasure import identifier_digest
 from services.kit.errors import Conflict, InvalidInput, NotFound
 from services.kit.mongo import IndexSpec, find_each, insert_new, is_duplicate_key
 
@@ -40,6 +44,7 @@ class IdentityStore:
         self.counters = db["counters"]
         self.workspaces = db["workspaces"]
         self.merges = db["merges"]
+        self.suppressed = db["suppressed_identifiers"]
 
     # -- workspaces --------------------------------------------------------
     async def create_workspace(self, workspace_id: str, name: str, write_key: str | None) -> dict:
@@ -183,6 +188,29 @@ class IdentityStore:
                 return person_id
             person_id = doc["merged_into"]
         return person_id
+
+    async def suppress(self, workspace: str, identifiers: list[tuple[str, str]], now: dt.datetime, session) -> None:
+        """Remember forgotten identifiers by digest only; idempotent (a replayed forget changes nothing)."""
+        for id_type, value in identifiers:
+            await self.suppressed.update_one(
+                {"_id": identifier_digest(workspace, id_type, value)},
+                {"$setOnInsert": {"workspace": workspace, "type": id_type, "at": now}},
+                upsert=True,
+                session=session,
+            )
+
+    async def suppressed_among(self, workspace: str, identifiers: list[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Which of these (normalised) identifiers belonged to a forgotten person."""
+        by_digest = {identifier_digest(workspace, t, v): (t, v) for t, v in identifiers}
+        if not by_digest:
+            return set()
+        found = await self.suppressed.find({"_id": {"$in": list(by_digest)}}, {"_id": 1}).to_list(None)
+        return {by_digest[d["_id"]] for d in found}
+
+    async def lift_suppression(self, workspace: str, id_type: str, value: str) -> bool:
+        """Allow a forgotten identifier again (a deliberate re-registration); False when it was not suppressed."""
+        result = await self.suppressed.delete_one({"_id": identifier_digest(workspace, id_type, value)})
+        return result.deleted_count == 1
 
     async def merges_of(self, workspace: str, person_id: str, limit: int) -> list[dict]:
         query = {"workspace": workspace, "$or": [{"winner": person_id}, {"loser": person_id}]}

@@ -6,6 +6,7 @@ import logging
 
 from cdp.identity.v1 import events_pb2
 from services.identity.resolver import ResolveItem, Resolver, event_identifiers
+from services.identity.rules import Suppressed
 from services.kit.clock import Clock
 from services.kit.errors import InvalidInput
 from services.kit.kafka import Consumer, Producer, Subscription, Topics
@@ -37,6 +38,10 @@ class ResolveWorker:
         results = await self.resolver.resolve_many(items, self.clock.now())
         out = []
         for event, result in zip(events, results, strict=True):
+            if isinstance(result, Suppressed):
+                # Replayed or late: the person was forgotten and stays so (counted in cdp_identity_resolves_total).
+                log.info("event of a forgotten identifier dropped", extra={"message_id": event.message_id})
+                continue
             if isinstance(result, InvalidInput):
                 # Every identifier was blocked (e.g. anonymousId "undefined"): nobody to attribute it to.
                 log.warning("event without usable identifiers skipped", extra={"message_id": event.message_id})

@@ -4,12 +4,28 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 
 from opentelemetry import trace
 
 _RESERVED = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+# Driver errors quote the offending document's key: MongoDB's E11000 names the
+# duplicate (an identifier, an email) in `dup key: {...}` and `keyValue`. Logs
+# must hold no identifier or trait value, so those parts go before a line is written.
+_VALUES_IN_ERRORS = [
+    (re.compile(r"dup key: \{.*?\}"), "dup key: {…}"),
+    (re.compile(r"(['\"]keyValue['\"]: )\{.*?\}"), r"\1{…}"),
+]
+
+
+def scrub(text: str) -> str:
+    """An error text without the document values drivers quote in it."""
+    for pattern, replacement in _VALUES_IN_ERRORS:
+        text = pattern.sub(replacement, text)
+    return text
 
 
 class JsonFormatter(logging.Formatter):
@@ -23,7 +39,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "service": self.service,
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": scrub(record.getMessage()),
         }
         # The trace this line was written in (when tracing is on), to jump from a log line to its trace.
         span = trace.get_current_span().get_span_context()
@@ -35,7 +51,7 @@ class JsonFormatter(logging.Formatter):
             if key not in _RESERVED and not key.startswith("_"):
                 doc[key] = value
         if record.exc_info:
-            doc["exc"] = self.formatException(record.exc_info)
+            doc["exc"] = scrub(self.formatException(record.exc_info))
         return json.dumps(doc, default=str, ensure_ascii=False)
 
 

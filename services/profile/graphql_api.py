@@ -123,6 +123,10 @@ class ProfileSettings:
     thresholds: ProfileThresholds
     trait_schema: JSON
     retention_days: int
+    contact_traits_server_only: bool = strawberry.field(
+        description="Contact traits (email, phone, push_token, wechat_openid, wechat_unionid) only from "
+        "upsertTraits / UpsertTraits, never from identify events of the collection API."
+    )
 
 
 @strawberry.input
@@ -186,6 +190,7 @@ def _settings(found: WorkspaceRules) -> ProfileSettings:
         thresholds=ProfileThresholds(**found.rules.thresholds.as_dict()),
         trait_schema=found.trait_schema,
         retention_days=found.retention_days,
+        contact_traits_server_only=found.contact_traits_server_only,
     )
 
 
@@ -315,13 +320,17 @@ class Mutation:
         made = await info.context["rulebook"].define(workspace_of(info), Definition(**vars(definition)))
         return _definition(made)
 
-    @strawberry.mutation(description="Change thresholds, trait schema or retention; what is not given stays.")
+    @strawberry.mutation(
+        description="Change thresholds, trait schema, retention or where contact traits may come from; "
+        "what is not given stays."
+    )
     async def update_profile_settings(
         self,
         info: strawberry.Info,
         thresholds: ProfileThresholdsInput | None = None,
         trait_schema: JSON | None = None,
         retention_days: int | None = None,
+        contact_traits_server_only: bool | None = None,
     ) -> ProfileSettings:
         workspace = workspace_of(info)
         rulebook: Rulebook = info.context["rulebook"]
@@ -330,7 +339,8 @@ class Mutation:
             current = (await rulebook.of(workspace)).rules.thresholds.as_dict()
             merged = Thresholds(**{k: v if v is not None else current[k] for k, v in vars(thresholds).items()})
         schema = _object(trait_schema, "traitSchema") if trait_schema is not None else None
-        return _settings(await rulebook.update_settings(workspace, merged, schema, retention_days))
+        found = await rulebook.update_settings(workspace, merged, schema, retention_days, contact_traits_server_only)
+        return _settings(found)
 
 
 def _object(value, field: str) -> dict:

@@ -70,6 +70,7 @@ def settings_message(workspace: str, found: WorkspaceRules) -> profile_pb2.Profi
         thresholds=profile_pb2.Thresholds(**found.rules.thresholds.as_dict()),
         trait_schema=profile_pb2.TraitSchema(types=found.trait_schema),
         retention_days=found.retention_days,
+        contact_traits_server_only=found.contact_traits_server_only,
     )
 
 
@@ -240,6 +241,9 @@ class ProfileGrpc(profile_pb2_grpc.ProfileServiceServicer):
             thresholds=thresholds,
             trait_schema=dict(request.trait_schema.types) if request.HasField("trait_schema") else None,
             retention_days=request.retention_days if request.HasField("retention_days") else None,
+            contact_traits_server_only=(
+                request.contact_traits_server_only if request.HasField("contact_traits_server_only") else None
+            ),
         )
         return settings_message(workspace, found)
 

@@ -107,10 +107,11 @@ class MergeApplier:
         """Erase the person: profile, tombstones merged into it, and all their events.
 
         Any id of the person erases all of it: a merged (loser) id stands for the
-        same person as its winner. The one announcement takes every trait and
-        computed value to null, so that indexes built from profile.changed (the
-        segment bitmaps) drop the person; its `before` values are what those
-        indexes need to find the bits to clear.
+        same person as its winner. The one announcement names every trait,
+        computed value and tag path with null after, so that indexes built from
+        profile.changed (the segment bitmaps) drop the person. Its `before` is
+        null too: an erasure must not copy the erased values onto a topic (they
+        would outlive the erasure there); receivers clear by path and uid.
         """
         ws = msg.workspace_id
         now = self.clock.now()
@@ -123,9 +124,8 @@ class MergeApplier:
                 return False
             ids = sorted({msg.person_id} | {d["_id"] for d in await self.store.subtree(ws, root["_id"], session)})
             await self.store.erase(ws, ids, now, session)
-            await self._announce(
-                ws, root["_id"], root["uid"], diff(root, None), f"forget:{msg.person_id}", now, session
-            )
+            paths_only = Update(changes=[(path, None, None) for path, _, _ in diff(root, None).changes])
+            await self._announce(ws, root["_id"], root["uid"], paths_only, f"forget:{msg.person_id}", now, session)
             return True
 
         return await self._run(work)

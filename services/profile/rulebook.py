@@ -2,7 +2,7 @@
 
 Collections:
 - `profile_settings`: {_id: workspace, thresholds: {...}, trait_schema: {name: type},
-  retention_days, templates_loaded_at}. Absent fields take the documented defaults.
+  retention_days, contact_traits_server_only, templates_loaded_at}. Absent fields take the documented defaults.
 - `tag_definitions`: {_id: "<workspace>:<name>", workspace, name, display_name_zh,
   display_name_en, category, source, value_kind, description, rule, updated_at}.
 
@@ -48,6 +48,8 @@ class WorkspaceRules:
     definitions: dict[str, TagDefinition]
     trait_schema: dict[str, str]
     retention_days: int  # 0: keep events for ever
+    # Contact traits only from server-side writes, never from identify events (kit/contacts.py).
+    contact_traits_server_only: bool = False
 
 
 class Rulebook:
@@ -74,6 +76,7 @@ class Rulebook:
             definitions=definitions,
             trait_schema=settings.get("trait_schema") or {},
             retention_days=int(settings.get("retention_days") or 0),
+            contact_traits_server_only=bool(settings.get("contact_traits_server_only")),
         )
         self._cache[workspace] = (time.monotonic(), found)
         return found
@@ -169,6 +172,7 @@ class Rulebook:
         thresholds: Thresholds | None = None,
         trait_schema: dict[str, str] | None = None,
         retention_days: int | None = None,
+        contact_traits_server_only: bool | None = None,
     ) -> WorkspaceRules:
         """Change what is given; everything is checked before anything is written."""
         fields: dict = {}
@@ -180,6 +184,8 @@ class Rulebook:
             if not 0 <= retention_days <= MAX_RETENTION_DAYS:
                 raise InvalidInput(f"retention_days must be 0 (keep) to {MAX_RETENTION_DAYS}", "retention_days")
             fields["retention_days"] = retention_days
+        if contact_traits_server_only is not None:
+            fields["contact_traits_server_only"] = bool(contact_traits_server_only)
         await self.of(workspace)  # seeds a new workspace first
 
         async def work(session) -> None:

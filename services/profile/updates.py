@@ -13,6 +13,7 @@ from pymongo.errors import BulkWriteError
 from cdp.identity.v1 import events_pb2 as identity_events
 from cdp.profile.v1 import events_pb2
 from services.kit.clock import Clock
+from services.kit.contacts import CONTACT_TRAITS
 from services.kit.errors import InvalidInput
 from services.kit.kafka import Topics
 from services.kit.mongo import in_transaction, is_duplicate_key
@@ -41,12 +42,22 @@ log = logging.getLogger(__name__)
 TAG_CHUNK = 100
 
 
-def event_document(resolved: identity_events.ResolvedEvent, schema: dict[str, str] | None = None) -> dict:
-    """The stored form of an event; identify traits that break the key rules or the schema are dropped."""
+def event_document(
+    resolved: identity_events.ResolvedEvent, schema: dict[str, str] | None = None, contacts_server_only: bool = False
+) -> dict:
+    """The stored form of an event; identify traits that break the key rules or the schema are dropped.
+
+    With contacts_server_only the contact traits are dropped too, before the
+    event is stored, so no later rebuild from stored events brings them back.
+    """
     e = resolved.event
     traits, dropped = clean_event_traits(from_struct(e.traits), schema)
     if dropped:
         log.warning("identify traits dropped", extra={"workspace": e.workspace_id, "keys": dropped[:20]})
+    if contacts_server_only and CONTACT_TRAITS.intersection(traits):
+        ignored = sorted(CONTACT_TRAITS.intersection(traits))
+        traits = {k: v for k, v in traits.items() if k not in CONTACT_TRAITS}
+        log.info("contact traits of an identify ignored (server-side only)", extra={"keys": ignored})
     context = from_struct(e.context)
     return {
         "_id": f"{e.workspace_id}:{e.message_id}",
@@ -110,7 +121,7 @@ class ProfileUpdater:
         workspace, person_id = resolved.event.workspace_id, resolved.person_id
         now = self.clock.now()
         rules = await self.rulebook.of(workspace)
-        base_doc = event_document(resolved, rules.trait_schema)
+        base_doc = event_document(resolved, rules.trait_schema, rules.contact_traits_server_only)
 
         async def work(session) -> None:
             profile = await self.store.resolve(workspace, person_id, session)
@@ -161,7 +172,7 @@ class ProfileUpdater:
         for resolved in batch:
             ws = resolved.event.workspace_id
             rules = await self.rulebook.of(ws)
-            doc = event_document(resolved, rules.trait_schema)
+            doc = event_document(resolved, rules.trait_schema, rules.contact_traits_server_only)
             if doc["_id"] in docs:
                 raise _BatchConflict("the same messageId twice in one batch")
             docs[doc["_id"]] = doc

@@ -267,16 +267,18 @@ class TraitSchema(_message.Message):
     def __init__(self, types: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class ProfileSettings(_message.Message):
-    __slots__ = ("workspace_id", "thresholds", "trait_schema", "retention_days")
+    __slots__ = ("workspace_id", "thresholds", "trait_schema", "retention_days", "contact_traits_server_only")
     WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
     THRESHOLDS_FIELD_NUMBER: _ClassVar[int]
     TRAIT_SCHEMA_FIELD_NUMBER: _ClassVar[int]
     RETENTION_DAYS_FIELD_NUMBER: _ClassVar[int]
+    CONTACT_TRAITS_SERVER_ONLY_FIELD_NUMBER: _ClassVar[int]
     workspace_id: str
     thresholds: Thresholds
     trait_schema: TraitSchema
     retention_days: int
-    def __init__(self, workspace_id: _Optional[str] = ..., thresholds: _Optional[_Union[Thresholds, _Mapping]] = ..., trait_schema: _Optional[_Union[TraitSchema, _Mapping]] = ..., retention_days: _Optional[int] = ...) -> None: ...
+    contact_traits_server_only: bool
+    def __init__(self, workspace_id: _Optional[str] = ..., thresholds: _Optional[_Union[Thresholds, _Mapping]] = ..., trait_schema: _Optional[_Union[TraitSchema, _Mapping]] = ..., retention_days: _Optional[int] = ..., contact_traits_server_only: _Optional[bool] = ...) -> None: ...
 
 class GetSettingsRequest(_message.Message):
     __slots__ = ("workspace_id",)
@@ -285,13 +287,15 @@ class GetSettingsRequest(_message.Message):
     def __init__(self, workspace_id: _Optional[str] = ...) -> None: ...
 
 class UpdateSettingsRequest(_message.Message):
-    __slots__ = ("workspace_id", "thresholds", "trait_schema", "retention_days")
+    __slots__ = ("workspace_id", "thresholds", "trait_schema", "retention_days", "contact_traits_server_only")
     WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
     THRESHOLDS_FIELD_NUMBER: _ClassVar[int]
     TRAIT_SCHEMA_FIELD_NUMBER: _ClassVar[int]
     RETENTION_DAYS_FIELD_NUMBER: _ClassVar[int]
+    CONTACT_TRAITS_SERVER_ONLY_FIELD_NUMBER: _ClassVar[int]
     workspace_id: str
     thresholds: Thresholds
     trait_schema: TraitSchema
     retention_days: int
-    def __init__(self, workspace_id: _Optional[str] = ..., thresholds: _Optional[_Union[Thresholds, _Mapping]] = ..., trait_schema: _Optional[_Union[TraitSchema, _Mapping]] = ..., retention_days: _Optional[int] = ...) -> None: ...
+    contact_traits_server_only: bool
+    def __init__(self, workspace_id: _Optional[str] = ..., thresholds: _Optional[_Union[Thresholds, _Mapping]] = ..., trait_schema: _Optional[_Union[TraitSchema, _Mapping]] = ..., retention_days: _Optional[int] = ..., contact_traits_server_only: _Optional[bool] = ...) -> None: ...
