@@ -375,3 +375,15 @@ RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
 """
+
+# KEYS = a value bitmap, the shard's registry, the attribute's `vs` set; ARGV = the bitmap's
+# suffix (its `vs` member). A value bitmap nobody's bit is set in any more goes, with its
+# entries: its key names the value, which must not outlive the last person who had it (an
+# erasure). Atomic with the check, so a bit set meanwhile keeps it. Returns 1 when it went.
+PRUNE = """
+if redis.call('BITCOUNT', KEYS[1]) ~= 0 then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('SREM', KEYS[2], KEYS[1])
+redis.call('SREM', KEYS[3], ARGV[1])
+return 1
+"""

@@ -92,6 +92,7 @@ class BitmapIndex:
         self._mark_gone = redis.register_script(lua.MARK_GONE)
         self._clear = redis.register_script(lua.CLEAR)
         self._restore = redis.register_script(lua.RESTORE)
+        self._prune = redis.register_script(lua.PRUNE)
         self._outboxes: set[str] = set()
         self._wide_cache: dict[str, tuple[float, set[str]]] = {}
         # (workspace, path) -> (when, slices this process recorded): skips the round trip of a
@@ -301,6 +302,7 @@ class BitmapIndex:
             async for c in self._bitmap_keys(workspace, shard):
                 yield c
 
+        held = await self._values_held(workspace, shard, offset) if kind == FORGOTTEN else []
         async for chunk in every_chunk():
             n = await self._clear(
                 keys=[gone, outbox_key(workspace, shard), pid_key(workspace, shard), *chunk],
@@ -311,7 +313,58 @@ class BitmapIndex:
             cleared += n
         if kind == FORGOTTEN:
             await self.redis.hdel(pid_key(workspace, shard), uid)
+            await self._prune_values(workspace, shard, held)
         return cleared
+
+    async def _values_held(self, workspace: str, shard: int, offset: int) -> list[bytes]:
+        """The value bitmaps of the shard that have this person's bit set."""
+        value_prefix = (tag(workspace, shard) + ":v:").encode()
+        held: list[bytes] = []
+        async for chunk in self._bitmap_keys(workspace, shard):
+            keys = [k for k in chunk if k.startswith(value_prefix)]
+            if not keys:
+                continue
+            pipe = self.redis.pipeline(transaction=False)
+            for key in keys:
+                pipe.getbit(key, offset)
+            held += [k for k, bit in zip(keys, await pipe.execute(), strict=True) if bit]
+        return held
+
+    async def _prune_values(self, workspace: str, shard: int, keys: list[bytes]) -> None:
+        """Drop the value bitmaps an erased person was the last to hold, and their values' names.
+
+        A value bitmap's key, its `vs` entry and the workspace's `vals` entry
+        name the value (an email, a nickname); after a forget nothing may. The
+        `vals` entry goes only when no shard has the value's bitmap any more.
+        """
+        prefix = tag(workspace, shard) + ":"
+        shards = None
+        for key in keys:
+            suffix = key.decode()[len(prefix) :]
+            path = await self._path_of(workspace, shard, suffix)
+            if path is None:
+                continue
+            gone = await self._prune(
+                keys=[key, registry_key(workspace, shard), shard_key(workspace, shard, f"vs:{path}")], args=[suffix]
+            )
+            if not gone:
+                continue
+            if shards is None:
+                shards = [int(s) for s in await self.redis.smembers(shards_key(workspace))]
+            if not any([await self.redis.exists(shard_key(workspace, s, suffix)) for s in shards]):
+                await self.redis.srem(values_key(workspace, path), suffix)
+                self._admitted.discard((workspace, path, suffix))
+
+    async def _path_of(self, workspace: str, shard: int, suffix: str) -> str | None:
+        """The attribute of a value bitmap `v:<path>:<value>` (a path may hold ':'): the one whose `vs` lists it."""
+        body = suffix[2:]
+        cut = body.find(":")
+        while cut > 0:
+            path = body[:cut]
+            if await self.redis.sismember(shard_key(workspace, shard, f"vs:{path}"), suffix):
+                return path
+            cut = body.find(":", cut + 1)
+        return None
 
     async def restore(self, workspace: str, uid: int, at_ms: int) -> bool:
         """An unmerge gave the uid back: make it alive (its traits come through profile.changed)."""
