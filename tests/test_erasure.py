@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import sys
 import time
 import uuid
 
@@ -284,3 +285,31 @@ def test_contact_traits_can_be_taken_from_server_side_calls_only(suite):
     from_identify, after_api = results[False]
     assert from_identify == {**contacts, "nickname": "Li"}
     assert after_api == {**contacts, "nickname": "Li", "push_token": "tok-server"}
+
+
+def test_every_channel_address_is_a_contact_trait():
+    """The setting guards whatever a message can be addressed to: a new channel type must extend the list."""
+    from services.kit.contacts import CONTACT_TRAITS
+    from services.messaging.channel_types import TYPES
+
+    addresses = {t.address_trait for t in TYPES.values() if t.address_trait}
+    assert addresses and addresses <= CONTACT_TRAITS
+
+
+def test_log_lines_drop_the_values_driver_errors_quote():
+    import logging
+
+    from services.kit.logs import JsonFormatter
+
+    error = (
+        "E11000 duplicate key error collection: cdp.identities index: identifier_unique "
+        'dup key: { workspace: "w", type: "email", value: "li@example.com" }, full error: '
+        "{'index': 0, 'code': 11000, 'keyValue': {'workspace': 'w', 'value': 'li@example.com'}}"
+    )
+    try:
+        raise RuntimeError(error)
+    except RuntimeError:
+        record = logging.getLogger("t").makeRecord("t", logging.ERROR, __file__, 1, "failed", (), sys.exc_info())
+    line = JsonFormatter("test").format(record)
+    assert "li@example.com" not in line
+    assert "identifier_unique" in json.loads(line)["exc"]  # the rest of the error stays to debug with
