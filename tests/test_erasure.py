@@ -16,11 +16,14 @@ import sys
 import time
 import uuid
 
+import grpc
 import httpx
+import pytest
 import redis
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from cdp.identity.v1 import identity_pb2_grpc
+from cdp.common.v1 import common_pb2
+from cdp.identity.v1 import identity_pb2, identity_pb2_grpc
 from cdp.profile.v1 import profile_pb2, profile_pb2_grpc
 from tests.conftest import eventually, grpc_stub
 from tests.helpers import collect, create_workspace, graphql, lookup, mongo_db, new_id
@@ -214,6 +217,11 @@ def test_a_forgotten_person_stays_forgotten_and_leaves_no_value_behind(suite, wo
     assert lookup(stub, ws, "user_id", user_id) is None
     assert lookup(stub, ws, "email", f"{canary}@example.com") is None
     assert person(suite, ws, user_id) is None
+    # A partner's Resolve of a forgotten identifier is refused rather than making a new person.
+    with pytest.raises(grpc.RpcError) as refused_resolve:
+        email = common_pb2.Identifier(type="email", value=f"{canary}@example.com")
+        stub.Resolve(identity_pb2.ResolveRequest(workspace_id=ws, identifiers=[email]))
+    assert refused_resolve.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert db["persons"].count_documents({"workspace": ws}) == 1  # the marker only
     assert db["profiles"].count_documents({"workspace": ws}) == 1
     # The suppression list holds digests and types, never the values.
@@ -230,6 +238,8 @@ def test_a_forgotten_person_stays_forgotten_and_leaves_no_value_behind(suite, wo
     assert mongo_holding(suite, canary) == []
     assert redis_holding(suite, canary) == []
     assert logs_holding(suite, canary) == []
+    # Nor the user id (sent as GraphQL variables many times above) or the write key.
+    assert logs_holding(suite, user_id) == [] and logs_holding(suite, key) == []
 
     # A deliberate re-registration: lifting the suppression lets the identifiers identify someone new.
     allowed = graphql(suite.gateway_url, ws, ALLOW, {"t": "user_id", "v": user_id})

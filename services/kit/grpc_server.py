@@ -39,7 +39,9 @@ class GrpcService:
 
 async def _abort(context, exc: CdpError) -> None:
     detail = f"{exc.field}: {exc.message}" if exc.field else exc.message
-    await context.abort(_STATUS.get(type(exc), grpc.StatusCode.INTERNAL), detail)
+    # By class and its bases: a domain's own kind of error (identity's Suppressed) keeps its family's code.
+    code = next((c for cls, c in _STATUS.items() if isinstance(exc, cls)), grpc.StatusCode.INTERNAL)
+    await context.abort(code, detail)
 
 
 def maps_errors(method):
