@@ -367,3 +367,36 @@ def test_bitmaps_written_before_the_key_registry_are_erased_too(segment, stub, r
     assert r.getbit(tmp, 40), "temporaries of a running count are not the index's to touch"
     assert preview(stub, ws, 'traits.legacy = "x"') == 1
     r.delete(tmp)
+
+
+def test_forget_drops_the_value_bitmaps_only_the_forgotten_held(segment, stub, r, workspace_id):
+    """Value bitmaps name their value in the key: the forgotten person's own go, shared ones stay."""
+    ws = workspace_id
+    gone, kept = ("p-solo", 30), ("p-shared", 31)
+    t0 = now()
+    produce(
+        segment,
+        [
+            changed(ws, gone[0], gone[1], {"nickname": "solo-value", "city": "上海"}, t0),
+            changed(ws, kept[0], kept[1], {"nickname": "other", "city": "上海"}, t0),
+        ],
+    )
+    eventually(lambda: preview(stub, ws, 'traits.nickname = "solo-value"') == 1)
+    eventually(lambda: preview(stub, ws, 'traits.city = "上海"') == 2)
+    produce(segment, [forgotten(ws, gone, now())])
+    eventually(lambda: not alive(r, ws, gone[1]))
+
+    def naming(text: str) -> list[bytes]:
+        return [k for k in r.scan_iter(match=f"*{ws}*", count=1000) if text.encode() in k] + [
+            k
+            for k in r.scan_iter(match=f"*{ws}*", count=1000)
+            if r.type(k) == b"set" and any(text.encode() in m for m in r.smembers(k))
+        ]
+
+    assert naming("solo-value") == []
+    assert naming("上海") != [] and naming('"other"') != []
+    assert preview(stub, ws, 'traits.city = "上海"') == 1
+    assert preview(stub, ws, 'traits.nickname = "other"') == 1
+    # The value can come back with someone else: its bitmap is made again.
+    produce(segment, [changed(ws, "p-new", 32, {"nickname": "solo-value"}, now())])
+    eventually(lambda: preview(stub, ws, 'traits.nickname = "solo-value"') == 1)
