@@ -279,8 +279,27 @@ class Stack:
             path.chmod(0o600)
         return path.read_text().strip()
 
+    def internal_keys(self) -> str:
+        """The internal keyring (`kid:secret`): the gateway signs claims with it, every service verifies.
+
+        Generated once per data directory, like the link secret; a deployment sets
+        CDP_INTERNAL_KEYS itself (several keys for rotation, the first signs).
+        """
+        path = self.data_dir / "internal-keys"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(f"k{int(time.time())}:{secrets.token_urlsafe(32)}")
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+    def auth_environment(self) -> dict[str, str]:
+        """What a process needs to sign or verify internal credentials (the services, the gateway, tools)."""
+        return {"CDP_INTERNAL_KEYS": self.internal_keys(), "CDP_IDENTITY_HTTP": self.http_url("identity")}
+
     def service_environment(self, service: str) -> dict[str, str]:
         return {
+            **self.auth_environment(),
+            "CDP_GRPC_HOST": "127.0.0.1",
             "CDP_LINK_SECRET": self.link_secret(),
             "CDP_MONGO_URL": self.mongo_url,
             "CDP_MONGO_DB": self.mongo_db,
@@ -329,6 +348,7 @@ class Stack:
         """Start Hive Gateway; the arguments let a test run a second one (e.g. CDP_DEV_MODE=1)."""
         port = port or self.ports["gateway"]
         supergraph = supergraph or self.runtime_supergraph()
+        env = {**self.auth_environment(), **env}
         self._spawn(name, ["bash", str(ROOT / "gateway" / "run.sh"), str(supergraph), str(port)], env)
         self._wait(name, lambda: _http_ok(f"http://127.0.0.1:{port}/readiness"))
         return name

@@ -7,6 +7,7 @@ import asyncio
 from starlette.routing import Route
 
 from services.identity import graphql_api, grpc_api
+from services.identity.authentication import Authentication
 from services.identity.cache import IdentityCache
 from services.identity.collection_api import CollectionApi
 from services.identity.graph import IdentityGraph
@@ -32,12 +33,14 @@ def wire(rt: Runtime) -> Wiring:
     graph = IdentityGraph(rt.mongo, store, cache, rt.relay, rt.clock, rules)
     resolver = Resolver(store, graph, cache, rules)
     collection = CollectionApi(store, rt.producer, rt.clock)
+    authentication = Authentication()
     gql = graphql_app(graphql_api.build_schema(), graphql_api.context_factory(store, resolver, graph, rt.clock))
     return Wiring(
         grpc=[grpc_api.grpc_service(store, resolver, graph, rt.clock)],
-        http_routes=[*collection.routes(), Route("/graphql", gql, methods=["GET", "POST"])],
+        http_routes=[*collection.routes(), *authentication.routes(), Route("/graphql", gql, methods=["GET", "POST"])],
         indexes=INDEXES,
         consumers=[ResolveWorker(resolver, rt.producer, rt.clock).consumer(rt.settings.kafka_bootstrap)],
+        credential_lookup=authentication.claims_for,
     )
 
 

@@ -9,6 +9,7 @@ from services.identity.people import PersonView, load_persons
 from services.identity.resolver import ResolveItem, Resolver
 from services.identity.rules import validate_rules_document
 from services.identity.store import IdentityStore
+from services.kit.auth import Scope, needs
 from services.kit.clock import Clock
 from services.kit.errors import InvalidInput, NotFound, required
 from services.kit.grpc_server import GrpcService, maps_errors
@@ -58,6 +59,7 @@ class IdentityGrpc(identity_pb2_grpc.IdentityServiceServicer):
             raise NotFound(f"person {person_id!r} not found", "person_id")
         return view
 
+    @needs(Scope.WRITE)
     @maps_errors
     async def Resolve(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
@@ -70,6 +72,7 @@ class IdentityGrpc(identity_pb2_grpc.IdentityServiceServicer):
         answer = identity_pb2.Person(workspace_id=workspace, id=person["_id"], uid=person["uid"])
         return identity_pb2.ResolveResponse(person=answer, created=created)
 
+    @needs(Scope.WRITE)
     @maps_errors
     async def ResolveBatch(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
@@ -90,6 +93,7 @@ class IdentityGrpc(identity_pb2_grpc.IdentityServiceServicer):
                 results.append(identity_pb2.ResolveResult(person=answer, created=created))
         return identity_pb2.ResolveBatchResponse(results=results)
 
+    @needs(Scope.READ)
     @maps_errors
     async def Lookup(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
@@ -101,11 +105,13 @@ class IdentityGrpc(identity_pb2_grpc.IdentityServiceServicer):
             raise NotFound(f"no person holds {ident[0]} {ident[1]!r}", "identifier")
         return person_message(await self._view(workspace, person["_id"]))
 
+    @needs(Scope.READ)
     @maps_errors
     async def GetPerson(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
         return person_message(await self._view(workspace, required(request.person_id, "person_id")))
 
+    @needs(Scope.ADMIN)
     @maps_errors
     async def Merge(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
@@ -119,6 +125,7 @@ class IdentityGrpc(identity_pb2_grpc.IdentityServiceServicer):
         )
         return merge_message(record)
 
+    @needs(Scope.ADMIN)
     @maps_errors
     async def Unmerge(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
@@ -127,6 +134,7 @@ class IdentityGrpc(identity_pb2_grpc.IdentityServiceServicer):
         restored = await self._view(workspace, record["loser"])
         return identity_pb2.UnmergeResponse(winner=person_message(winner), restored=person_message(restored))
 
+    @needs(Scope.READ)
     @maps_errors
     async def ListMerges(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
@@ -136,12 +144,14 @@ class IdentityGrpc(identity_pb2_grpc.IdentityServiceServicer):
         docs = await self.store.merges_of(workspace, required(request.person_id, "person_id"), limit)
         return identity_pb2.ListMergesResponse(merges=[merge_message(d) for d in docs])
 
+    @needs(Scope.ADMIN)
     @maps_errors
     async def Forget(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
         person_id, removed = await self.graph.forget(workspace, required(request.person_id, "person_id"))
         return identity_pb2.ForgetResponse(person_id=person_id, identifiers_removed=removed)
 
+    @needs(Scope.ADMIN)
     @maps_errors
     async def SetIdentityRules(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
@@ -157,6 +167,7 @@ class IdentityGrpc(identity_pb2_grpc.IdentityServiceServicer):
         self.resolver.forget_rules(workspace)
         return await self.GetIdentityRules(request, context)
 
+    @needs(Scope.READ)
     @maps_errors
     async def GetIdentityRules(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
@@ -171,11 +182,13 @@ class IdentityGrpc(identity_pb2_grpc.IdentityServiceServicer):
             default_region=rules.default_region,
         )
 
+    @needs(Scope.ADMIN, workspace_field=None, service_only=True)
     @maps_errors
     async def CreateWorkspace(self, request, context):
         doc = await self.store.create_workspace(request.id, request.name, request.write_key or None)
         return identity_pb2.Workspace(id=doc["_id"], name=doc["name"], write_keys=doc["write_keys"])
 
+    @needs(Scope.ADMIN, workspace_field="id")
     @maps_errors
     async def GetWorkspace(self, request, context):
         doc = await self.store.get_workspace(request.id)

@@ -34,6 +34,12 @@ class Unauthenticated(CdpError):
     code = "UNAUTHENTICATED"
 
 
+class Forbidden(CdpError):
+    """A known caller asking for a workspace or an operation its credential does not cover."""
+
+    code = "FORBIDDEN"
+
+
 class Conflict(CdpError):
     code = "CONFLICT"
 

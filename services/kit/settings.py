@@ -24,7 +24,12 @@ class ServiceSettings(BaseSettings):
     kafka_partitions: int = 6
     http_host: str = "0.0.0.0"
     http_port: int = 4000
+    grpc_host: str = "0.0.0.0"
     grpc_port: int = 50050
+    # gRPC server reflection lists every method to anyone who can connect: off unless asked for.
+    grpc_reflection: bool = False
+    # Where identity answers /internal/authenticate (API keys and operator tokens sent to gRPC).
+    identity_http: str = "http://127.0.0.1:4001"
     # Where the peers' gRPC servers are, for services that call one another
     # (profile asks segment for members to tag, messaging reads profiles).
     identity_grpc: str = "127.0.0.1:50051"

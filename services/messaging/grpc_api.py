@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cdp.messaging.v1 import messaging_pb2, messaging_pb2_grpc
+from services.kit.auth import Scope, needs
 from services.kit.errors import InvalidInput, NotFound, required
 from services.kit.grpc_server import GrpcService, maps_errors
 from services.kit.netguard import OutboundGuard
@@ -118,16 +119,19 @@ class MessagingGrpc(messaging_pb2_grpc.MessagingServiceServicer):
         self.store = ctx.store
         self.guard = guard
 
+    @needs(Scope.WRITE)
     @maps_errors
     async def Send(self, request, context):
         doc, created = await self.ctx.sender.send(send_command(request))
         return message_message(MessageView.of(doc), created)
 
+    @needs(Scope.WRITE, workspace_field="requests")
     @maps_errors
     async def SendBatch(self, request, context):
         results = await self.ctx.sender.send_batch([send_command(r) for r in request.requests])
         return messaging_pb2.SendBatchResponse(messages=[message_message(MessageView.of(d), c) for d, c in results])
 
+    @needs(Scope.READ)
     @maps_errors
     async def GetMessage(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
@@ -136,6 +140,7 @@ class MessagingGrpc(messaging_pb2_grpc.MessagingServiceServicer):
             raise NotFound(f"message {request.id!r} not found", "id")
         return message_message(MessageView.of(doc))
 
+    @needs(Scope.READ)
     @maps_errors
     async def ListMessages(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
@@ -143,11 +148,13 @@ class MessagingGrpc(messaging_pb2_grpc.MessagingServiceServicer):
         docs = await self.store.messages_of(workspace, person_id, _limit(request.limit))
         return messaging_pb2.ListMessagesResponse(messages=[message_message(MessageView.of(d)) for d in docs])
 
+    @needs(Scope.READ)
     @maps_errors
     async def GetStats(self, request, context):
         s = await self.ctx.stats(request.workspace_id, request.campaign_id, request.template_id)
         return messaging_pb2.Stats(**s)
 
+    @needs(Scope.ADMIN)
     @maps_errors
     async def UpsertChannel(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
@@ -155,6 +162,7 @@ class MessagingGrpc(messaging_pb2_grpc.MessagingServiceServicer):
         doc = await self.store.upsert_channel(workspace, name, type_, config, self.ctx.clock.now())
         return channel_message(doc)
 
+    @needs(Scope.WRITE)
     @maps_errors
     async def CreateTemplate(self, request, context):
         if request.id:
@@ -164,6 +172,7 @@ class MessagingGrpc(messaging_pb2_grpc.MessagingServiceServicer):
         )
         return template_message(doc)
 
+    @needs(Scope.WRITE)
     @maps_errors
     async def UpdateTemplate(self, request, context):
         doc = await self.ctx.update_template(
@@ -171,15 +180,18 @@ class MessagingGrpc(messaging_pb2_grpc.MessagingServiceServicer):
         )
         return template_message(doc)
 
+    @needs(Scope.READ)
     @maps_errors
     async def GetTemplate(self, request, context):
         return template_message(await self.ctx.template(request.workspace_id, request.id))
 
+    @needs(Scope.READ)
     @maps_errors
     async def ListTemplates(self, request, context):
         docs = await self.store.list_templates(required(request.workspace_id, "workspace_id"))
         return messaging_pb2.ListTemplatesResponse(templates=[template_message(d) for d in docs])
 
+    @needs(Scope.WRITE)
     @maps_errors
     async def DeleteTemplate(self, request, context):
         deleted = await self.store.delete_template(
@@ -187,6 +199,7 @@ class MessagingGrpc(messaging_pb2_grpc.MessagingServiceServicer):
         )
         return messaging_pb2.DeleteTemplateResponse(deleted=deleted)
 
+    @needs(Scope.READ)
     @maps_errors
     async def Render(self, request, context):
         content = content_of(request.content) if request.HasField("content") else None
@@ -195,6 +208,7 @@ class MessagingGrpc(messaging_pb2_grpc.MessagingServiceServicer):
         )
         return messaging_pb2.RenderResponse(content=content_message(rendered))
 
+    @needs(Scope.ADMIN)
     @maps_errors
     async def SetPolicy(self, request, context):
         policy = Policy(
@@ -208,6 +222,7 @@ class MessagingGrpc(messaging_pb2_grpc.MessagingServiceServicer):
         saved = await self.ctx.set_policy(request.workspace_id, policy)
         return policy_message(request.workspace_id, saved)
 
+    @needs(Scope.READ)
     @maps_errors
     async def GetPolicy(self, request, context):
         return policy_message(request.workspace_id, await self.ctx.policy(request.workspace_id))

@@ -10,6 +10,7 @@ profile once, however many of its ids were asked for.
 from __future__ import annotations
 
 from cdp.profile.v1 import computed_pb2, profile_pb2, profile_pb2_grpc
+from services.kit.auth import Scope, needs
 from services.kit.catalog import COMPUTED
 from services.kit.errors import InvalidInput, NotFound, required
 from services.kit.grpc_server import GrpcService, maps_errors
@@ -112,11 +113,13 @@ class ProfileGrpc(profile_pb2_grpc.ProfileServiceServicer):
             raise NotFound(f"no profile for person {person_id!r}", "person_id")
         return doc
 
+    @needs(Scope.READ)
     @maps_errors
     async def GetProfile(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
         return profile_message(workspace, await self._profile(workspace, required(request.person_id, "person_id")))
 
+    @needs(Scope.READ)
     @maps_errors
     async def BatchGetProfiles(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
@@ -126,6 +129,7 @@ class ProfileGrpc(profile_pb2_grpc.ProfileServiceServicer):
         unique = {docs[p]["_id"]: docs[p] for p in request.person_ids if p in docs}
         return profile_pb2.BatchGetProfilesResponse(profiles=[profile_message(workspace, d) for d in unique.values()])
 
+    @needs(Scope.WRITE)
     @maps_errors
     async def UpsertTraits(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
@@ -139,6 +143,7 @@ class ProfileGrpc(profile_pb2_grpc.ProfileServiceServicer):
         )
         return profile_message(workspace, await self._profile(workspace, person_id))
 
+    @needs(Scope.WRITE)
     @maps_errors
     async def AssignTags(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
@@ -156,11 +161,13 @@ class ProfileGrpc(profile_pb2_grpc.ProfileServiceServicer):
         docs = await self.store.resolve_many(workspace, list(dict.fromkeys(tagged)))
         return profile_pb2.AssignTagsResponse(profiles=[profile_message(workspace, d) for d in docs.values()])
 
+    @needs(Scope.READ)
     @maps_errors
     async def GetTagJob(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
         return job_message(await self.jobs.get(workspace, required(request.job_id, "job_id")))
 
+    @needs(Scope.WRITE)
     @maps_errors
     async def RemoveTags(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
@@ -170,6 +177,7 @@ class ProfileGrpc(profile_pb2_grpc.ProfileServiceServicer):
         await self.updater.remove_tags(workspace, person_id, list(request.names), request_cause("grpc:RemoveTags"))
         return profile_message(workspace, await self._profile(workspace, person_id))
 
+    @needs(Scope.WRITE)
     @maps_errors
     async def DefineTag(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
@@ -178,6 +186,7 @@ class ProfileGrpc(profile_pb2_grpc.ProfileServiceServicer):
         definition = await self.rulebook.define(workspace, TagDefinition(**{"name": "", **fields}))
         return definition_message(workspace, definition)
 
+    @needs(Scope.READ)
     @maps_errors
     async def ListTagDefinitions(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
@@ -186,6 +195,7 @@ class ProfileGrpc(profile_pb2_grpc.ProfileServiceServicer):
             definitions=[definition_message(workspace, d) for _, d in sorted(found.definitions.items())]
         )
 
+    @needs(Scope.READ)
     @maps_errors
     async def GetTimeline(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
@@ -214,17 +224,20 @@ class ProfileGrpc(profile_pb2_grpc.ProfileServiceServicer):
             next_cursor=cursor,
         )
 
+    @needs(Scope.READ)
     @maps_errors
     async def LtvByChannel(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
         rows = await reports.ltv_by_channel(self.store, workspace)
         return profile_pb2.LtvByChannelResponse(channels=[profile_pb2.ChannelLtv(**r) for r in rows])
 
+    @needs(Scope.READ)
     @maps_errors
     async def GetSettings(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
         return settings_message(workspace, await self.rulebook.of(workspace))
 
+    @needs(Scope.ADMIN)
     @maps_errors
     async def UpdateSettings(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
