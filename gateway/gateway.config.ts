@@ -4,16 +4,15 @@
 // cd's into gateway/ and also passes it explicitly with --config-path).
 // TypeScript is transpiled on the fly by the CLI.
 //
-// Layout: the edge's policy in named pieces (mode, CORS, query limits), then
-// `gatewayConfig`, whose `plugins` list is where further edge plugins
-// (authentication, signed upstream requests) are added, each built from its
-// own section here.
+// Layout: the edge's policy in named pieces (mode, CORS, query limits,
+// authentication), then `gatewayConfig`, whose `plugins` list holds the edge
+// plugins, each built from its own section here.
 //
 // The limit plugins are GraphQL Armor's, imported directly (pinned in
 // package.json) rather than through the gateway's `maxDepth`/`maxTokens`
 // shortcuts, so every refusal can be given one stable code (see `refusal`).
 
-import { randomUUID } from 'node:crypto';
+import { createHash, createHmac, randomUUID } from 'node:crypto';
 
 import { costLimitPlugin } from '@escape.tech/graphql-armor-cost-limit';
 import { maxAliasesPlugin } from '@escape.tech/graphql-armor-max-aliases';
@@ -89,6 +88,115 @@ function queryLimitPlugins() {
   ];
 }
 
+// -- authentication ----------------------------------------------------------------
+// The caller's `Authorization: Bearer <credential>` (a secret API key, an operator
+// token, or a claims token) is turned into claims by identity's
+// /internal/authenticate, asked with this gateway's own service credential. The
+// subgraphs then receive `Authorization: Bearer <claims>`: a token signed with the
+// internal keyring (CDP_INTERNAL_KEYS, shared with every service) naming the
+// subject, the one workspace and the scopes; they accept nothing else. The
+// client's own credential goes no further than identity. A request without a
+// credential reaches the subgraphs without claims, so every field but `login`
+// answers UNAUTHENTICATED there; a refused credential is answered here.
+// Claims are cached by the credential's hash and the workspace named, until 30 s
+// before they expire (so a revoked key stops within 30 s); refusals for 5 s.
+const IDENTITY_HTTP = process.env.CDP_IDENTITY_HTTP || 'http://127.0.0.1:4001';
+const DEV_INTERNAL_SECRET = 'dev-only-internal-secret-change-me';
+const SERVICE_TOKEN_TTL = 3600;
+const CACHE_SIZE = 10000;
+const REFUSAL_CACHE_SECONDS = 5;
+
+// Same format as services/kit/signing.py: `kid:secret,...` (the first signs) or a bare secret (`k1`).
+function signingKey(): { kid: string; secret: string } {
+  const spec = (process.env.CDP_INTERNAL_KEYS || '').trim();
+  if (spec === '') {
+    if (!DEV_MODE) throw new Error('CDP_INTERNAL_KEYS must be set outside dev mode (CDP_DEV_MODE=1)');
+    return { kid: 'k1', secret: DEV_INTERNAL_SECRET };
+  }
+  const first = spec.split(',')[0];
+  const at = first.indexOf(':');
+  const key = at < 0 ? { kid: 'k1', secret: first } : { kid: first.slice(0, at), secret: first.slice(at + 1) };
+  if (!DEV_MODE && key.secret.length < 32) throw new Error('CDP_INTERNAL_KEYS secrets must be at least 32 characters');
+  return key;
+}
+
+const SIGNING_KEY = signingKey();
+
+function b64url(data: Buffer | string): string {
+  return Buffer.from(data).toString('base64url');
+}
+
+function sign(payload: Record<string, unknown>, ttlSeconds: number): string {
+  const body = { ...payload, kid: SIGNING_KEY.kid, exp: Math.floor(Date.now() / 1000 + ttlSeconds) };
+  const text = b64url(JSON.stringify(body));
+  return `${text}.${b64url(createHmac('sha256', SIGNING_KEY.secret).update(text).digest())}`;
+}
+
+let serviceToken = { token: '', renewAt: 0 };
+function gatewayCredential(): string {
+  const now = Date.now() / 1000;
+  if (now >= serviceToken.renewAt) {
+    const payload = { typ: 'claims', sub: 'service:gateway', ws: '*', scopes: ['admin', 'read', 'write'] };
+    serviceToken = { token: sign(payload, SERVICE_TOKEN_TTL), renewAt: now + SERVICE_TOKEN_TTL / 2 };
+  }
+  return serviceToken.token;
+}
+
+type Verdict = { claims: string } | { code: string; message: string; status: number };
+const verdicts = new Map<string, { until: number; verdict: Verdict }>();
+
+function remember(key: string, until: number, verdict: Verdict): void {
+  verdicts.delete(key);
+  verdicts.set(key, { until, verdict });
+  while (verdicts.size > CACHE_SIZE) verdicts.delete(verdicts.keys().next().value as string);
+}
+
+async function verdictFor(credential: string, workspace: string | null): Promise<Verdict> {
+  const key = `${createHash('sha256').update(credential).digest('hex')}\n${workspace ?? ''}`;
+  const now = Date.now() / 1000;
+  const hit = verdicts.get(key);
+  if (hit && hit.until > now) return hit.verdict;
+  const resp = await fetch(`${IDENTITY_HTTP}/internal/authenticate`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${gatewayCredential()}` },
+    body: JSON.stringify({ token: credential, workspace }),
+  });
+  const body = (await resp.json()) as Record<string, unknown>;
+  if (resp.ok) {
+    const verdict = { claims: String(body.claims) };
+    remember(key, now + Math.max(0, Number(body.expires_in) - 30), verdict);
+    return verdict;
+  }
+  if ([400, 401, 403].includes(resp.status)) {
+    const verdict = { code: String(body.code), message: String(body.message), status: resp.status };
+    remember(key, now + REFUSAL_CACHE_SECONDS, verdict);
+    return verdict;
+  }
+  throw new Error(`identity answered ${resp.status} to /internal/authenticate`);
+}
+
+function authenticationPlugin() {
+  return {
+    async onContextBuilding({ context, extendContext }: { context: any; extendContext: (e: object) => void }) {
+      const request: Request = context.request;
+      const header = request.headers.get('authorization');
+      if (header == null || header.trim() === '') return; // the subgraphs answer UNAUTHENTICATED (or `login`)
+      const [scheme, credential] = header.trim().split(/\s+/, 2);
+      if (scheme.toLowerCase() !== 'bearer' || !credential) {
+        throw new GraphQLError("the Authorization header must be 'Bearer <API key or token>'", {
+          extensions: { code: 'UNAUTHENTICATED', http: { status: 401 } },
+        });
+      }
+      const workspace = request.headers.get('x-workspace-id')?.trim() || null;
+      const verdict = await verdictFor(credential, workspace);
+      if ('code' in verdict) {
+        throw new GraphQLError(verdict.message, { extensions: { code: verdict.code, http: { status: verdict.status } } });
+      }
+      extendContext({ cdpClaims: verdict.claims });
+    },
+  };
+}
+
 // -- unexpected errors ------------------------------------------------------------
 // What the gateway itself did not anticipate (a subgraph unreachable, a bug) is
 // answered like the subgraphs answer theirs: code INTERNAL and a correlation id,
@@ -129,12 +237,12 @@ function maskUnexpected(error: unknown): Error {
 }
 
 // -- headers to subgraphs --------------------------------------------------------
-// Client request headers forwarded verbatim to every subgraph request.
-// Lower-case names; WHATWG Headers.get() is case-insensitive.
-const PROPAGATED_HEADERS = ['x-workspace-id', 'authorization'];
+// The claims (authentication above) and the workspace named; never the client's
+// own credential. Lower-case names; WHATWG Headers.get() is case-insensitive.
+const PROPAGATED_HEADERS = ['x-workspace-id'];
 
 export const gatewayConfig = {
-  plugins: () => [...queryLimitPlugins()],
+  plugins: () => [...queryLimitPlugins(), authenticationPlugin()],
   cors: corsFor,
   graphiql: DEV_MODE,
   landingPage: DEV_MODE,
@@ -142,8 +250,9 @@ export const gatewayConfig = {
   blockFieldSuggestions: !DEV_MODE,
   maskedErrors: { maskError: maskUnexpected },
   propagateHeaders: {
-    fromClientToSubgraphs({ request }: { request: Request; subgraphName: string }) {
+    fromClientToSubgraphs({ request, context }: { request: Request; context?: any; subgraphName: string }) {
       const headers: Record<string, string> = {};
+      if (context?.cdpClaims) headers.authorization = `Bearer ${context.cdpClaims}`;
       for (const name of PROPAGATED_HEADERS) {
         const value = request.headers.get(name);
         if (value != null) headers[name] = value;

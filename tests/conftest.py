@@ -7,10 +7,10 @@ tests isolate themselves by using their own workspace ids.
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 import uuid
 
-import grpc
 import pytest
 
 from tools.stack import SERVICES, Stack
@@ -33,6 +33,8 @@ def stack(tmp_path_factory):
         "CDP_OUTBOUND_ALLOW": "127.0.0.0/8",
     }
     s = Stack.with_free_ports(tmp_path_factory.mktemp("stack"), service_env=env)
+    # The tests sign claims and service credentials with the stack's keyring, as the gateway does.
+    os.environ.update(s.auth_environment())
     s.start_infra()
     s.started_services = set()
     yield s
@@ -94,8 +96,10 @@ def workspace_id() -> str:
 
 
 def grpc_stub(stack: Stack, service: str, stub_class):
-    channel = grpc.insecure_channel(stack.grpc_target(service))
-    return stub_class(channel)
+    """A stub whose calls carry the tests' service credential (tests/helpers.grpc_channel)."""
+    from tests.helpers import grpc_channel
+
+    return stub_class(grpc_channel(stack.grpc_target(service)))
 
 
 def eventually(check, timeout: float = 20.0, interval: float = 0.1):

@@ -7,13 +7,12 @@ API unmodified.
 
 from __future__ import annotations
 
-import grpc
 import pytest
 from segment.analytics import Client
 
 from cdp.segment.v1 import segment_pb2, segment_pb2_grpc
 from tests.conftest import eventually
-from tests.helpers import collect, create_workspace, graphql, new_id
+from tests.helpers import collect, create_workspace, graphql, grpc_channel, new_id
 
 PERSON = """
 query($type: String!, $value: String!) {
@@ -97,7 +96,7 @@ def test_one_query_joins_all_four_subgraphs(suite, sink, workspace_id):
             == 1
         )
     )
-    with grpc.insecure_channel(suite.grpc_target("segment")) as channel:
+    with grpc_channel(suite.grpc_target("segment")) as channel:
         count = segment_pb2_grpc.SegmentServiceStub(channel).Count(
             segment_pb2.CountRequest(workspace_id=workspace_id, segment_id=segment["id"])
         )

@@ -16,6 +16,7 @@ import pytest
 
 from services.identity.graphql_api import build_schema as identity_schema
 from services.kit.graphql import graphql_app
+from tests.helpers import claims_token
 from tools.stack import SERVICES, free_port
 
 LISTED = ("https://console.example", "https://admin.example")
@@ -63,7 +64,7 @@ def post(url: str, query: str, variables: dict | None = None, headers: dict | No
     return httpx.post(
         url,
         json={"query": query, "variables": variables or {}},
-        headers={"x-workspace-id": "ws_edge", **(headers or {})},
+        headers={"x-workspace-id": "ws_edge", "authorization": f"Bearer {claims_token('ws_edge')}", **(headers or {})},
         timeout=15,
     )
 

@@ -11,7 +11,7 @@ from cdp.common.v1 import common_pb2
 from cdp.identity.v1 import events_pb2, identity_pb2, identity_pb2_grpc
 from services.kit.kafka import Topics
 from tests.conftest import eventually
-from tests.helpers import collect, create_workspace, graphql, lookup, new_id, read_topic
+from tests.helpers import collect, create_workspace, graphql, grpc_channel, lookup, new_id, read_topic
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,7 @@ def identity(start_service):
 
 @pytest.fixture
 def stub(identity):
-    with grpc.insecure_channel(identity.grpc_target("identity")) as channel:
+    with grpc_channel(identity.grpc_target("identity")) as channel:
         yield identity_pb2_grpc.IdentityServiceStub(channel)
 
 
@@ -108,7 +108,7 @@ def test_health_and_reflection_are_served(identity):
     from grpc_health.v1 import health_pb2, health_pb2_grpc
     from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-    with grpc.insecure_channel(identity.grpc_target("identity")) as channel:
+    with grpc_channel(identity.grpc_target("identity")) as channel:
         health = health_pb2_grpc.HealthStub(channel).Check(
             health_pb2.HealthCheckRequest(service="cdp.identity.v1.IdentityService")
         )
