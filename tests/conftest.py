@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import time
 import uuid
 
 import pytest
 
 from tools.stack import SERVICES, Stack
+
+# One internal keyring for the session, set before any stack starts: every stack a test
+# starts (some start their own) and the tests' own claims and service credentials share it.
+os.environ.setdefault("CDP_INTERNAL_KEYS", f"tests:{secrets.token_urlsafe(32)}")
 
 
 @pytest.fixture(scope="session")
@@ -33,8 +38,6 @@ def stack(tmp_path_factory):
         "CDP_OUTBOUND_ALLOW": "127.0.0.0/8",
     }
     s = Stack.with_free_ports(tmp_path_factory.mktemp("stack"), service_env=env)
-    # The tests sign claims and service credentials with the stack's keyring, as the gateway does.
-    os.environ.update(s.auth_environment())
     s.start_infra()
     s.started_services = set()
     yield s

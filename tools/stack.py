@@ -282,9 +282,12 @@ class Stack:
     def internal_keys(self) -> str:
         """The internal keyring (`kid:secret`): the gateway signs claims with it, every service verifies.
 
-        Generated once per data directory, like the link secret; a deployment sets
-        CDP_INTERNAL_KEYS itself (several keys for rotation, the first signs).
+        Generated once per data directory, like the link secret, unless CDP_INTERNAL_KEYS
+        is set (several keys for rotation, the first signs): then every stack started
+        from this environment shares it.
         """
+        if os.environ.get("CDP_INTERNAL_KEYS", "").strip():
+            return os.environ["CDP_INTERNAL_KEYS"].strip()
         path = self.data_dir / "internal-keys"
         if not path.exists():
             self.data_dir.mkdir(parents=True, exist_ok=True)
