@@ -317,11 +317,7 @@ def _access(service: str) -> dict:
     from services.kit.grpc_server import GrpcService, access_table
 
     module = importlib.import_module(f"services.{service}.grpc_api")
-    servicer_class = next(
-        v
-        for k, v in vars(module).items()
-        if isinstance(v, type) and k.endswith("Servicer") and "_pb2" not in v.__module__
-    )
+    servicer_class = getattr(module, f"{service.capitalize()}Grpc")
     full = f"cdp.{service}.v1.{service.capitalize()}Service"
     return access_table([GrpcService(lambda *_: None, servicer_class, full)])
 

@@ -151,7 +151,10 @@ def test_official_segment_sdk_is_accepted_unmodified(suite, workspace_id):
     client.track("sdk-user", "Order Completed", {"order_id": "sdk-2", "total": 33.4, "currency": "CNY"})
     client.flush()
     assert errors == []
-    person = person_via_gateway(suite, workspace_id, "user_id", "sdk-user", lambda p: p["computed"]["orderCount"] == 2)
+    # The identify and the orders may be applied in either order: wait for both.
+    person = person_via_gateway(
+        suite, workspace_id, "user_id", "sdk-user", lambda p: p["computed"]["orderCount"] == 2 and p["traits"]
+    )
     assert person["computed"]["revenue"] == pytest.approx(100.0)
     assert person["traits"]["email"] == "sdk@example.com"
     assert ("anonymous_id", "sdk-device") in {(i["type"], i["value"]) for i in person["identities"]}

@@ -11,6 +11,7 @@ from services.identity.graph import IdentityGraph
 from services.identity.people import PersonView, load_persons
 from services.identity.resolver import Resolver
 from services.identity.store import IdentityStore
+from services.kit.auth import Scope
 from services.kit.clock import Clock
 from services.kit.errors import InvalidInput, NotFound
 from services.kit.graphql import schema as make_schema
@@ -119,7 +120,7 @@ class Mutation:
     async def merge_persons(
         self, info: strawberry.Info, person_id_a: strawberry.ID, person_id_b: strawberry.ID, reason: str
     ) -> Merge:
-        workspace = workspace_of(info)
+        workspace = workspace_of(info, Scope.ADMIN)
         store: IdentityStore = info.context["store"]
         a, b = [await store.live_target(workspace, str(p)) for p in (person_id_a, person_id_b)]
         docs = await store.persons_by_ids(workspace, [a, b])
@@ -136,11 +137,11 @@ class Mutation:
 
     @strawberry.mutation(description="Reverse a merge from its log entry.")
     async def unmerge_persons(self, info: strawberry.Info, merge_id: strawberry.ID, reason: str) -> Merge:
-        return _merge(await info.context["graph"].unmerge(workspace_of(info), str(merge_id), reason))
+        return _merge(await info.context["graph"].unmerge(workspace_of(info, Scope.ADMIN), str(merge_id), reason))
 
     @strawberry.mutation(description="Erase a person (PIPL/GDPR): identifiers, merges, and downstream data.")
     async def forget_person(self, info: strawberry.Info, person_id: strawberry.ID) -> ForgetResult:
-        person, removed = await info.context["graph"].forget(workspace_of(info), str(person_id))
+        person, removed = await info.context["graph"].forget(workspace_of(info, Scope.ADMIN), str(person_id))
         return ForgetResult(person_id=strawberry.ID(person), identifiers_removed=removed)
 
 

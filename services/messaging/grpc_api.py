@@ -8,7 +8,7 @@ from services.kit.errors import InvalidInput, NotFound, required
 from services.kit.grpc_server import GrpcService, maps_errors
 from services.kit.netguard import OutboundGuard
 from services.kit.protos import from_struct, to_struct, to_timestamp
-from services.messaging.channels import validate_channel
+from services.messaging.channels import shown, validate_channel
 from services.messaging.messages import Content, SendCommand
 from services.messaging.operations import Context
 from services.messaging.policy import Cap, Policy
@@ -60,7 +60,10 @@ def message_message(view: MessageView, created: bool = False) -> messaging_pb2.M
 
 def channel_message(doc: dict) -> messaging_pb2.Channel:
     return messaging_pb2.Channel(
-        workspace_id=doc["workspace"], name=doc["name"], type=doc["type"], config=to_struct(doc["config"])
+        workspace_id=doc["workspace"],
+        name=doc["name"],
+        type=doc["type"],
+        config=to_struct(shown(doc["type"], doc["config"])),
     )
 
 

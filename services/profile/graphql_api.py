@@ -12,6 +12,7 @@ import strawberry
 from strawberry.dataloader import DataLoader
 from strawberry.scalars import JSON
 
+from services.kit.auth import Scope
 from services.kit.catalog import COMPUTED
 from services.kit.errors import InvalidInput, NotFound
 from services.kit.graphql import schema as make_schema
@@ -323,7 +324,7 @@ class Mutation:
         trait_schema: JSON | None = None,
         retention_days: int | None = None,
     ) -> ProfileSettings:
-        workspace = workspace_of(info)
+        workspace = workspace_of(info, Scope.ADMIN)
         rulebook: Rulebook = info.context["rulebook"]
         merged = None
         if thresholds is not None:
