@@ -24,7 +24,6 @@ import time
 import uuid
 
 import aiohttp
-import grpc
 import httpx
 from bson import ObjectId
 from pymongo import AsyncMongoClient
@@ -36,6 +35,7 @@ from services.kit.mongo import CommandCounts
 from services.kit.protos import to_struct
 from services.messaging.messages import QUEUED
 from services.messaging.store import INDEXES, chunks
+from tools.credentials import aio_channel
 from tools.stack import free_port
 
 
@@ -80,7 +80,7 @@ async def baseline(url: str, n: int) -> float:
 
 async def pipeline(stack, sink: str, n: int, meter: Meter, persons: int = 1000) -> dict:
     ws = f"bench_{uuid.uuid4().hex[:8]}"
-    channel = grpc.aio.insecure_channel(stack.grpc_target("messaging"))
+    channel = aio_channel(stack.grpc_target("messaging"))
     stub = messaging_pb2_grpc.MessagingServiceStub(channel)
     # Limits and caps on, not binding: 100,000/s and 1,000 a day per person.
     await stub.UpsertChannel(

@@ -18,53 +18,8 @@ from google.protobuf.message import DecodeError
 
 from cdp.common.v1 import common_pb2
 from cdp.identity.v1 import identity_pb2, identity_pb2_grpc
-from services.kit import auth
-from services.kit.auth import ALL_SCOPES
+from tools.credentials import claims_token, grpc_channel, service_metadata  # noqa: F401 (tests import them here)
 from tools.stack import Stack
-
-
-def claims_token(workspace_id: str, scopes=ALL_SCOPES, subject: str = "test:tests") -> str:
-    """A claims token for one workspace, as the gateway would sign it (the test stack's keyring)."""
-    return auth.sign_claims(auth.Claims(subject, workspace_id, frozenset(scopes)))
-
-
-def service_metadata() -> tuple[tuple[str, str], ...]:
-    """gRPC call metadata with the tests' service credential (acts for any workspace a request names)."""
-    return _SERVICE.metadata()
-
-
-_SERVICE = auth.ServiceCredential("tests")
-
-
-class _Metadata(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):
-    """Adds the service credential to every call that carries no authorization of its own."""
-
-    def _details(self, details):
-        metadata = list(details.metadata or ())
-        if not any(k == "authorization" for k, _ in metadata):
-            metadata += list(service_metadata())
-        return details._replace(metadata=metadata) if hasattr(details, "_replace") else _Details(details, metadata)
-
-    def intercept_unary_unary(self, continuation, details, request):
-        return continuation(self._details(details), request)
-
-    def intercept_unary_stream(self, continuation, details, request):
-        return continuation(self._details(details), request)
-
-
-class _Details(grpc.ClientCallDetails):
-    def __init__(self, details, metadata) -> None:
-        self.method = details.method
-        self.timeout = details.timeout
-        self.metadata = metadata
-        self.credentials = details.credentials
-        self.wait_for_ready = getattr(details, "wait_for_ready", None)
-        self.compression = getattr(details, "compression", None)
-
-
-def grpc_channel(target: str) -> grpc.Channel:
-    """A channel whose calls carry the tests' service credential unless they send their own."""
-    return grpc.intercept_channel(grpc.insecure_channel(target), _Metadata())
 
 
 def create_workspace(stack: Stack, workspace_id: str) -> str:

@@ -293,7 +293,9 @@ class Stack:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             path.write_text(f"k{int(time.time())}:{secrets.token_urlsafe(32)}")
             path.chmod(0o600)
-        return path.read_text().strip()
+        # This process (a tool, a benchmark) signs its own credentials with the stack's keys.
+        os.environ["CDP_INTERNAL_KEYS"] = path.read_text().strip()
+        return os.environ["CDP_INTERNAL_KEYS"]
 
     def auth_environment(self) -> dict[str, str]:
         """What a process needs to sign or verify internal credentials (the services, the gateway, tools)."""
