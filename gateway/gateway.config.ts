@@ -197,6 +197,58 @@ function authenticationPlugin() {
   };
 }
 
+// -- rate limits -------------------------------------------------------------------
+// Per credential (the Authorization header's hash) and, for requests without one,
+// per client address: a GCRA bucket each, in this gateway's memory (every replica
+// limits on its own; 10,000 buckets at most, the least recently used forgotten).
+// Over the limit: 429 with Retry-After and code RATE_LIMITED, before anything runs.
+// CDP_RATE_PER_CREDENTIAL / CDP_RATE_PER_ADDRESS: `rate/s:burst`.
+function rateSetting(name: string, fallback: string): { rate: number; burst: number } {
+  const [rate, burst] = (process.env[name] || fallback).split(':').map(Number);
+  if (!(rate > 0) || !(burst >= 1)) throw new Error(`${name} must be "<requests per second>:<burst>"`);
+  return { rate, burst };
+}
+
+export const RATES = {
+  credential: rateSetting('CDP_RATE_PER_CREDENTIAL', '200:400'),
+  address: rateSetting('CDP_RATE_PER_ADDRESS', '30:100'),
+};
+const buckets = new Map<string, number>(); // key -> theoretical arrival time (ms)
+
+// The seconds to wait, or 0 when the request may go now.
+function admit(key: string, limit: { rate: number; burst: number }): number {
+  const now = Date.now();
+  const interval = 1000 / limit.rate;
+  const tat = Math.max(buckets.get(key) ?? now, now);
+  if (tat - now > interval * (limit.burst - 1)) return Math.ceil((tat - now - interval * (limit.burst - 1)) / 1000);
+  buckets.delete(key);
+  buckets.set(key, tat + interval);
+  while (buckets.size > 10000) buckets.delete(buckets.keys().next().value as string);
+  return 0;
+}
+
+function rateLimitPlugin() {
+  return {
+    onRequest({ request, serverContext, endResponse }: any) {
+      const header = request.headers.get('authorization');
+      const address = serverContext?.req?.socket?.remoteAddress ?? 'unknown';
+      const [key, limit] = header
+        ? [`c:${createHash('sha256').update(header).digest('hex')}`, RATES.credential]
+        : [`a:${address}`, RATES.address];
+      const wait = admit(key, limit);
+      if (wait > 0) {
+        const body = { errors: [{ message: `rate limit exceeded: retry in ${wait} s`, extensions: { code: 'RATE_LIMITED', retryAfter: wait } }] };
+        endResponse(
+          new Response(JSON.stringify(body), {
+            status: 429,
+            headers: { 'content-type': 'application/json', 'retry-after': String(wait) },
+          }),
+        );
+      }
+    },
+  };
+}
+
 // -- unexpected errors ------------------------------------------------------------
 // What the gateway itself did not anticipate (a subgraph unreachable, a bug) is
 // answered like the subgraphs answer theirs: code INTERNAL and a correlation id,
@@ -242,7 +294,7 @@ function maskUnexpected(error: unknown): Error {
 const PROPAGATED_HEADERS = ['x-workspace-id'];
 
 export const gatewayConfig = {
-  plugins: () => [...queryLimitPlugins(), authenticationPlugin()],
+  plugins: () => [rateLimitPlugin(), ...queryLimitPlugins(), authenticationPlugin()],
   cors: corsFor,
   graphiql: DEV_MODE,
   landingPage: DEV_MODE,
