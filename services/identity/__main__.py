@@ -10,11 +10,16 @@ from services.identity import graphql_api, grpc_api
 from services.identity.authentication import Authentication
 from services.identity.cache import IdentityCache
 from services.identity.collection_api import CollectionApi
+from services.identity.credentials import INDEXES as CREDENTIAL_INDEXES
+from services.identity.credentials import Credentials
 from services.identity.graph import IdentityGraph
+from services.identity.login import Login
 from services.identity.resolver import Resolver
 from services.identity.rules_cache import RulesCache
 from services.identity.store import INDEXES, IdentityStore
 from services.identity.workers import ResolveWorker
+from services.kit import audit as kit_audit
+from services.kit.audit import Audit
 from services.kit.graphql import graphql_app
 from services.kit.runtime import Runtime, Wiring, serve
 from services.kit.settings import ServiceSettings
@@ -33,12 +38,23 @@ def wire(rt: Runtime) -> Wiring:
     graph = IdentityGraph(rt.mongo, store, cache, rt.relay, rt.clock, rules)
     resolver = Resolver(store, graph, cache, rules)
     collection = CollectionApi(store, rt.producer, rt.clock)
-    authentication = Authentication()
-    gql = graphql_app(graphql_api.build_schema(), graphql_api.context_factory(store, resolver, graph, rt.clock))
+    credentials = Credentials(rt.db, rt.clock)
+    audit = Audit(rt.db, rt.clock)
+    authentication = Authentication(credentials)
+    context = graphql_api.context_factory(
+        store,
+        resolver,
+        graph,
+        rt.clock,
+        credentials=credentials,
+        audit=audit,
+        login=Login(credentials, rt.redis, audit),
+    )
+    gql = graphql_app(graphql_api.build_schema(), context)
     return Wiring(
-        grpc=[grpc_api.grpc_service(store, resolver, graph, rt.clock)],
+        grpc=[grpc_api.grpc_service(store, resolver, graph, rt.clock, credentials, audit)],
         http_routes=[*collection.routes(), *authentication.routes(), Route("/graphql", gql, methods=["GET", "POST"])],
-        indexes=INDEXES,
+        indexes=[*INDEXES, *CREDENTIAL_INDEXES, *kit_audit.INDEXES],
         consumers=[ResolveWorker(resolver, rt.producer, rt.clock).consumer(rt.settings.kafka_bootstrap)],
         credential_lookup=authentication.claims_for,
     )

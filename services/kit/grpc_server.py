@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import inspect
 import logging
@@ -18,7 +19,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from services.kit import auth, metrics, tracing
 from services.kit.auth import Access, Authenticator
-from services.kit.errors import CdpError, Conflict, Forbidden, InvalidInput, NotFound, Unauthenticated
+from services.kit.errors import CdpError, Conflict, Forbidden, InvalidInput, NotFound, RateLimited, Unauthenticated
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +29,7 @@ _STATUS = {
     Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
     Forbidden: grpc.StatusCode.PERMISSION_DENIED,
     Conflict: grpc.StatusCode.ALREADY_EXISTS,
+    RateLimited: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
 
 
@@ -70,6 +72,16 @@ def maps_stream_errors(method):
             await _abort(context, exc)
 
     return wrapper
+
+
+# The claims of the call being served, set by the interceptor once it has checked them
+# (the handler runs in the same task, so it sees them): who an audit record names.
+_CALLER: contextvars.ContextVar[auth.Claims] = contextvars.ContextVar("grpc_caller")
+
+
+def caller() -> auth.Claims:
+    """Who sent the gRPC call being served (only inside a handler the interceptor checked)."""
+    return _CALLER.get()
 
 
 # Probes and load balancers call these without a credential.
@@ -136,6 +148,7 @@ class _Authenticated(grpc.aio.ServerInterceptor):
                 claims.require(access.scope)
                 for workspace in named:
                     claims.workspace_for(workspace)
+                _CALLER.set(claims)
             except CdpError as exc:
                 await _abort(context, exc)
 
