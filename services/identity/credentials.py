@@ -220,14 +220,24 @@ class Credentials:
 
     async def set_operator_role(self, workspace: str, email: str, role: str) -> dict:
         email, role = normal_email(email), valid_role(role)
-        updated = await self.operators.find_one_and_update(
-            {"email": email, "memberships.workspace": workspace},
-            {"$set": {"memberships.$.role": role}},
-            return_document=ReturnDocument.AFTER,
-        )
-        if updated is None:
-            raise NotFound(f"no operator {email} in this workspace", "email")
-        return updated
+        # Read, change, write back only if nobody changed the memberships meanwhile (the
+        # embedded Mongo-wire store lacks the positional `memberships.$` update).
+        for _ in range(5):
+            doc = await self.operators.find_one({"email": email, "memberships.workspace": workspace})
+            if doc is None:
+                raise NotFound(f"no operator {email} in this workspace", "email")
+            memberships = [
+                {"workspace": m["workspace"], "role": role if m["workspace"] == workspace else m["role"]}
+                for m in doc["memberships"]
+            ]
+            updated = await self.operators.find_one_and_update(
+                {"_id": doc["_id"], "memberships": doc["memberships"]},
+                {"$set": {"memberships": memberships}},
+                return_document=ReturnDocument.AFTER,
+            )
+            if updated is not None:
+                return updated
+        raise Conflict("the operator's memberships kept changing: try again", "email")
 
     async def remove_operator(self, workspace: str, email: str) -> dict:
         """Drop the operator's membership of `workspace` (their account and other memberships stay)."""

@@ -47,15 +47,15 @@ def merge_message(doc: dict) -> identity_pb2.MergeRecord:
 
 
 def api_key_message(doc: dict) -> identity_pb2.ApiKey:
+    # Times left unset when absent, so HasField("revoked_at") tells a live key from a revoked one.
+    times = {f: to_timestamp(doc[f]) for f in ("created_at", "revoked_at", "last_used_at") if doc.get(f)}
     return identity_pb2.ApiKey(
         id=doc["_id"],
         workspace_id=doc["workspace"],
         name=doc["name"],
         scopes=doc["scopes"],
-        created_at=to_timestamp(doc.get("created_at")),
         created_by=doc.get("created_by", ""),
-        revoked_at=to_timestamp(doc.get("revoked_at")),
-        last_used_at=to_timestamp(doc.get("last_used_at")),
+        **times,
     )
 
 
