@@ -426,3 +426,30 @@ def test_the_demo_set_up_writes_its_credentials_to_a_private_file(identity, tmp_
     # A second start reuses them rather than minting another key.
     assert demo.ensure_credentials(identity, tmp_path) == found
     assert db["api_keys"].count_documents({"workspace": "demo", "revoked_at": None}) == 1
+
+
+# -- through the gateway -----------------------------------------------------------------
+def test_the_gateway_takes_a_secret_key_and_an_operator_token_and_login_needs_neither(suite):
+    ws = f"ws_{uuid.uuid4().hex[:12]}"
+    create_workspace(suite, ws)
+    secret = create_key(suite, ws, ["read", "admin"])["secret"]
+    email = new_email()
+    add_operator(suite, ws, email, role="marketer")
+
+    def at_gateway(document: str, variables: dict | None = None, credential: str = "") -> dict:
+        header = f"Bearer {credential}" if credential else ""
+        return graphql(suite.gateway_url, ws, document, variables, headers={"authorization": header})
+
+    me = at_gateway("{ me { subject workspace scopes role } }", credential=secret)["data"]["me"]
+    assert me["subject"].startswith("key:") and (me["workspace"], me["scopes"]) == (ws, ["admin", "read"])
+    assert len(at_gateway("{ apiKeys { id } }", credential=secret)["data"]["apiKeys"]) == 1
+
+    session = at_gateway(LOGIN, {"e": email, "p": PASSWORD, "w": None})["data"]["login"]
+    as_operator = at_gateway("{ me { subject scopes role } }", credential=session["token"])["data"]["me"]
+    assert as_operator == {
+        "subject": f"operator:{session['operatorId']}",
+        "scopes": ["read", "write"],
+        "role": "marketer",
+    }
+    assert codes(at_gateway("{ apiKeys { id } }", credential=session["token"])) == {"FORBIDDEN"}
+    assert codes(at_gateway("{ me { subject } }")) == {"UNAUTHENTICATED"}
