@@ -164,6 +164,25 @@ def test_a_key_answers_its_claims_until_revoked_and_records_when_it_was_last_use
     assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
+def test_grpc_creates_lists_and_revokes_keys(identity, workspace):
+    keys = stub(identity)
+    made = keys.CreateApiKey(identity_pb2.CreateApiKeyRequest(workspace_id=workspace, name="etl", scopes=["write"]))
+    assert made.secret.startswith(f"cdp_sk_{made.key.id}_") and made.key.created_by == "service:tools"
+    assert not made.key.HasField("revoked_at") and not made.key.HasField("last_used_at")
+    assert authenticate(identity, made.secret).json()["scopes"] == ["write"]
+    revoked = keys.RevokeApiKey(identity_pb2.RevokeApiKeyRequest(workspace_id=workspace, id=made.key.id))
+    assert revoked.HasField("revoked_at") and revoked.HasField("last_used_at")
+    again = keys.RevokeApiKey(identity_pb2.RevokeApiKeyRequest(workspace_id=workspace, id=made.key.id))
+    assert again.revoked_at == revoked.revoked_at  # revoking twice keeps the first time
+    assert authenticate(identity, made.secret).status_code == 401
+    # Another workspace's key id is not found from here.
+    with pytest.raises(grpc.RpcError) as missing:
+        keys.RevokeApiKey(identity_pb2.RevokeApiKeyRequest(workspace_id="elsewhere", id=made.key.id))
+    assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+    listed = keys.ListApiKeys(identity_pb2.ListApiKeysRequest(workspace_id=workspace)).keys
+    assert [(k.id, k.HasField("revoked_at")) for k in listed] == [(made.key.id, True)]
+
+
 def test_a_read_key_reads_but_is_refused_admin_operations(identity, workspace):
     secret = create_key(identity, workspace, ["read"])["secret"]
     me = gql(identity, workspace, "{ me { subject workspace scopes role } }", token=secret)
