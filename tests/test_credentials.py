@@ -333,6 +333,13 @@ def test_an_operator_of_two_workspaces_names_one_and_is_refused_a_third(identity
     removed = gql(identity, b, "mutation($e: String!) { removeOperator(email: $e) { role } }", {"e": email})
     assert removed["data"]["removeOperator"]["role"] is None
     assert authenticate(identity, token, b).status_code == 403
+    # The last admin of a workspace stays one.
+    for document in (
+        'mutation($e: String!) { setOperatorRole(email: $e, role: "viewer") { role } }',
+        "mutation($e: String!) { removeOperator(email: $e) { role } }",
+    ):
+        assert codes(gql(identity, a, document, {"e": email})) == {"CONFLICT"}
+    assert authenticate(identity, token, a).json()["role"] == "admin"
     # With one membership left, no name is needed.
     assert authenticate(identity, token).json()["workspace"] == a
     assert codes(gql(identity, b, 'mutation { setOperatorRole(email: "x@y.z", role: "boss") { role } }')) == {
@@ -369,7 +376,7 @@ def test_every_admin_operation_writes_an_audit_record_read_newest_first(identity
     key = create_key(identity, workspace, ["read"])["key"]["id"]
     gql(identity, workspace, "mutation($id: ID!) { revokeApiKey(id: $id) { id } }", {"id": key})
     email = new_email()
-    add_operator(identity, workspace, email)
+    add_operator(identity, workspace, email, role="analyst")
     gql(
         identity,
         workspace,

@@ -226,6 +226,8 @@ class Credentials:
             doc = await self.operators.find_one({"email": email, "memberships.workspace": workspace})
             if doc is None:
                 raise NotFound(f"no operator {email} in this workspace", "email")
+            if role != "admin":
+                await self._keep_an_admin(workspace, doc)
             memberships = [
                 {"workspace": m["workspace"], "role": role if m["workspace"] == workspace else m["role"]}
                 for m in doc["memberships"]
@@ -242,6 +244,10 @@ class Credentials:
     async def remove_operator(self, workspace: str, email: str) -> dict:
         """Drop the operator's membership of `workspace` (their account and other memberships stay)."""
         email = normal_email(email)
+        doc = await self.operators.find_one({"email": email, "memberships.workspace": workspace})
+        if doc is None:
+            raise NotFound(f"no operator {email} in this workspace", "email")
+        await self._keep_an_admin(workspace, doc)
         updated = await self.operators.find_one_and_update(
             {"email": email, "memberships.workspace": workspace},
             {"$pull": {"memberships": {"workspace": workspace}}},
@@ -250,6 +256,17 @@ class Credentials:
         if updated is None:
             raise NotFound(f"no operator {email} in this workspace", "email")
         return updated
+
+    async def _keep_an_admin(self, workspace: str, leaving: dict) -> None:
+        """Refuse to demote or remove a workspace's last admin operator: nobody could add one back
+        but a service (API keys with admin would still work, but people sign in as operators)."""
+        if role_in(leaving, workspace) != "admin":
+            return
+        others = await self.operators.find(
+            {"memberships.workspace": workspace, "_id": {"$ne": leaving["_id"]}}, {"memberships": 1}
+        ).to_list(None)
+        if not any(role_in(o, workspace) == "admin" for o in others):
+            raise Conflict("this is the workspace's last admin operator: make another one admin first", "email")
 
     async def operators_of(self, workspace: str) -> list[dict]:
         return (
