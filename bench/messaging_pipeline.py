@@ -199,20 +199,28 @@ async def store_floor(stack, ws: str, n: int, streams: int = 4) -> tuple[float, 
     async def one_batch(batch: list[dict]) -> None:
         ids = [d["_id"] for d in batch]
         group = {"_id": ObjectId(), "items": payloads[: len(batch)]}
-        async with client.start_session() as session, await session.start_transaction():
+        async def send(session) -> None:
             await db["messages"].insert_many(batch, session=session)
             await db["outbox"].insert_one(dict(group), session=session)
+
+        # with_transaction retries a transient write conflict between the side-by-side batches, as the
+        # pipeline's own transactions do.
+        async with client.start_session() as session:
+            await session.with_transaction(send)
         await db["outbox"].delete_many({"_id": {"$in": [group["_id"]]}})
         for chunk in chunks(ids):
             query = {"_id": {"$in": chunk}, "workspace": "floor", "status": QUEUED}
             await db["messages"].update_many(query, {"$set": {"status": "sending", "sending_at": now}})
             await db["messages"].find({"_id": {"$in": chunk}}).to_list(None)
         group["_id"] = ObjectId()
-        async with client.start_session() as session, await session.start_transaction():
+        async def outcome(session) -> None:
             for chunk in chunks(ids):
                 query = {"_id": {"$in": chunk}, "status": "sending"}
                 await db["messages"].update_many(query, {"$set": {"status": "sent", "sent_at": now}}, session=session)
-            await db["outbox"].insert_one(group, session=session)
+            await db["outbox"].insert_one(dict(group), session=session)
+
+        async with client.start_session() as session:
+            await session.with_transaction(outcome)
         await db["outbox"].delete_many({"_id": {"$in": [group["_id"]]}})
 
     batches = [docs[i : i + 1000] for i in range(0, len(docs), 1000)]
