@@ -127,6 +127,8 @@ class AccessQuery:
         workspace = workspace_of(info, Scope.ADMIN)
         if not 0 < limit <= 500:
             raise InvalidInput("limit must be between 1 and 500", "limit")
+        if action is not None and len(action) > 64:
+            raise InvalidInput("action is longer than 64 characters", "action")
         audit: Audit = info.context["audit"]
         return [
             AuditRecord(
