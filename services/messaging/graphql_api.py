@@ -8,7 +8,7 @@ import strawberry
 from strawberry.dataloader import DataLoader
 from strawberry.scalars import JSON
 
-from services.kit.auth import Scope
+from services.kit.audit import Audit, audited
 from services.kit.clock import Clock
 from services.kit.errors import InvalidInput, NotFound
 from services.kit.graphql import schema as make_schema
@@ -354,11 +354,12 @@ class Mutation:
     async def upsert_channel(self, info: strawberry.Info, name: str, type: str, config: JSON) -> Channel:
         store: MessagingStore = info.context["store"]
         clock: Clock = info.context["clock"]
-        workspace = workspace_of(info, Scope.ADMIN)
-        if not isinstance(config, dict):
-            raise InvalidInput("config must be an object", "config")
-        name, type_, config = validate_channel(name, type, config, info.context["guard"])
-        doc = await store.upsert_channel(workspace, name, type_, config, clock.now())
+        async with audited(info, "channel.upsert", f"channel:{name}") as entry:
+            if not isinstance(config, dict):
+                raise InvalidInput("config must be an object", "config")
+            name, type_, config = validate_channel(name, type, config, info.context["guard"])
+            doc = await store.upsert_channel(entry.workspace, name, type_, config, clock.now())
+            entry.detail = {"type": type_}
         return Channel(name=doc["name"], type=doc["type"], config=shown(doc["type"], doc["config"]))
 
     @strawberry.mutation(description="Create a template; an unknown variable fails with its name.")
@@ -400,7 +401,9 @@ class Mutation:
             conversion_event=input.conversion_event,
             attribution_hours=input.attribution_hours,
         )
-        return _policy(await ctx.set_policy(workspace_of(info, Scope.ADMIN), policy))
+        async with audited(info, "messaging.policy", "policy") as entry:
+            saved = await ctx.set_policy(entry.workspace, policy)
+        return _policy(saved)
 
     @strawberry.mutation(description='Opt a person out of a channel for a category ("*": every category).')
     async def unsubscribe(self, info: strawberry.Info, person_id: strawberry.ID, channel: str, category: str) -> bool:
@@ -419,9 +422,10 @@ class Mutation:
     async def upsert_webhook_channel(self, info: strawberry.Info, name: str, url: str) -> Channel:
         store: MessagingStore = info.context["store"]
         clock: Clock = info.context["clock"]
-        workspace = workspace_of(info, Scope.ADMIN)
-        name, type_, config = validate_channel(name, WEBHOOK, {"url": url}, info.context["guard"])
-        doc = await store.upsert_channel(workspace, name, type_, config, clock.now())
+        async with audited(info, "channel.upsert", f"channel:{name}") as entry:
+            name, type_, config = validate_channel(name, WEBHOOK, {"url": url}, info.context["guard"])
+            doc = await store.upsert_channel(entry.workspace, name, type_, config, clock.now())
+            entry.detail = {"type": type_}
         return Channel(name=doc["name"], type=doc["type"], config=shown(doc["type"], doc["config"]))
 
 
@@ -429,7 +433,7 @@ def build_schema() -> strawberry.Schema:
     return make_schema(Query, Mutation, types=[Person])
 
 
-def context_factory(ctx: Context, guard: OutboundGuard):
+def context_factory(ctx: Context, guard: OutboundGuard, audit: Audit):
     store, sender, clock = ctx.store, ctx.sender, ctx.clock
 
     async def load(keys: list[tuple[str, str, int]]) -> list[list[dict]]:
@@ -448,6 +452,7 @@ def context_factory(ctx: Context, guard: OutboundGuard):
             "clock": clock,
             "ctx": ctx,
             "guard": guard,
+            "audit": audit,
             "messages": DataLoader(load_fn=load),
         }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cdp.messaging.v1 import messaging_pb2, messaging_pb2_grpc
+from services.kit.audit import Audit, audited_call
 from services.kit.auth import Scope, needs
 from services.kit.errors import InvalidInput, NotFound, required
 from services.kit.grpc_server import GrpcService, maps_errors
@@ -117,8 +118,9 @@ def _limit(value: int) -> int:
 
 
 class MessagingGrpc(messaging_pb2_grpc.MessagingServiceServicer):
-    def __init__(self, ctx: Context, guard: OutboundGuard) -> None:
+    def __init__(self, ctx: Context, guard: OutboundGuard, audit: Audit) -> None:
         self.ctx = ctx
+        self.audit = audit
         self.store = ctx.store
         self.guard = guard
 
@@ -161,8 +163,10 @@ class MessagingGrpc(messaging_pb2_grpc.MessagingServiceServicer):
     @maps_errors
     async def UpsertChannel(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
-        name, type_, config = validate_channel(request.name, request.type, from_struct(request.config), self.guard)
-        doc = await self.store.upsert_channel(workspace, name, type_, config, self.ctx.clock.now())
+        async with audited_call(self.audit, "channel.upsert", workspace, f"channel:{request.name}") as entry:
+            name, type_, config = validate_channel(request.name, request.type, from_struct(request.config), self.guard)
+            doc = await self.store.upsert_channel(workspace, name, type_, config, self.ctx.clock.now())
+            entry.detail = {"type": type_}
         return channel_message(doc)
 
     @needs(Scope.WRITE)
@@ -222,7 +226,8 @@ class MessagingGrpc(messaging_pb2_grpc.MessagingServiceServicer):
             conversion_event=request.conversion_event or "Order Completed",
             attribution_hours=request.attribution_hours or 72,
         )
-        saved = await self.ctx.set_policy(request.workspace_id, policy)
+        async with audited_call(self.audit, "messaging.policy", request.workspace_id, "policy"):
+            saved = await self.ctx.set_policy(request.workspace_id, policy)
         return policy_message(request.workspace_id, saved)
 
     @needs(Scope.READ)
@@ -231,9 +236,9 @@ class MessagingGrpc(messaging_pb2_grpc.MessagingServiceServicer):
         return policy_message(request.workspace_id, await self.ctx.policy(request.workspace_id))
 
 
-def grpc_service(ctx: Context, guard: OutboundGuard) -> GrpcService:
+def grpc_service(ctx: Context, guard: OutboundGuard, audit: Audit) -> GrpcService:
     return GrpcService(
         messaging_pb2_grpc.add_MessagingServiceServicer_to_server,
-        MessagingGrpc(ctx, guard),
+        MessagingGrpc(ctx, guard, audit),
         messaging_pb2.DESCRIPTOR.services_by_name["MessagingService"].full_name,
     )

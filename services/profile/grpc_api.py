@@ -10,6 +10,7 @@ profile once, however many of its ids were asked for.
 from __future__ import annotations
 
 from cdp.profile.v1 import computed_pb2, profile_pb2, profile_pb2_grpc
+from services.kit.audit import Audit, audited_call
 from services.kit.auth import Scope, needs
 from services.kit.catalog import COMPUTED
 from services.kit.errors import InvalidInput, NotFound, required
@@ -101,7 +102,10 @@ def tags_from(request_tags) -> list[dict]:
 
 
 class ProfileGrpc(profile_pb2_grpc.ProfileServiceServicer):
-    def __init__(self, store: ProfileStore, updater: ProfileUpdater, rulebook: Rulebook, jobs: TagJobs) -> None:
+    def __init__(
+        self, store: ProfileStore, updater: ProfileUpdater, rulebook: Rulebook, jobs: TagJobs, audit: Audit
+    ) -> None:
+        self.audit = audit
         self.store = store
         self.updater = updater
         self.rulebook = rulebook
@@ -248,18 +252,21 @@ class ProfileGrpc(profile_pb2_grpc.ProfileServiceServicer):
             given = {name: getattr(request.thresholds, name) for name in current}
             given = {k: list(v) if not isinstance(v, (int, float)) else v for k, v in given.items()}
             thresholds = Thresholds(**{k: v if v else current[k] for k, v in given.items()})
-        found = await self.rulebook.update_settings(
-            workspace,
-            thresholds=thresholds,
-            trait_schema=dict(request.trait_schema.types) if request.HasField("trait_schema") else None,
-            retention_days=request.retention_days if request.HasField("retention_days") else None,
-        )
+        async with audited_call(self.audit, "profile.settings", workspace, "settings"):
+            found = await self.rulebook.update_settings(
+                workspace,
+                thresholds=thresholds,
+                trait_schema=dict(request.trait_schema.types) if request.HasField("trait_schema") else None,
+                retention_days=request.retention_days if request.HasField("retention_days") else None,
+            )
         return settings_message(workspace, found)
 
 
-def grpc_service(store: ProfileStore, updater: ProfileUpdater, rulebook: Rulebook, jobs: TagJobs) -> GrpcService:
+def grpc_service(
+    store: ProfileStore, updater: ProfileUpdater, rulebook: Rulebook, jobs: TagJobs, audit: Audit
+) -> GrpcService:
     return GrpcService(
         profile_pb2_grpc.add_ProfileServiceServicer_to_server,
-        ProfileGrpc(store, updater, rulebook, jobs),
+        ProfileGrpc(store, updater, rulebook, jobs, audit),
         profile_pb2.DESCRIPTOR.services_by_name["ProfileService"].full_name,
     )
