@@ -372,6 +372,9 @@ class Consumer:
         stop = asyncio.ensure_future(stopping.wait())
         try:
             await asyncio.wait({starting, stop}, timeout=self.start_timeout, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            starting.cancel()  # the worker itself is cancelled (a shutdown past its grace)
+            raise
         finally:
             stop.cancel()
         if starting.done() and starting.exception() is None:
