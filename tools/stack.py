@@ -79,6 +79,8 @@ class Stack:
     service_env: dict[str, str] = field(default_factory=dict)
     # Set by `./suite start`, so that `./suite stop` can ask it to stop everything in order.
     supervised: bool = False
+    # Process name -> (service, HTTP port) of every service process started, replicas included.
+    service_procs: dict[str, tuple[str, int]] = field(default_factory=dict)
 
     @classmethod
     def with_free_ports(cls, data_dir: pathlib.Path, **kwargs) -> "Stack":
@@ -325,11 +327,21 @@ class Stack:
     def start_service(self, service: str, name: str | None = None, wait: bool = True, **env: str) -> str:
         """Start one service process; `name` lets a test run a second replica."""
         name = name or service
+        port = int(env.get("CDP_HTTP_PORT", self.ports[f"{service}.http"]))
         self._spawn(name, [sys.executable, "-m", f"services.{service}"], {**self.service_environment(service), **env})
+        self.service_procs[name] = (service, port)
         if wait:
-            port = int(env.get("CDP_HTTP_PORT", self.ports[f"{service}.http"]))
             self._wait(name, lambda: _http_ok(f"http://127.0.0.1:{port}/healthz"))
         return name
+
+    def replica_urls(self, service: str) -> dict[str, str]:
+        """Process name -> HTTP base URL of every running process of `service` (the default one and
+        the replicas tests started under other names): whichever holds a partition does that work."""
+        return {
+            name: f"http://127.0.0.1:{port}"
+            for name, (svc, port) in self.service_procs.items()
+            if svc == service and name in self.procs and self.procs[name].poll() is None
+        }
 
     def start_services(self) -> None:
         for service in SERVICES:

@@ -127,6 +127,11 @@ KAFKA_DEAD_LETTERED = counter(
     "Kafka records parked on dlq.<group> because they could never be handled.",
     ["group", "topic"],
 )
+KAFKA_START_FAILURES = counter(
+    "cdp_kafka_consumer_start_failures_total",
+    "Attempts of a consumer group member to (re)join its group that failed or timed out, by group.",
+    ["group"],
+)
 KAFKA_BATCH_DURATION = histogram(
     "cdp_kafka_consumer_batch_duration_seconds",
     "Time to handle one fetched partition batch, by group and topic.",

@@ -126,6 +126,8 @@ async def serve(settings: ServiceSettings, wire: Callable[[Runtime], Wiring]) ->
     http_task = asyncio.create_task(http.serve(), name="http")
     for consumer in wiring.consumers:
         consumer.dead_letters = rt.producer
+        consumer.start_timeout = settings.kafka_start_timeout
+        consumer.give_up_after = settings.kafka_join_give_up
     workers = [asyncio.create_task(c.run(stopping), name=f"consumer:{c.group_id}") for c in wiring.consumers]
     workers.append(asyncio.create_task(rt.relay.run(stopping), name="outbox"))
     workers.append(asyncio.create_task(OutboxWatch(rt.relay).run(stopping), name="outbox-watch"))
@@ -133,11 +135,14 @@ async def serve(settings: ServiceSettings, wire: Callable[[Runtime], Wiring]) ->
     workers.append(asyncio.create_task(watch.run(stopping), name="broker-watch"))
     workers += [asyncio.create_task(job(stopping), name=getattr(job, "__name__", "job")) for job in wiring.background]
 
+    crashes: list[str] = []
+
     def crashed(task: asyncio.Task) -> None:
         # A worker that dies would leave its partitions unserved while /healthz
         # says ready; stop the whole process so the supervisor restarts it.
         if not task.cancelled() and task.exception() is not None and not stopping.is_set():
             log.error("worker crashed; stopping", exc_info=task.exception(), extra={"task": task.get_name()})
+            crashes.append(task.get_name())
             stopping.set()
 
     for task in workers:
@@ -172,3 +177,7 @@ async def serve(settings: ServiceSettings, wire: Callable[[Runtime], Wiring]) ->
     await rt.mongo.close()
     await asyncio.to_thread(tracing.shutdown)
     log.info("service stopped")
+    if crashes:
+        # Not a clean stop: a supervisor that restarts on failure only (systemd, compose's
+        # on-failure) must see one.
+        raise SystemExit(1)
