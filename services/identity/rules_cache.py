@@ -35,4 +35,4 @@ class RulesCache:
 
     def forget(self, workspace: str) -> None:
         """Drop the cached rules after a change."""
-        self._rules.pop(workspace, None)
+        self._rules.pop(workspace)
