@@ -11,7 +11,6 @@ import datetime as dt
 import statistics
 import time
 
-import grpc
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pymongo import AsyncMongoClient
 
@@ -21,6 +20,7 @@ from cdp.identity.v1 import identity_pb2, identity_pb2_grpc
 from services.identity.tracking import parse_batch, partition_key
 from services.identity.workers import GROUP
 from services.kit.kafka import Producer, Topics
+from tools.credentials import aio_channel
 
 CONCURRENCY = 32
 BATCH = 100
@@ -47,7 +47,7 @@ async def _drive(calls, concurrency: int = CONCURRENCY) -> tuple[float, float]:
 
 async def run(stack, workspace: str, persons: int) -> list[str]:
     ids = [(("user_id", f"bench-u{n}"), ("anonymous_id", f"bench-a{n}")) for n in range(persons)]
-    async with grpc.aio.insecure_channel(stack.grpc_target("identity")) as channel:
+    async with aio_channel(stack.grpc_target("identity")) as channel:
         stub = identity_pb2_grpc.IdentityServiceStub(channel)
 
         def resolve(pair):
@@ -111,7 +111,7 @@ async def run(stack, workspace: str, persons: int) -> list[str]:
 
 async def _batched(stack, workspace: str, pairs) -> tuple[float, float]:
     """Cached resolves through ResolveBatch; returns (resolves per second, p99 ms per call)."""
-    async with grpc.aio.insecure_channel(stack.grpc_target("identity")) as channel:
+    async with aio_channel(stack.grpc_target("identity")) as channel:
         stub = identity_pb2_grpc.IdentityServiceStub(channel)
 
         def call(chunk):

@@ -24,7 +24,6 @@ import time
 import uuid
 
 import aiohttp
-import grpc
 import httpx
 from bson import ObjectId
 from pymongo import AsyncMongoClient
@@ -36,6 +35,7 @@ from services.kit.mongo import CommandCounts
 from services.kit.protos import to_struct
 from services.messaging.messages import QUEUED
 from services.messaging.store import INDEXES, chunks
+from tools.credentials import aio_channel
 from tools.stack import free_port
 
 
@@ -80,7 +80,7 @@ async def baseline(url: str, n: int) -> float:
 
 async def pipeline(stack, sink: str, n: int, meter: Meter, persons: int = 1000) -> dict:
     ws = f"bench_{uuid.uuid4().hex[:8]}"
-    channel = grpc.aio.insecure_channel(stack.grpc_target("messaging"))
+    channel = aio_channel(stack.grpc_target("messaging"))
     stub = messaging_pb2_grpc.MessagingServiceStub(channel)
     # Limits and caps on, not binding: 100,000/s and 1,000 a day per person.
     await stub.UpsertChannel(
@@ -199,20 +199,28 @@ async def store_floor(stack, ws: str, n: int, streams: int = 4) -> tuple[float, 
     async def one_batch(batch: list[dict]) -> None:
         ids = [d["_id"] for d in batch]
         group = {"_id": ObjectId(), "items": payloads[: len(batch)]}
-        async with client.start_session() as session, await session.start_transaction():
+        async def send(session) -> None:
             await db["messages"].insert_many(batch, session=session)
             await db["outbox"].insert_one(dict(group), session=session)
+
+        # with_transaction retries a transient write conflict between the side-by-side batches, as the
+        # pipeline's own transactions do.
+        async with client.start_session() as session:
+            await session.with_transaction(send)
         await db["outbox"].delete_many({"_id": {"$in": [group["_id"]]}})
         for chunk in chunks(ids):
             query = {"_id": {"$in": chunk}, "workspace": "floor", "status": QUEUED}
             await db["messages"].update_many(query, {"$set": {"status": "sending", "sending_at": now}})
             await db["messages"].find({"_id": {"$in": chunk}}).to_list(None)
         group["_id"] = ObjectId()
-        async with client.start_session() as session, await session.start_transaction():
+        async def outcome(session) -> None:
             for chunk in chunks(ids):
                 query = {"_id": {"$in": chunk}, "status": "sending"}
                 await db["messages"].update_many(query, {"$set": {"status": "sent", "sent_at": now}}, session=session)
-            await db["outbox"].insert_one(group, session=session)
+            await db["outbox"].insert_one(dict(group), session=session)
+
+        async with client.start_session() as session:
+            await session.with_transaction(outcome)
         await db["outbox"].delete_many({"_id": {"$in": [group["_id"]]}})
 
     batches = [docs[i : i + 1000] for i in range(0, len(docs), 1000)]

@@ -21,7 +21,6 @@ import random
 import statistics
 import time
 
-import grpc
 from pymongo import AsyncMongoClient
 
 from bench.identity_resolve import _drive
@@ -36,6 +35,7 @@ from services.kit.protos import to_struct, to_timestamp
 from services.profile.rulebook import Rulebook
 from services.profile.store import INDEXES, ProfileStore
 from services.profile.updates import ProfileUpdater
+from tools.credentials import aio_channel
 
 POLL = 200  # the consumer's max_poll_records
 
@@ -170,7 +170,7 @@ async def run(stack, workspace: str, persons: int = 1000, per_person: int = 5, a
     await db["outbox_profile_bench"].drop()
 
     ids = [f"batch-p{n}" for n in range(persons)]
-    async with grpc.aio.insecure_channel(stack.grpc_target("profile")) as channel:
+    async with aio_channel(stack.grpc_target("profile")) as channel:
         stub = profile_pb2_grpc.ProfileServiceStub(channel)
         request = profile_pb2.BatchGetProfilesRequest(workspace_id=workspace, person_ids=ids)
         got = await stub.BatchGetProfiles(request)

@@ -25,7 +25,6 @@ import functools
 import statistics
 import time
 
-import grpc
 import numpy as np
 import redis
 from pymongo import MongoClient
@@ -38,6 +37,7 @@ from services.segment import encoding as enc
 from services.segment import plan
 from services.segment.bitmap_keys import meta_keys, shard_key, shards_key, steps_key
 from services.segment.plan import Meta, Program, compile_rule
+from tools.credentials import grpc_channel
 
 SHARD = 1 << enc.SHARD_BITS
 TAGS = [f"pref_{i:02d}" for i in range(20)]
@@ -327,12 +327,12 @@ def run(
 ) -> list[str]:
     """cluster: (seed nodes, gRPC target) of a segment replica whose bitmaps live on a Redis Cluster."""
     r = redis.Redis.from_url(stack.redis_url)
-    stub = segment_pb2_grpc.SegmentServiceStub(grpc.insecure_channel(stack.grpc_target("segment")))
+    stub = segment_pb2_grpc.SegmentServiceStub(grpc_channel(stack.grpc_target("segment")))
     rc = cluster_stub = None
     if cluster:
         seeds = [ClusterNode(h, int(p)) for h, _, p in (n.rpartition(":") for n in cluster[0].split(","))]
         rc = RedisCluster(startup_nodes=seeds)
-        cluster_stub = segment_pb2_grpc.SegmentServiceStub(grpc.insecure_channel(cluster[1]))
+        cluster_stub = segment_pb2_grpc.SegmentServiceStub(grpc_channel(cluster[1]))
     db = MongoClient(stack.mongo_url)[stack.mongo_db]
     today = dt.datetime.now(dt.UTC).date()
     lines = []

@@ -7,13 +7,18 @@ tests isolate themselves by using their own workspace ids.
 from __future__ import annotations
 
 import asyncio
+import os
+import secrets
 import time
 import uuid
 
-import grpc
 import pytest
 
 from tools.stack import SERVICES, Stack
+
+# One internal keyring for the session, set before any stack starts: every stack a test
+# starts (some start their own) and the tests' own claims and service credentials share it.
+os.environ.setdefault("CDP_INTERNAL_KEYS", f"tests:{secrets.token_urlsafe(32)}")
 
 
 @pytest.fixture(scope="session")
@@ -94,8 +99,10 @@ def workspace_id() -> str:
 
 
 def grpc_stub(stack: Stack, service: str, stub_class):
-    channel = grpc.insecure_channel(stack.grpc_target(service))
-    return stub_class(channel)
+    """A stub whose calls carry the tests' service credential (tests/helpers.grpc_channel)."""
+    from tests.helpers import grpc_channel
+
+    return stub_class(grpc_channel(stack.grpc_target(service)))
 
 
 def eventually(check, timeout: float = 20.0, interval: float = 0.1):

@@ -18,12 +18,13 @@ from google.protobuf.message import DecodeError
 
 from cdp.common.v1 import common_pb2
 from cdp.identity.v1 import identity_pb2, identity_pb2_grpc
+from tools.credentials import claims_token, grpc_channel, service_metadata  # noqa: F401 (tests import them here)
 from tools.stack import Stack
 
 
 def create_workspace(stack: Stack, workspace_id: str) -> str:
     """Create a workspace through identity's gRPC API; returns its write key."""
-    with grpc.insecure_channel(stack.grpc_target("identity")) as channel:
+    with grpc_channel(stack.grpc_target("identity")) as channel:
         stub = identity_pb2_grpc.IdentityServiceStub(channel)
         ws = stub.CreateWorkspace(identity_pb2.CreateWorkspaceRequest(id=workspace_id, write_key=f"wk-{workspace_id}"))
     return ws.write_keys[0]
@@ -52,9 +53,16 @@ def collect(stack: Stack, write_key: str, events: list[dict], path: str = "/v1/b
     return httpx.post(stack.http_url("identity") + path, headers=basic_auth(write_key), json=body, timeout=30)
 
 
-def graphql(url: str, workspace_id: str, query: str, variables: dict | None = None) -> dict:
+def graphql(
+    url: str, workspace_id: str, query: str, variables: dict | None = None, headers: dict | None = None
+) -> dict:
+    """POST a GraphQL document as a caller with every scope in `workspace_id` (unless `headers` say otherwise).
+
+    The credential is a claims token, which the gateway and the subgraphs both accept.
+    """
+    sent = {"authorization": f"Bearer {claims_token(workspace_id)}", "x-workspace-id": workspace_id}
     resp = httpx.post(
-        url, headers={"x-workspace-id": workspace_id}, json={"query": query, "variables": variables or {}}, timeout=30
+        url, headers={**sent, **(headers or {})}, json={"query": query, "variables": variables or {}}, timeout=30
     )
     resp.raise_for_status()
     return resp.json()

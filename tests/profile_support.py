@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-import grpc
 import pytest
 
 from cdp.profile.v1 import profile_pb2_grpc
 from services.kit.kafka import Topics
 from tests.conftest import eventually
-from tests.helpers import new_id, produce
+from tests.helpers import grpc_channel, new_id, produce
 from tests.test_profile import get_profile, resolved
 
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
@@ -24,7 +23,7 @@ def profile_fixture(start_service):
 
 @pytest.fixture(scope="module", name="stub")
 def stub_fixture(profile):
-    with grpc.insecure_channel(profile.grpc_target("profile")) as channel:
+    with grpc_channel(profile.grpc_target("profile")) as channel:
         yield profile_pb2_grpc.ProfileServiceStub(channel)
 
 

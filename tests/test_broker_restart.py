@@ -12,7 +12,7 @@ import pytest
 
 from cdp.profile.v1 import profile_pb2, profile_pb2_grpc
 from tests.conftest import eventually
-from tests.helpers import collect, create_workspace, mongo_db
+from tests.helpers import collect, create_workspace, grpc_channel, mongo_db
 from tools.stack import Stack
 
 
@@ -30,7 +30,7 @@ def orders_of(stack: Stack, workspace: str, user: str) -> int:
     person = mongo_db(stack)["identities"].find_one({"workspace": workspace, "type": "user_id", "value": user})
     if not person:
         return -1
-    with grpc.insecure_channel(stack.grpc_target("profile")) as channel:
+    with grpc_channel(stack.grpc_target("profile")) as channel:
         try:
             profile = profile_pb2_grpc.ProfileServiceStub(channel).GetProfile(
                 profile_pb2.GetProfileRequest(workspace_id=workspace, person_id=person["person_id"])

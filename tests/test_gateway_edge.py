@@ -16,6 +16,7 @@ import pytest
 
 from services.identity.graphql_api import build_schema as identity_schema
 from services.kit.graphql import graphql_app
+from tests.helpers import claims_token
 from tools.stack import SERVICES, free_port
 
 LISTED = ("https://console.example", "https://admin.example")
@@ -63,7 +64,7 @@ def post(url: str, query: str, variables: dict | None = None, headers: dict | No
     return httpx.post(
         url,
         json={"query": query, "variables": variables or {}},
-        headers={"x-workspace-id": "ws_edge", **(headers or {})},
+        headers={"x-workspace-id": "ws_edge", "authorization": f"Bearer {claims_token('ws_edge')}", **(headers or {})},
         timeout=15,
     )
 
@@ -272,3 +273,35 @@ def test_a_gateway_failure_answers_internal_with_a_correlation_id(suite, broken_
     assert refusal["extensions"]["code"] == "BAD_USER_INPUT" and refusal["extensions"]["serviceName"] == "identity"
     [line] = _log_lines_with(suite.data_dir / "logs" / f"{name}.log", correlation_id)
     assert "ECONNREFUSED" in json.loads(line)["exc"]
+
+
+# -- rate limits ---------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def strict_gateway(suite):
+    port = free_port()
+    name = suite.start_gateway("gateway-strict", port, CDP_RATE_PER_CREDENTIAL="0.5:3", CDP_RATE_PER_ADDRESS="0.5:3")
+    yield f"http://127.0.0.1:{port}/graphql"
+    suite.stop_process(name)
+
+
+def test_a_credential_over_its_rate_gets_429_with_retry_after_and_others_go_on(strict_gateway):
+    answers = [post(strict_gateway, "{ segments { id } }") for _ in range(6)]
+    assert [a.status_code for a in answers[:3]] == [200] * 3, [a.text for a in answers]
+    refused = [a for a in answers if a.status_code == 429]
+    assert refused, [a.status_code for a in answers]
+    assert int(refused[0].headers["retry-after"]) >= 1
+    assert refused[0].json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+    # Another credential has its own bucket.
+    other = post(
+        strict_gateway,
+        "{ segments { id } }",
+        headers={"authorization": f"Bearer {claims_token('ws_edge2')}", "x-workspace-id": "ws_edge2"},
+    )
+    assert other.status_code == 200, other.text
+
+
+def test_requests_without_a_credential_are_limited_per_address(strict_gateway):
+    codes = [
+        httpx.post(strict_gateway, json={"query": "{ segments { id } }"}, timeout=15).status_code for _ in range(6)
+    ]
+    assert codes[:3] == [200] * 3 and 429 in codes, codes

@@ -11,7 +11,7 @@ from cdp.common.v1 import common_pb2
 from cdp.identity.v1 import events_pb2, identity_pb2, identity_pb2_grpc
 from services.kit.kafka import Topics
 from tests.conftest import eventually
-from tests.helpers import collect, create_workspace, graphql, lookup, new_id, read_topic
+from tests.helpers import collect, create_workspace, graphql, grpc_channel, lookup, new_id, read_topic
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,7 @@ def identity(start_service):
 
 @pytest.fixture
 def stub(identity):
-    with grpc.insecure_channel(identity.grpc_target("identity")) as channel:
+    with grpc_channel(identity.grpc_target("identity")) as channel:
         yield identity_pb2_grpc.IdentityServiceStub(channel)
 
 
@@ -104,20 +104,46 @@ def test_grpc_errors(identity, stub, workspace_id):
     assert lookup(stub, workspace_id, "user_id", "nobody") is None
 
 
-def test_health_and_reflection_are_served(identity):
+def test_health_is_served_without_a_credential(identity):
     from grpc_health.v1 import health_pb2, health_pb2_grpc
-    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
     with grpc.insecure_channel(identity.grpc_target("identity")) as channel:
         health = health_pb2_grpc.HealthStub(channel).Check(
             health_pb2.HealthCheckRequest(service="cdp.identity.v1.IdentityService")
         )
-        assert health.status == health_pb2.HealthCheckResponse.SERVING
-        responses = reflection_pb2_grpc.ServerReflectionStub(channel).ServerReflectionInfo(
-            iter([reflection_pb2.ServerReflectionRequest(list_services="")])
-        )
-        names = {s.name for r in responses for s in r.list_services_response.service}
-    assert "cdp.identity.v1.IdentityService" in names and "grpc.health.v1.Health" in names
+    assert health.status == health_pb2.HealthCheckResponse.SERVING
+
+
+async def test_reflection_lists_the_services_when_asked_for():
+    """Off by default (tests/test_auth_surfaces.py); CDP_GRPC_REFLECTION=true serves it."""
+    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+    from cdp.identity.v1 import identity_pb2_grpc as stubs
+    from services.identity.grpc_api import IdentityGrpc
+    from services.kit.auth import Authenticator
+    from services.kit.grpc_server import GrpcServer, GrpcService
+
+    async def nobody(token, workspace):
+        raise AssertionError("reflection needs no credential")
+
+    service = GrpcService(
+        stubs.add_IdentityServiceServicer_to_server,
+        IdentityGrpc.__new__(IdentityGrpc),
+        "cdp.identity.v1.IdentityService",
+    )
+    server = GrpcServer(0, [service], Authenticator(nobody), host="127.0.0.1", reflect=True)
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+            stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+            names = set()
+            async for answer in stub.ServerReflectionInfo(
+                iter([reflection_pb2.ServerReflectionRequest(list_services="")])
+            ):
+                names |= {s.name for s in answer.list_services_response.service}
+    finally:
+        await server.stop(0)
+    assert {"cdp.identity.v1.IdentityService", "grpc.health.v1.Health"} <= names
 
 
 def test_graphql_person_by_identity_and_by_id(identity, stub, workspace_id):

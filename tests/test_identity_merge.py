@@ -10,7 +10,7 @@ from cdp.common.v1 import common_pb2
 from cdp.identity.v1 import events_pb2, identity_pb2, identity_pb2_grpc
 from services.kit.kafka import Topics
 from tests.conftest import eventually
-from tests.helpers import collect, create_workspace, graphql, lookup, mongo_db, new_id, read_topic
+from tests.helpers import collect, create_workspace, graphql, grpc_channel, lookup, mongo_db, new_id, read_topic
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +20,7 @@ def identity(start_service):
 
 @pytest.fixture
 def stub(identity):
-    with grpc.insecure_channel(identity.grpc_target("identity")) as channel:
+    with grpc_channel(identity.grpc_target("identity")) as channel:
         yield identity_pb2_grpc.IdentityServiceStub(channel)
 
 

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from services.identity.rules import Rules, plan
+import time
+
+import pytest
+
+from services.identity.rules import MAX_PATTERN_LENGTH, Rules, plan, validate_rules_document
+from services.kit.errors import InvalidInput
 
 
 def test_normalisation_of_email_and_phone():
@@ -34,6 +39,55 @@ def test_blocked_values_exact_and_by_pattern():
         assert rules.normalise("device_id", value) is None, value
     assert rules.normalise("device_id", "guest-x") == "guest-x"
     assert rules.normalise("user_id", True) is None
+
+
+def test_a_catastrophic_pattern_matches_a_256_character_value_in_under_10_ms():
+    # `(a+)+b` backtracks exponentially in Python's re: seconds at 26 characters, forever at 256.
+    rules = Rules.from_document(validate_rules_document({"blocked_patterns": ["(a+)+b"]}))
+    value = "a" * 256
+    assert rules.normalise("anonymous_id", value) == value  # compiles and caches the matcher
+    slowest = 0.0
+    for _ in range(20):
+        started = time.perf_counter()
+        assert not rules.is_blocked(value)
+        slowest = max(slowest, time.perf_counter() - started)
+    assert slowest < 0.010, f"{slowest * 1000:.2f} ms"
+    assert rules.is_blocked("a" * 255 + "b")
+
+
+def test_existing_patterns_keep_their_meaning_on_re2():
+    rules = Rules.from_document(
+        validate_rules_document({"blocked_patterns": [r"(?i)TEST-\d{2,4}", r"[\w.]+@example\.invalid", "x|y"]})
+    )
+    assert rules.is_blocked("test-123") and not rules.is_blocked("test-1")
+    assert rules.is_blocked("li.na@example.invalid") and not rules.is_blocked("li.na@example.com")
+    assert rules.is_blocked("x") and not rules.is_blocked("xy")  # each pattern matches the whole value
+
+
+@pytest.mark.parametrize(
+    "pattern,why",
+    [
+        ("(unclosed", "missing )"),
+        (r"(a)\1", "backreference"),
+        ("(?<=a)b", "lookbehind"),
+        ("a" * (MAX_PATTERN_LENGTH + 1), "longer than 256"),
+        ("", "non-empty"),
+    ],
+)
+def test_patterns_re2_cannot_run_or_too_long_are_refused_naming_the_field(pattern, why):
+    with pytest.raises(InvalidInput) as err:
+        validate_rules_document({"blocked_patterns": ["ok-\\d+", pattern]})
+    assert err.value.field == "blocked_patterns[1]", why
+    if len(pattern) > MAX_PATTERN_LENGTH:
+        assert "longer than 256 characters" in err.value.message
+    elif pattern:
+        assert "RE2" in err.value.message
+
+
+def test_a_stored_pattern_re2_cannot_run_is_left_out_and_the_others_still_block():
+    rules = Rules.from_document({"blocked_patterns": [r"(a)\1", "guest-\\d+"]})
+    assert rules.is_blocked("guest-7")
+    assert not rules.is_blocked("aa")
 
 
 def test_prepare_orders_by_priority_and_drops_unknown_types():

@@ -466,3 +466,42 @@ def test_the_service_verifies_tokens_of_every_listed_key_and_no_other(guarded):
     by_unknown = Signer(Keyring.parse(f"k9:{KEY_A}"), clock).sign(payload)
     assert httpx.get(f"{base}/t/c/{by_old_key}", follow_redirects=False).status_code == 302
     assert httpx.get(f"{base}/t/c/{by_unknown}", follow_redirects=False).status_code == 400
+
+
+# -- credentials in channel settings ---------------------------------------------------
+def test_channel_credentials_are_stored_but_never_answered_back(messaging, stub, db):
+    from google.protobuf.struct_pb2 import Struct
+
+    from tests.helpers import graphql
+
+    ws = f"ws_{uuid.uuid4().hex[:10]}"
+    config = Struct()
+    config.update({"endpoint": "https://sms.example.com", "api_key": "sk-live-canary-123", "sender": "SHOP"})
+    answer = stub.UpsertChannel(messaging_pb2.Channel(workspace_id=ws, name="sms", type="sms", config=config))
+    assert answer.config["api_key"] == "********"
+    assert "sk-live-canary-123" not in str(answer)
+    stored = db["channels"].find_one({"workspace": ws, "name": "sms"})
+    assert stored["config"]["api_key"] == "sk-live-canary-123"
+
+    url = messaging.http_url("messaging") + "/graphql"
+    mutation = 'mutation($c: JSON!) { upsertChannel(name: "mail", type: "email", config: $c) { config } }'
+    sent = {
+        "host": "smtp.example.com",
+        "port": 587,
+        "from": "shop@example.com",
+        "username": "u",
+        "password": "pw-canary",
+    }
+    body = graphql(url, ws, mutation, {"c": sent})
+    assert body["data"]["upsertChannel"]["config"]["password"] == "********", body
+    assert "pw-canary" not in json.dumps(body)
+
+    # Sending back what was answered (the mask) keeps the stored credential; a mask with nothing stored is refused.
+    body = graphql(url, ws, mutation, {"c": {**sent, "password": "********", "username": "u2"}})
+    assert "errors" not in body, body
+    stored = db["channels"].find_one({"workspace": ws, "name": "mail"})
+    assert stored["config"]["password"] == "pw-canary" and stored["config"]["username"] == "u2"
+    fresh = mutation.replace('"mail"', '"mail2"')
+    body = graphql(url, ws, fresh, {"c": {**sent, "password": "********"}})
+    assert body["errors"][0]["extensions"]["field"] == "config.password", body
+    assert db["channels"].find_one({"workspace": ws, "name": "mail2"}) is None

@@ -2,13 +2,15 @@
 
 Other tests of the session send traffic to the same processes, so every check
 compares a counter before and after this test's own traffic and asks for at
-least the increase it caused.
+least the increase it caused; the messaging counter, summed over every
+messaging replica, for exactly that increase.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 
 import grpc
 import httpx
@@ -282,31 +284,70 @@ def test_dead_lettered_records_are_counted(services):
     )
 
 
-@pytest.mark.skip(
-    reason="scrapes one messaging replica while the session may run several (crash and scaling tests "
-    "start more); the delivering replica is not always the scraped one - to be rewritten to sum all replicas"
-)
+def messages_by_replica(services) -> dict[str, Counter]:
+    """cdp_messaging_messages_total of every running messaging replica, by (channel_type, status).
+
+    The crash and scaling tests start more replicas; the delivery group spreads partitions over
+    all of them, so whichever holds a message's partition counts it, and only the sum is known.
+    """
+    replicas = {}
+    for name, url in services.replica_urls("messaging").items():
+        try:
+            text = httpx.get(url + "/metrics", timeout=30).text
+        except httpx.HTTPError as exc:  # a busy replica: `eventually` asks again
+            raise AssertionError(f"scrape of {name} failed: {exc!r}") from exc
+        counts = Counter()
+        for family in text_string_to_metric_families(text):
+            for s in family.samples:
+                if s.name == "cdp_messaging_messages_total":
+                    counts[(s.labels["channel_type"], s.labels["status"])] += s.value
+        replicas[name] = counts
+    return replicas
+
+
 def test_messages_are_counted_by_channel_type_and_status(services, sink, workspace_id):
     stub = grpc_stub(services, "messaging", messaging_pb2_grpc.MessagingServiceStub)
-    stub.UpsertChannel(
-        messaging_pb2.Channel(
-            workspace_id=workspace_id,
-            name="hook",
-            type="webhook",
-            config=to_struct({"url": f"{sink.url}/ok/{workspace_id}"}),
+    for name, path, config in (("hook", "ok", {}), ("broken", "fail", {"max_attempts": 2})):
+        stub.UpsertChannel(
+            messaging_pb2.Channel(
+                workspace_id=workspace_id,
+                name=name,
+                type="webhook",
+                config=to_struct({"url": f"{sink.url}/{path}/{workspace_id}", **config}),
+            )
         )
-    )
     stub.SetPolicy(messaging_pb2.Policy(workspace_id=workspace_id, quiet_start="00:00", quiet_end="00:00"))
-    before = scrape(services, "messaging")
-    stub.Send(
-        messaging_pb2.SendRequest(
-            workspace_id=workspace_id,
-            person_id="p1",
-            channel="hook",
-            category="transactional",
-            idempotency_key=new_id(),
-            content=messaging_pb2.Content(title="Order shipped", body="On its way"),
+    before = messages_by_replica(services)
+    # Three persons: keys spread the records over partitions, so over replicas.
+    for n, channel in enumerate(("hook", "hook", "broken")):
+        stub.Send(
+            messaging_pb2.SendRequest(
+                workspace_id=workspace_id,
+                person_id=f"p{n}",
+                channel=channel,
+                category="transactional",
+                idempotency_key=new_id(),
+                content=messaging_pb2.Content(title="Order shipped", body="On its way"),
+            )
         )
-    )
-    eventually(lambda: sink.at(f"/ok/{workspace_id}"), timeout=TIMEOUT)
-    grew(services, "messaging", before, "cdp_messaging_messages_total", channel_type="webhook", status="sent")
+    # Two sent; the broken channel's 500 is retried once (deferred), then given up (failed).
+    expected = Counter({("webhook", "sent"): 2, ("webhook", "deferred"): 1, ("webhook", "failed"): 1})
+
+    def delta() -> Counter:
+        now = messages_by_replica(services)
+        assert now.keys() == before.keys(), f"messaging replicas changed mid-test: {sorted(before)} -> {sorted(now)}"
+        moved = Counter()
+        for name, counts in now.items():
+            for labels, n in counts.items():
+                if n != before[name][labels]:
+                    moved[labels] += n - before[name][labels]
+        return moved
+
+    eventually(lambda: len(sink.at(f"/ok/{workspace_id}")) == 2 and len(sink.at(f"/fail/{workspace_id}")) == 2, TIMEOUT)
+    try:
+        eventually(lambda: delta() == expected, timeout=TIMEOUT)
+    except AssertionError:
+        raise AssertionError(f"counted {dict(delta())}, expected {dict(expected)}") from None
+    # Exact, not at least: nothing is counted twice (a second replica, a redelivered record).
+    time.sleep(2)
+    assert delta() == expected

@@ -50,19 +50,31 @@ def counter(port: int, name: str, **labels) -> float:
 
 
 class Stream:
-    """Produces `items` to Kafka in a thread, `per_tick` records every `tick` seconds."""
+    """Produces `items` to Kafka in a thread, `per_tick` records every `tick` seconds, up to `limit`.
+
+    The limit holds the stream at a point until the test moves it on, so a step that has to
+    see records arrive (a new member's first partition) gets them however long a replica
+    takes to start: a timed stream could end before a slow replica joins the group.
+    """
 
     def __init__(self, bootstrap: str, items: list[tuple[str, str, object]], per_tick: int, tick: float) -> None:
         self.bootstrap, self.items, self.per_tick, self.tick = bootstrap, items, per_tick, tick
         self.sent = 0
+        self.limit = len(items)
         self.thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True)
+
+    def hold_at(self, fraction: float) -> None:
+        self.limit = int(fraction * len(self.items))
 
     async def _run(self) -> None:
         producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
         await producer.start()
         try:
-            for i in range(0, len(self.items), self.per_tick):
-                chunk = self.items[i : i + self.per_tick]
+            while self.sent < len(self.items):
+                if self.sent >= self.limit:
+                    await asyncio.sleep(0.05)
+                    continue
+                chunk = self.items[self.sent : min(self.sent + self.per_tick, self.limit)]
                 futures = [
                     await producer.send(topic, msg.SerializeToString(), key=key.encode()) for topic, key, msg in chunk
                 ]
@@ -98,13 +110,17 @@ def test_a_profile_replica_joins_and_leaves_mid_stream_and_every_profile_ends_ex
     ]
     stream = Stream(stack.kafka_bootstrap, items, per_tick=12, tick=0.4)
     second = None
+    # Held at half until the new member holds partitions; the first member alone drains what came before.
+    stream.hold_at(0.5)
     stream.thread.start()
     try:
         stream.wait_for(0.2)
         second = _replica(stack, "profile", "profile-scaled")
         # Scaled out: the group rebalanced and the new member holds partitions and applies events.
         eventually(lambda: lag_of(second, "profile.events"), timeout=180)
+        stream.hold_at(0.8)
         eventually(lambda: counter(second, "cdp_profile_events_applied_total") > 0, timeout=180)
+        stream.hold_at(1.0)
         stream.wait_for(0.7)
         assert stack.stop_process("profile-scaled") == 0
         # Scaled in: the first member holds every partition again.
@@ -136,11 +152,10 @@ def test_a_delivery_replica_joins_and_leaves_mid_stream_and_no_message_goes_twic
     first = stack.ports["messaging.http"]
     provider = ProviderServer()
     second = None
-    sends = 240
     try:
         no_quiet_hours(stub, workspace_id)
         channel(stub, workspace_id, "hook", "webhook", url=f"{provider.url}/{workspace_id}")
-        keys = [f"k{i:03d}" for i in range(sends)]
+        keys: list[str] = []
 
         def send(chunk: list[str]) -> None:
             stub.SendBatch(
@@ -161,16 +176,31 @@ def test_a_delivery_replica_joins_and_leaves_mid_stream_and_no_message_goes_twic
                 timeout=60,
             )
 
-        sent = 0
-        for i in range(0, sends, 8):
-            send(keys[i : i + 8])
-            sent += 8
-            if sent == 48:
-                second = _replica(stack, "messaging", "messaging-scaled")
-            if sent == 144:
-                eventually(lambda p=second: counter(p, "cdp_messaging_messages_total", status="sent") > 0, timeout=180)
-                assert stack.stop_process("messaging-scaled") == 0
-            time.sleep(0.1)
+        def send_more(until) -> None:
+            deadline = time.monotonic() + 180
+            while not until():
+                assert time.monotonic() < deadline, f"{len(keys)} sent and the condition still not met"
+                chunk = [f"k{n:04d}" for n in range(len(keys), len(keys) + 8)]
+                send(chunk)
+                keys.extend(chunk)
+                time.sleep(0.1)
+
+        def second_delivered() -> bool:
+            try:
+                return counter(second, "cdp_messaging_messages_total", status="sent") > 0
+            except AssertionError:  # a busy replica's scrape timed out: send on and ask again
+                return False
+
+        send_more(lambda: len(keys) >= 48)
+        second = _replica(stack, "messaging", "messaging-scaled")
+        # The new member joins the group some time after its /healthz: sends go on until it delivered
+        # some, since a fixed number of them could all be drained by the first member before it joins.
+        at_scale_out = len(keys)
+        send_more(lambda: len(keys) >= at_scale_out + 96 and second_delivered())
+        assert stack.stop_process("messaging-scaled") == 0
+        at_scale_in = len(keys)
+        send_more(lambda: len(keys) >= at_scale_in + 96)
+        sends = len(keys)
 
         eventually(lambda: db.messages.count_documents({"workspace": workspace_id, "status": "sent"}) == sends, 240)
         assert set(provider.accepted) == set(keys)

@@ -23,7 +23,7 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2
 from cdp.identity.v1 import identity_pb2, identity_pb2_grpc
 from services.kit.kafka import Topics
 from tests.conftest import eventually
-from tests.helpers import basic_auth, create_workspace, new_id
+from tests.helpers import basic_auth, create_workspace, grpc_channel, new_id
 from tools.stack import Stack
 
 
@@ -212,7 +212,7 @@ def test_log_lines_written_in_a_trace_carry_its_id(traced, collector):
 
 def test_grpc_server_continues_the_callers_trace(traced, collector):
     trace_id, parent = _traceparent()
-    with grpc.insecure_channel(traced.grpc_target("identity")) as channel:
+    with grpc_channel(traced.grpc_target("identity")) as channel:
         stub = identity_pb2_grpc.IdentityServiceStub(channel)
         with pytest.raises(grpc.RpcError):
             stub.Lookup(identity_pb2.LookupRequest(workspace_id="ws_x"), metadata=[("traceparent", parent)])

@@ -14,7 +14,7 @@ from cdp.profile.v1 import profile_pb2, profile_pb2_grpc
 from services.kit.kafka import Topics
 from services.kit.protos import to_struct, to_timestamp
 from tests.conftest import eventually
-from tests.helpers import mongo_db, new_id, produce, read_topic
+from tests.helpers import grpc_channel, mongo_db, new_id, produce, read_topic
 
 T0 = dt.datetime(2026, 6, 18, 10, tzinfo=dt.UTC)
 
@@ -50,7 +50,7 @@ def resolved(
 
 
 def get_profile(stack, workspace: str, person: str) -> profile_pb2.Profile | None:
-    with grpc.insecure_channel(stack.grpc_target("profile")) as channel:
+    with grpc_channel(stack.grpc_target("profile")) as channel:
         try:
             return profile_pb2_grpc.ProfileServiceStub(channel).GetProfile(
                 profile_pb2.GetProfileRequest(workspace_id=workspace, person_id=person)
@@ -112,7 +112,7 @@ def test_upsert_traits_rejects_operator_keys_and_writes_nothing(profile, workspa
         ],
     )
     eventually(lambda: get_profile(profile, workspace_id, person))
-    with grpc.insecure_channel(profile.grpc_target("profile")) as channel:
+    with grpc_channel(profile.grpc_target("profile")) as channel:
         stub = profile_pb2_grpc.ProfileServiceStub(channel)
         with pytest.raises(grpc.RpcError) as err:
             stub.UpsertTraits(

@@ -12,7 +12,7 @@ import pytest
 from cdp.common.v1 import common_pb2
 from cdp.identity.v1 import identity_pb2, identity_pb2_grpc
 from tests.conftest import eventually
-from tests.helpers import collect, create_workspace, mongo_db
+from tests.helpers import collect, create_workspace, grpc_channel, mongo_db
 from tests.test_profile import get_profile
 
 
@@ -24,7 +24,7 @@ def running(start_service):
 
 @pytest.fixture
 def stub(running):
-    with grpc.insecure_channel(running.grpc_target("identity")) as channel:
+    with grpc_channel(running.grpc_target("identity")) as channel:
         yield identity_pb2_grpc.IdentityServiceStub(channel)
 
 

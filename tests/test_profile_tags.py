@@ -14,7 +14,7 @@ from services.kit.clock import FixedClock
 from services.kit.kafka import Topics
 from services.kit.protos import from_value, to_timestamp
 from tests.conftest import eventually
-from tests.helpers import mongo_db, read_topic
+from tests.helpers import grpc_channel, mongo_db, read_topic
 from tests.profile_support import order, profile_fixture, send, stub_fixture, with_events  # noqa: F401 (fixtures)
 from tests.test_profile import get_profile, resolved
 
@@ -244,7 +244,7 @@ def test_bulk_tagging_of_a_segment_against_the_real_segment_service(start_servic
         resolved(ws, p, 100 + n, kind="identify", name="", traits={"vip": n < 3}, at=NOW) for n, p in enumerate(persons)
     ]
     send(stack, events)
-    with grpc.insecure_channel(stack.grpc_target("segment")) as channel:
+    with grpc_channel(stack.grpc_target("segment")) as channel:
         segments = segment_pb2_grpc.SegmentServiceStub(channel)
 
         # A segment service may refuse a rule on a trait it has not seen yet: retry until it has.

@@ -26,7 +26,7 @@ from services.profile.rulebook import Rulebook
 from services.profile.standing import Thresholds
 from services.profile.tags import canonical_rule, parse_rule, rule_value
 from tests.conftest import eventually
-from tests.helpers import collect, create_workspace, graphql, new_id
+from tests.helpers import collect, create_workspace, graphql, grpc_channel, new_id
 from tools import gen_catalog
 from tools.stack import ROOT
 
@@ -228,7 +228,7 @@ def test_every_computed_field_counts_through_the_gateway_and_deep_rules_are_bad_
     assert answer["data"] is None
     assert answer["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
     assert "nested more than 32 levels" in answer["errors"][0]["message"]
-    with grpc.insecure_channel(suite.grpc_target("segment")) as channel, pytest.raises(grpc.RpcError) as err:
+    with grpc_channel(suite.grpc_target("segment")) as channel, pytest.raises(grpc.RpcError) as err:
         segment_pb2_grpc.SegmentServiceStub(channel).Preview(
             segment_pb2.PreviewRequest(workspace_id=workspace_id, rule=deep)
         )

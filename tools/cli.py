@@ -15,7 +15,7 @@ from tools.stack import ROOT, Stack, stop_recorded
 DATA_DIR = pathlib.Path(os.environ.get("CDP_DATA_DIR", ROOT / ".cdp-data"))
 
 EXAMPLE = (
-    r"""curl -s {gateway} -H 'content-type: application/json' -H 'x-workspace-id: demo' -d '{{"query": """
+    r"""curl -s {gateway} -H 'content-type: application/json' -H "authorization: Bearer {api_key}" -d '{{"query": """
     r""""{{ person(identity: {{type: \"user_id\", value: \"u00001\"}}) {{ id uid identities {{ type value }} """
     r"""traits computed {{ orderCount revenue }} segments {{ name }} messages {{ status }} }} }}"}}'"""
 )
@@ -52,13 +52,24 @@ def start(args: argparse.Namespace) -> int:
                 f"{loaded['segment']['size']} members",
                 flush=True,
             )
+            found = loaded["credentials"]
+            print(
+                f"\nDemo credentials (also in {DATA_DIR / demo.CREDENTIALS_FILE}, mode 0600):\n"
+                f"  secret API key (read, write, admin): {found['api_key']}\n"
+                f"  operator: {found['operator_email']} / {found['operator_password']}"
+                "  (GraphQL login(email, password))",
+                flush=True,
+            )
+        example = EXAMPLE.format(
+            gateway=stack.gateway_url, api_key=loaded["credentials"]["api_key"] if not args.no_demo else "<API key>"
+        )
         print(
             f"\nGraphQL (federated): {stack.gateway_url}\n"
             f"Collection API:      {stack.http_url('identity')}/v1/batch"
             f"  (write key {demo.WRITE_KEY!r} as basic-auth user)\n"
             f"gRPC:                identity {stack.grpc_target('identity')}, profile {stack.grpc_target('profile')}, "
             f"segment {stack.grpc_target('segment')}, messaging {stack.grpc_target('messaging')}\n"
-            f"Logs:                {DATA_DIR / 'logs'}\n\nTry:\n{EXAMPLE.format(gateway=stack.gateway_url)}\n\n"
+            f"Logs:                {DATA_DIR / 'logs'}\n\nTry:\n{example}\n\n"
             "Ctrl-C (or ./suite stop) stops everything.",
             flush=True,
         )

@@ -7,6 +7,10 @@ deterministic messageIds, so loading twice the same day changes nothing
 
 from __future__ import annotations
 
+import json
+import os
+import pathlib
+import secrets
 import time
 
 import grpc
@@ -14,16 +18,19 @@ import httpx
 
 from cdp.identity.v1 import identity_pb2, identity_pb2_grpc
 from tools import shop
+from tools.credentials import grpc_channel
 from tools.stack import Stack
 
 WORKSPACE = "demo"
 WRITE_KEY = "demo-write-key"
 SEGMENT_NAME = "VIP women 25-34"
 SEGMENT_RULE = 'traits.gender = "female" AND traits.age_band = "25-34" AND traits.vip = true'
+OPERATOR_EMAIL = "admin@demo.local"
+CREDENTIALS_FILE = "demo-credentials.json"
 
 
 def ensure_workspace(stack: Stack) -> None:
-    with grpc.insecure_channel(stack.grpc_target("identity")) as channel:
+    with grpc_channel(stack.grpc_target("identity")) as channel:
         stub = identity_pb2_grpc.IdentityServiceStub(channel)
         try:
             stub.CreateWorkspace(
@@ -34,6 +41,51 @@ def ensure_workspace(stack: Stack) -> None:
                 raise
 
 
+def ensure_credentials(stack: Stack, data_dir: pathlib.Path) -> dict:
+    """The demo workspace's admin operator and secret API key, written to `demo-credentials.json` (0600).
+
+    Made once per data directory: a later start reads the file back as long as its
+    key still works (the password cannot be read back from identity, only from it).
+    """
+    path = pathlib.Path(data_dir) / CREDENTIALS_FILE
+    with grpc_channel(stack.grpc_target("identity")) as channel:
+        stub = identity_pb2_grpc.IdentityServiceStub(channel)
+        if path.exists():
+            saved = json.loads(path.read_text())
+            key_id = saved.get("api_key", "")[len("cdp_sk_") :].partition("_")[0]
+            keys = stub.ListApiKeys(identity_pb2.ListApiKeysRequest(workspace_id=WORKSPACE)).keys
+            if any(k.id == key_id and not k.HasField("revoked_at") for k in keys):
+                return saved
+        password = secrets.token_urlsafe(18)
+        try:
+            stub.AddOperator(
+                identity_pb2.AddOperatorRequest(
+                    workspace_id=WORKSPACE, email=OPERATOR_EMAIL, password=password, role="admin"
+                )
+            )
+        except grpc.RpcError as exc:
+            if exc.code() != grpc.StatusCode.ALREADY_EXISTS:
+                raise
+            # The account exists and keeps its password: the one in the file, if it is still there.
+            password = json.loads(path.read_text()).get("operator_password", "") if path.exists() else ""
+        created = stub.CreateApiKey(
+            identity_pb2.CreateApiKeyRequest(workspace_id=WORKSPACE, name="demo", scopes=["read", "write", "admin"])
+        )
+    found = {
+        "workspace": WORKSPACE,
+        "write_key": WRITE_KEY,
+        "api_key": created.secret,
+        "operator_email": OPERATOR_EMAIL,
+        "operator_password": password,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        os.fchmod(out.fileno(), 0o600)  # also when the file existed with looser bits
+        json.dump(found, out, indent=2)
+    return found
+
+
 def load(stack: Stack, count: int = 400, events_per_shopper: int = 4, timeout: float = 600.0) -> dict:
     """Send the demo shop's events, wait until every profile holds them, save the demo segment.
 
@@ -41,6 +93,8 @@ def load(stack: Stack, count: int = 400, events_per_shopper: int = 4, timeout: f
     collection API) and settled (every event stored on its profile).
     """
     ensure_workspace(stack)
+    credentials = ensure_credentials(stack, stack.data_dir)
+    api_key = credentials["api_key"]
     batch = shop.events(count, count * events_per_shopper, seed=618, prefix=WORKSPACE)
     started = time.monotonic()
     with httpx.Client(base_url=stack.http_url("identity"), auth=(WRITE_KEY, ""), timeout=60) as client:
@@ -50,8 +104,15 @@ def load(stack: Stack, count: int = 400, events_per_shopper: int = 4, timeout: f
     sent = time.monotonic() - started
     _wait_for_profiles(stack, len(batch), timeout)
     settled = time.monotonic() - started
-    segment = _ensure_segment(stack)
-    return {"events": len(batch), "shoppers": count, "segment": segment, "sent_s": sent, "settled_s": settled}
+    segment = _ensure_segment(stack, api_key)
+    return {
+        "events": len(batch),
+        "shoppers": count,
+        "segment": segment,
+        "sent_s": sent,
+        "settled_s": settled,
+        "credentials": credentials,
+    }
 
 
 def _wait_for_profiles(stack: Stack, expected: int, timeout: float) -> None:
@@ -66,12 +127,12 @@ def _wait_for_profiles(stack: Stack, expected: int, timeout: float) -> None:
             time.sleep(0.5)
 
 
-def _ensure_segment(stack: Stack) -> dict:
+def _ensure_segment(stack: Stack, api_key: str) -> dict:
     def gql(query: str, variables: dict | None = None) -> dict:
         resp = httpx.post(
             stack.gateway_url,
             json={"query": query, "variables": variables or {}},
-            headers={"x-workspace-id": WORKSPACE},
+            headers={"authorization": f"Bearer {api_key}"},
         )
         resp.raise_for_status()
         return resp.json()["data"]

@@ -79,6 +79,8 @@ class Stack:
     service_env: dict[str, str] = field(default_factory=dict)
     # Set by `./suite start`, so that `./suite stop` can ask it to stop everything in order.
     supervised: bool = False
+    # Process name -> (service, HTTP port) of every service process started, replicas included.
+    service_procs: dict[str, tuple[str, int]] = field(default_factory=dict)
 
     @classmethod
     def with_free_ports(cls, data_dir: pathlib.Path, **kwargs) -> "Stack":
@@ -279,8 +281,32 @@ class Stack:
             path.chmod(0o600)
         return path.read_text().strip()
 
+    def internal_keys(self) -> str:
+        """The internal keyring (`kid:secret`): the gateway signs claims with it, every service verifies.
+
+        Generated once per data directory, like the link secret, unless CDP_INTERNAL_KEYS
+        is set (several keys for rotation, the first signs): then every stack started
+        from this environment shares it.
+        """
+        if os.environ.get("CDP_INTERNAL_KEYS", "").strip():
+            return os.environ["CDP_INTERNAL_KEYS"].strip()
+        path = self.data_dir / "internal-keys"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(f"k{int(time.time())}:{secrets.token_urlsafe(32)}")
+            path.chmod(0o600)
+        # This process (a tool, a benchmark) signs its own credentials with the stack's keys.
+        os.environ["CDP_INTERNAL_KEYS"] = path.read_text().strip()
+        return os.environ["CDP_INTERNAL_KEYS"]
+
+    def auth_environment(self) -> dict[str, str]:
+        """What a process needs to sign or verify internal credentials (the services, the gateway, tools)."""
+        return {"CDP_INTERNAL_KEYS": self.internal_keys(), "CDP_IDENTITY_HTTP": self.http_url("identity")}
+
     def service_environment(self, service: str) -> dict[str, str]:
         return {
+            **self.auth_environment(),
+            "CDP_GRPC_HOST": "127.0.0.1",
             "CDP_LINK_SECRET": self.link_secret(),
             "CDP_MONGO_URL": self.mongo_url,
             "CDP_MONGO_DB": self.mongo_db,
@@ -301,11 +327,21 @@ class Stack:
     def start_service(self, service: str, name: str | None = None, wait: bool = True, **env: str) -> str:
         """Start one service process; `name` lets a test run a second replica."""
         name = name or service
+        port = int(env.get("CDP_HTTP_PORT", self.ports[f"{service}.http"]))
         self._spawn(name, [sys.executable, "-m", f"services.{service}"], {**self.service_environment(service), **env})
+        self.service_procs[name] = (service, port)
         if wait:
-            port = int(env.get("CDP_HTTP_PORT", self.ports[f"{service}.http"]))
             self._wait(name, lambda: _http_ok(f"http://127.0.0.1:{port}/healthz"))
         return name
+
+    def replica_urls(self, service: str) -> dict[str, str]:
+        """Process name -> HTTP base URL of every running process of `service` (the default one and
+        the replicas tests started under other names): whichever holds a partition does that work."""
+        return {
+            name: f"http://127.0.0.1:{port}"
+            for name, (svc, port) in self.service_procs.items()
+            if svc == service and name in self.procs and self.procs[name].poll() is None
+        }
 
     def start_services(self) -> None:
         for service in SERVICES:
@@ -329,6 +365,7 @@ class Stack:
         """Start Hive Gateway; the arguments let a test run a second one (e.g. CDP_DEV_MODE=1)."""
         port = port or self.ports["gateway"]
         supergraph = supergraph or self.runtime_supergraph()
+        env = {**self.auth_environment(), **env}
         self._spawn(name, ["bash", str(ROOT / "gateway" / "run.sh"), str(supergraph), str(port)], env)
         self._wait(name, lambda: _http_ok(f"http://127.0.0.1:{port}/readiness"))
         return name

@@ -1,4 +1,4 @@
-"""GraphQL subgraph of identity: the Person entity, identities, merges, erasure."""
+"""GraphQL subgraph of identity: the Person entity, identities, merges, erasure; credentials (access_api)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ import datetime as dt
 import strawberry
 from strawberry.dataloader import DataLoader
 
+from services.identity.access_api import AccessMutation, AccessQuery
 from services.identity.graph import IdentityGraph
 from services.identity.people import PersonView, load_persons
 from services.identity.resolver import Resolver
 from services.identity.store import IdentityStore
+from services.kit.audit import audited
 from services.kit.clock import Clock
 from services.kit.errors import InvalidInput, NotFound
 from services.kit.graphql import schema as make_schema
@@ -93,7 +95,7 @@ class ForgetResult:
 
 
 @strawberry.type
-class Query:
+class Query(AccessQuery):
     @strawberry.field(description="A person by ONE_ID (an id merged away resolves to the winner) or by identifier.")
     async def person(
         self, info: strawberry.Info, id: strawberry.ID | None = None, identity: IdentityInput | None = None
@@ -114,33 +116,40 @@ class Query:
 
 
 @strawberry.type
-class Mutation:
+class Mutation(AccessMutation):
     @strawberry.mutation(description="Merge two persons by hand; the older one is kept.")
     async def merge_persons(
         self, info: strawberry.Info, person_id_a: strawberry.ID, person_id_b: strawberry.ID, reason: str
     ) -> Merge:
-        workspace = workspace_of(info)
-        store: IdentityStore = info.context["store"]
-        a, b = [await store.live_target(workspace, str(p)) for p in (person_id_a, person_id_b)]
-        docs = await store.persons_by_ids(workspace, [a, b])
-        for pid, field in ((a, "personIdA"), (b, "personIdB")):
-            if pid not in docs:
-                raise NotFound(f"person {pid!r} not found", field)
-        if a == b:
-            raise InvalidInput("both ids are the same person already", "personIdB")
-        winner, loser = sorted([docs[a], docs[b]], key=lambda d: (d.get("created_at"), d["_id"]))
-        graph: IdentityGraph = info.context["graph"]
-        return _merge(
-            await graph.merge(workspace, winner["_id"], loser["_id"], cause="manual", rule="manual", reason=reason)
-        )
+        async with audited(info, "person.merge", f"{person_id_a},{person_id_b}") as entry:
+            workspace = entry.workspace
+            store: IdentityStore = info.context["store"]
+            a, b = [await store.live_target(workspace, str(p)) for p in (person_id_a, person_id_b)]
+            docs = await store.persons_by_ids(workspace, [a, b])
+            for pid, field in ((a, "personIdA"), (b, "personIdB")):
+                if pid not in docs:
+                    raise NotFound(f"person {pid!r} not found", field)
+            if a == b:
+                raise InvalidInput("both ids are the same person already", "personIdB")
+            winner, loser = sorted([docs[a], docs[b]], key=lambda d: (d.get("created_at"), d["_id"]))
+            graph: IdentityGraph = info.context["graph"]
+            record = await graph.merge(
+                workspace, winner["_id"], loser["_id"], cause="manual", rule="manual", reason=reason
+            )
+            entry.target, entry.detail = f"merge:{record['_id']}", {"winner": winner["_id"], "loser": loser["_id"]}
+        return _merge(record)
 
     @strawberry.mutation(description="Reverse a merge from its log entry.")
     async def unmerge_persons(self, info: strawberry.Info, merge_id: strawberry.ID, reason: str) -> Merge:
-        return _merge(await info.context["graph"].unmerge(workspace_of(info), str(merge_id), reason))
+        async with audited(info, "person.unmerge", f"merge:{merge_id}") as entry:
+            record = await info.context["graph"].unmerge(entry.workspace, str(merge_id), reason)
+        return _merge(record)
 
     @strawberry.mutation(description="Erase a person (PIPL/GDPR): identifiers, merges, and downstream data.")
     async def forget_person(self, info: strawberry.Info, person_id: strawberry.ID) -> ForgetResult:
-        person, removed = await info.context["graph"].forget(workspace_of(info), str(person_id))
+        async with audited(info, "person.forget", f"person:{person_id}") as entry:
+            person, removed = await info.context["graph"].forget(entry.workspace, str(person_id))
+            entry.detail = {"identifiers_removed": removed}
         return ForgetResult(person_id=strawberry.ID(person), identifiers_removed=removed)
 
     @strawberry.mutation(
@@ -149,18 +158,23 @@ class Mutation:
         "this lifts that for one identifier. Returns false when it was not suppressed."
     )
     async def allow_identifier(self, info: strawberry.Info, identity: IdentityInput) -> bool:
-        workspace = workspace_of(info)
-        prepared = await info.context["resolver"].prepare(workspace, [(identity.type, identity.value)])
-        if not prepared:
-            raise InvalidInput("not a usable identifier: empty, blocked or of an unknown type", "identity")
-        return await info.context["store"].lift_suppression(workspace, *prepared[0])
+        # Admin only and audited, as forgetPerson; the record names the type, never the value.
+        async with audited(info, "identifier.allow", f"identifier:{identity.type}") as entry:
+            prepared = await info.context["resolver"].prepare(entry.workspace, [(identity.type, identity.value)])
+            if not prepared:
+                raise InvalidInput("not a usable identifier: empty, blocked or of an unknown type", "identity")
+            lifted = await info.context["store"].lift_suppression(entry.workspace, *prepared[0])
+            entry.detail = {"lifted": lifted}
+        return lifted
 
 
 def build_schema() -> strawberry.Schema:
     return make_schema(Query, Mutation, types=[Person])
 
 
-def context_factory(store: IdentityStore, resolver: Resolver, graph: IdentityGraph, clock: Clock):
+def context_factory(store: IdentityStore, resolver: Resolver, graph: IdentityGraph, clock: Clock, **access):
+    """`access`: credentials, login and audit (access_api's fields use them)."""
+
     async def load(keys: list[tuple[str, str]]) -> list[Person | None]:
         out: dict[tuple[str, str], Person | None] = {}
         for workspace in {w for w, _ in keys}:
@@ -176,6 +190,7 @@ def context_factory(store: IdentityStore, resolver: Resolver, graph: IdentityGra
             "graph": graph,
             "clock": clock,
             "persons": DataLoader(load_fn=load),
+            **access,
         }
 
     return make

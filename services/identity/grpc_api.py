@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from cdp.common.v1 import common_pb2
 from cdp.identity.v1 import identity_pb2, identity_pb2_grpc
+from services.identity.credentials import Credentials, role_in
 from services.identity.graph import IdentityGraph
 from services.identity.people import PersonView, load_persons
 from services.identity.resolver import ResolveItem, Resolver
 from services.identity.rules import validate_rules_document
 from services.identity.store import IdentityStore
+from services.kit.audit import Audit, audited_call
+from services.kit.auth import Scope, needs
 from services.kit.clock import Clock
 from services.kit.errors import InvalidInput, NotFound, required
-from services.kit.grpc_server import GrpcService, maps_errors
+from services.kit.grpc_server import GrpcService, caller, maps_errors
 from services.kit.protos import to_timestamp
 
 MAX_BATCH = 1000
@@ -43,12 +46,35 @@ def merge_message(doc: dict) -> identity_pb2.MergeRecord:
     )
 
 
+def api_key_message(doc: dict) -> identity_pb2.ApiKey:
+    # Times left unset when absent, so HasField("revoked_at") tells a live key from a revoked one.
+    times = {f: to_timestamp(doc[f]) for f in ("created_at", "revoked_at", "last_used_at") if doc.get(f)}
+    return identity_pb2.ApiKey(
+        id=doc["_id"],
+        workspace_id=doc["workspace"],
+        name=doc["name"],
+        scopes=doc["scopes"],
+        created_by=doc.get("created_by", ""),
+        **times,
+    )
+
+
 class IdentityGrpc(identity_pb2_grpc.IdentityServiceServicer):
-    def __init__(self, store: IdentityStore, resolver: Resolver, graph: IdentityGraph, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: IdentityStore,
+        resolver: Resolver,
+        graph: IdentityGraph,
+        clock: Clock,
+        credentials: Credentials,
+        audit: Audit,
+    ) -> None:
         self.store = store
         self.resolver = resolver
         self.graph = graph
         self.clock = clock
+        self.credentials = credentials
+        self.audit = audit
 
     async def _view(self, workspace: str, person_id: str) -> PersonView:
         """The live person; an alias left by a merge resolves to its winner."""
@@ -58,6 +84,7 @@ class IdentityGrpc(identity_pb2_grpc.IdentityServiceServicer):
             raise NotFound(f"person {person_id!r} not found", "person_id")
         return view
 
+    @needs(Scope.WRITE)
     @maps_errors
     async def Resolve(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
@@ -70,6 +97,7 @@ class IdentityGrpc(identity_pb2_grpc.IdentityServiceServicer):
         answer = identity_pb2.Person(workspace_id=workspace, id=person["_id"], uid=person["uid"])
         return identity_pb2.ResolveResponse(person=answer, created=created)
 
+    @needs(Scope.WRITE)
     @maps_errors
     async def ResolveBatch(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
@@ -90,6 +118,7 @@ class IdentityGrpc(identity_pb2_grpc.IdentityServiceServicer):
                 results.append(identity_pb2.ResolveResult(person=answer, created=created))
         return identity_pb2.ResolveBatchResponse(results=results)
 
+    @needs(Scope.READ)
     @maps_errors
     async def Lookup(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
@@ -101,32 +130,41 @@ class IdentityGrpc(identity_pb2_grpc.IdentityServiceServicer):
             raise NotFound(f"no person holds {ident[0]} {ident[1]!r}", "identifier")
         return person_message(await self._view(workspace, person["_id"]))
 
+    @needs(Scope.READ)
     @maps_errors
     async def GetPerson(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
         return person_message(await self._view(workspace, required(request.person_id, "person_id")))
 
+    @needs(Scope.ADMIN)
     @maps_errors
     async def Merge(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
-        a = await self._view(workspace, required(request.person_id_a, "person_id_a"))
-        b = await self._view(workspace, required(request.person_id_b, "person_id_b"))
-        if a.id == b.id:
-            raise InvalidInput("both ids are the same person already", "person_id_b")
-        winner, loser = (a, b) if (a.created_at, a.id) <= (b.created_at, b.id) else (b, a)
-        record = await self.graph.merge(
-            workspace, winner.id, loser.id, cause="manual", rule="manual", reason=request.reason
-        )
+        async with audited_call(
+            self.audit, "person.merge", workspace, f"{request.person_id_a},{request.person_id_b}"
+        ) as entry:
+            a = await self._view(workspace, required(request.person_id_a, "person_id_a"))
+            b = await self._view(workspace, required(request.person_id_b, "person_id_b"))
+            if a.id == b.id:
+                raise InvalidInput("both ids are the same person already", "person_id_b")
+            winner, loser = (a, b) if (a.created_at, a.id) <= (b.created_at, b.id) else (b, a)
+            record = await self.graph.merge(
+                workspace, winner.id, loser.id, cause="manual", rule="manual", reason=request.reason
+            )
+            entry.target, entry.detail = f"merge:{record['_id']}", {"winner": winner.id, "loser": loser.id}
         return merge_message(record)
 
+    @needs(Scope.ADMIN)
     @maps_errors
     async def Unmerge(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
-        record = await self.graph.unmerge(workspace, required(request.merge_id, "merge_id"), request.reason)
+        async with audited_call(self.audit, "person.unmerge", workspace, f"merge:{request.merge_id}"):
+            record = await self.graph.unmerge(workspace, required(request.merge_id, "merge_id"), request.reason)
         winner = await self._view(workspace, record["winner"])
         restored = await self._view(workspace, record["loser"])
         return identity_pb2.UnmergeResponse(winner=person_message(winner), restored=person_message(restored))
 
+    @needs(Scope.READ)
     @maps_errors
     async def ListMerges(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
@@ -136,12 +174,16 @@ class IdentityGrpc(identity_pb2_grpc.IdentityServiceServicer):
         docs = await self.store.merges_of(workspace, required(request.person_id, "person_id"), limit)
         return identity_pb2.ListMergesResponse(merges=[merge_message(d) for d in docs])
 
+    @needs(Scope.ADMIN)
     @maps_errors
     async def Forget(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
-        person_id, removed = await self.graph.forget(workspace, required(request.person_id, "person_id"))
+        async with audited_call(self.audit, "person.forget", workspace, f"person:{request.person_id}") as entry:
+            person_id, removed = await self.graph.forget(workspace, required(request.person_id, "person_id"))
+            entry.detail = {"identifiers_removed": removed}
         return identity_pb2.ForgetResponse(person_id=person_id, identifiers_removed=removed)
 
+    @needs(Scope.ADMIN)
     @maps_errors
     async def SetIdentityRules(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
@@ -153,10 +195,12 @@ class IdentityGrpc(identity_pb2_grpc.IdentityServiceServicer):
             "custom_types": list(request.custom_types),
             "default_region": request.default_region,
         }
-        await self.store.set_rules_document(workspace, validate_rules_document(doc))
-        self.resolver.forget_rules(workspace)
+        async with audited_call(self.audit, "identity_rules.set", workspace, "identity_rules"):
+            await self.store.set_rules_document(workspace, validate_rules_document(doc))
+            self.resolver.forget_rules(workspace)
         return await self.GetIdentityRules(request, context)
 
+    @needs(Scope.READ)
     @maps_errors
     async def GetIdentityRules(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
@@ -171,11 +215,14 @@ class IdentityGrpc(identity_pb2_grpc.IdentityServiceServicer):
             default_region=rules.default_region,
         )
 
+    @needs(Scope.ADMIN, workspace_field=None, service_only=True)
     @maps_errors
     async def CreateWorkspace(self, request, context):
-        doc = await self.store.create_workspace(request.id, request.name, request.write_key or None)
+        async with audited_call(self.audit, "workspace.create", request.id[:64], f"workspace:{request.id[:64]}"):
+            doc = await self.store.create_workspace(request.id, request.name, request.write_key or None)
         return identity_pb2.Workspace(id=doc["_id"], name=doc["name"], write_keys=doc["write_keys"])
 
+    @needs(Scope.ADMIN, workspace_field="id")
     @maps_errors
     async def GetWorkspace(self, request, context):
         doc = await self.store.get_workspace(request.id)
@@ -183,10 +230,54 @@ class IdentityGrpc(identity_pb2_grpc.IdentityServiceServicer):
             raise NotFound(f"workspace {request.id!r} not found", "id")
         return identity_pb2.Workspace(id=doc["_id"], name=doc["name"], write_keys=doc["write_keys"])
 
+    @needs(Scope.ADMIN)
+    @maps_errors
+    async def CreateApiKey(self, request, context):
+        workspace = required(request.workspace_id, "workspace_id")
+        async with audited_call(self.audit, "api_key.create", workspace) as entry:
+            doc, key = await self.credentials.create_api_key(
+                workspace, request.name, list(request.scopes), caller().subject
+            )
+            entry.target, entry.detail = f"key:{doc['_id']}", {"name": doc["name"], "scopes": doc["scopes"]}
+        return identity_pb2.NewApiKey(key=api_key_message(doc), secret=key)
 
-def grpc_service(store: IdentityStore, resolver: Resolver, graph: IdentityGraph, clock: Clock) -> GrpcService:
+    @needs(Scope.ADMIN)
+    @maps_errors
+    async def ListApiKeys(self, request, context):
+        workspace = required(request.workspace_id, "workspace_id")
+        docs = await self.credentials.api_keys(workspace)
+        return identity_pb2.ListApiKeysResponse(keys=[api_key_message(d) for d in docs])
+
+    @needs(Scope.ADMIN)
+    @maps_errors
+    async def RevokeApiKey(self, request, context):
+        workspace = required(request.workspace_id, "workspace_id")
+        async with audited_call(self.audit, "api_key.revoke", workspace, f"key:{request.id}"):
+            doc = await self.credentials.revoke_api_key(workspace, required(request.id, "id"))
+        return api_key_message(doc)
+
+    @needs(Scope.ADMIN)
+    @maps_errors
+    async def AddOperator(self, request, context):
+        workspace = required(request.workspace_id, "workspace_id")
+        async with audited_call(self.audit, "operator.add", workspace) as entry:
+            doc, created = await self.credentials.add_operator(workspace, request.email, request.password, request.role)
+            entry.target, entry.detail = f"operator:{doc['_id']}", {"role": request.role, "new_account": created}
+        return identity_pb2.Operator(
+            id=doc["_id"],
+            email=doc["email"],
+            workspace_id=workspace,
+            role=role_in(doc, workspace) or "",
+            created_at=to_timestamp(doc.get("created_at")),
+            created=created,
+        )
+
+
+def grpc_service(
+    store: IdentityStore, resolver: Resolver, graph: IdentityGraph, clock: Clock, credentials: Credentials, audit: Audit
+) -> GrpcService:
     return GrpcService(
         identity_pb2_grpc.add_IdentityServiceServicer_to_server,
-        IdentityGrpc(store, resolver, graph, clock),
+        IdentityGrpc(store, resolver, graph, clock, credentials, audit),
         identity_pb2.DESCRIPTOR.services_by_name["IdentityService"].full_name,
     )

@@ -24,7 +24,9 @@ MAX_ID_LENGTH = 256
 EVENT_TYPES = ("identify", "track", "page", "screen", "alias", "group")
 
 
-def parse_batch(body: Any, received_at: dt.datetime, workspace_id: str) -> list[events_pb2.RawEvent]:
+def parse_batch(
+    body: Any, received_at: dt.datetime, workspace_id: str, max_event_bytes: int = MAX_EVENT_BYTES
+) -> list[events_pb2.RawEvent]:
     """`POST /v1/batch`: {"batch": [event, ...], "context": {...}}."""
     if not isinstance(body, dict):
         raise InvalidInput("request body must be a JSON object", "body")
@@ -38,12 +40,17 @@ def parse_batch(body: Any, received_at: dt.datetime, workspace_id: str) -> list[
     for i, item in enumerate(batch):
         if isinstance(item, dict) and shared_context and "context" not in item:
             item = {**item, "context": shared_context}
-        events.append(parse_event(item, None, received_at, workspace_id, f"batch[{i}]"))
+        events.append(parse_event(item, None, received_at, workspace_id, f"batch[{i}]", max_event_bytes))
     return events
 
 
 def parse_event(
-    item: Any, implied_type: str | None, received_at: dt.datetime, workspace_id: str, path: str = "body"
+    item: Any,
+    implied_type: str | None,
+    received_at: dt.datetime,
+    workspace_id: str,
+    path: str = "body",
+    max_event_bytes: int = MAX_EVENT_BYTES,
 ) -> events_pb2.RawEvent:
     """One event; `implied_type` is set by the single-event endpoints (/v1/track...)."""
     if not isinstance(item, dict):
@@ -98,8 +105,8 @@ def parse_event(
         except (ValueError, TypeError) as exc:
             raise InvalidInput(f"{field} holds a value that is not JSON: {exc}", f"{path}.{field}") from None
     # Segment puts identify traits in context.traits for track calls too; keep as sent.
-    if event.ByteSize() > MAX_EVENT_BYTES:
-        raise InvalidInput(f"event is larger than {MAX_EVENT_BYTES} bytes", path)
+    if event.ByteSize() > max_event_bytes:
+        raise InvalidInput(f"event is larger than {max_event_bytes} bytes", path)
     return event
 
 

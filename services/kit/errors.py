@@ -34,6 +34,12 @@ class Unauthenticated(CdpError):
     code = "UNAUTHENTICATED"
 
 
+class Forbidden(CdpError):
+    """A known caller asking for a workspace or an operation its credential does not cover."""
+
+    code = "FORBIDDEN"
+
+
 class Conflict(CdpError):
     code = "CONFLICT"
 
@@ -49,3 +55,9 @@ def required(value: str, field: str, max_length: int = MAX_ID_LENGTH) -> str:
     if len(value) > max_length:
         raise InvalidInput(f"{field} is longer than {max_length} characters", field)
     return value
+
+
+class RateLimited(CdpError):
+    """Too many attempts (failed logins); the caller should wait before trying again."""
+
+    code = "RATE_LIMITED"

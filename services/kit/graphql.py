@@ -1,4 +1,4 @@
-"""GraphQL plumbing shared by the subgraphs: workspace header, error codes, mode, app."""
+"""GraphQL plumbing shared by the subgraphs: the caller and workspace, error codes, mode, app."""
 
 from __future__ import annotations
 
@@ -10,16 +10,15 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import strawberry
-from graphql import FieldNode, GraphQLError, OperationDefinitionNode
+from graphql import FieldNode, GraphQLError, OperationDefinitionNode, OperationType
 from starlette.requests import Request
 from strawberry.asgi import GraphQL
 from strawberry.extensions import DisableIntrospection, SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 
-from services.kit import metrics
+from services.kit import auth, metrics
+from services.kit.auth import WORKSPACE_HEADER, Claims, Scope
 from services.kit.errors import CdpError, InvalidInput, Unauthenticated
-
-WORKSPACE_HEADER = "x-workspace-id"
 
 # Pinned: the Guild composer behind Hive Gateway rejects federation 2.11.
 FEDERATION_VERSION = "2.9"
@@ -41,15 +40,31 @@ def dev_mode() -> bool:
     return os.environ.get("CDP_DEV_MODE", "") == "1"
 
 
-def workspace_of(info: strawberry.Info) -> str:
-    """The tenant of this request; every subgraph read and write is scoped by it."""
-    request: Request = info.context["request"]
-    workspace = request.headers.get(WORKSPACE_HEADER, "").strip()
-    if not workspace:
-        raise Unauthenticated(f"missing {WORKSPACE_HEADER} header", WORKSPACE_HEADER)
-    if len(workspace) > 64:
+def caller_of(info: strawberry.Info) -> Claims:
+    """Who sent this request: the claims the gateway signed (subgraphs accept nothing else)."""
+    context = info.context
+    if "claims" not in context:
+        token = auth.bearer_of(context["request"].headers.get("authorization"))
+        if not auth.looks_signed(token):
+            raise Unauthenticated("subgraphs accept only claims the gateway signed: call the gateway", "authorization")
+        context["claims"] = auth.verify_claims(token)
+    return context["claims"]
+
+
+def workspace_of(info: strawberry.Info, scope: Scope | None = None) -> str:
+    """The tenant of this request, once the caller is known to hold `scope` in it.
+
+    Every subgraph read and write is scoped by it. The scope defaults to `read`
+    for queries and `write` for mutations; admin operations ask for `admin`.
+    """
+    claims = caller_of(info)
+    if scope is None:
+        scope = Scope.WRITE if info.operation.operation == OperationType.MUTATION else Scope.READ
+    claims.require(scope)
+    requested = info.context["request"].headers.get(WORKSPACE_HEADER, "")
+    if len(requested) > 64:
         raise InvalidInput("workspace id is longer than 64 characters", WORKSPACE_HEADER)
-    return workspace
+    return claims.workspace_for(requested)
 
 
 class ErrorCodes(SchemaExtension):

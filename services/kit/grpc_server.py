@@ -1,8 +1,9 @@
-"""gRPC server bootstrap: health (grpc.health.v1), reflection, error mapping, graceful stop."""
+"""gRPC server bootstrap: credentials, health (grpc.health.v1), reflection on request, error mapping, graceful stop."""
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import inspect
 import logging
@@ -11,12 +12,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import grpc
+from google.protobuf import descriptor_pool
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from services.kit import metrics, tracing
-from services.kit.errors import CdpError, Conflict, InvalidInput, NotFound, Unauthenticated
+from services.kit import auth, metrics, tracing
+from services.kit.auth import Access, Authenticator
+from services.kit.errors import CdpError, Conflict, Forbidden, InvalidInput, NotFound, RateLimited, Unauthenticated
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +27,9 @@ _STATUS = {
     InvalidInput: grpc.StatusCode.INVALID_ARGUMENT,
     NotFound: grpc.StatusCode.NOT_FOUND,
     Unauthenticated: grpc.StatusCode.UNAUTHENTICATED,
+    Forbidden: grpc.StatusCode.PERMISSION_DENIED,
     Conflict: grpc.StatusCode.ALREADY_EXISTS,
+    RateLimited: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
 
 
@@ -69,6 +74,106 @@ def maps_stream_errors(method):
             await _abort(context, exc)
 
     return wrapper
+
+
+# The claims of the call being served, set by the interceptor once it has checked them
+# (the handler runs in the same task, so it sees them): who an audit record names.
+_CALLER: contextvars.ContextVar[auth.Claims] = contextvars.ContextVar("grpc_caller")
+
+
+def caller() -> auth.Claims:
+    """Who sent the gRPC call being served (only inside a handler the interceptor checked)."""
+    return _CALLER.get()
+
+
+# Probes and load balancers call these without a credential.
+_OPEN_SERVICES = frozenset({"grpc.health.v1.Health", reflection.SERVICE_NAME, "grpc.reflection.v1.ServerReflection"})
+
+
+def access_table(services: list[GrpcService]) -> dict[str, Access]:
+    """`/package.Service/Method` -> what it needs, from each servicer method's `auth.needs` mark.
+
+    Fails the start when a method of a served service is unmarked: a new RPC
+    cannot go out open by omission.
+    """
+    table = {}
+    for svc in services:
+        descriptor = descriptor_pool.Default().FindServiceByName(svc.full_name)
+        for method in descriptor.methods:
+            access = getattr(getattr(svc.servicer, method.name, None), "__cdp_access__", None)
+            if access is None:
+                raise RuntimeError(f"{svc.full_name}/{method.name} has no auth.needs(...) mark")
+            table[f"/{svc.full_name}/{method.name}"] = access
+    return table
+
+
+def _workspaces_named(request, field: str | None) -> list[str]:
+    """The workspace(s) a request acts on: a string field, or the `workspace_id` of each item of a list."""
+    if field is None:
+        return []
+    value = getattr(request, field)
+    if isinstance(value, str):
+        return [value]
+    return sorted({item.workspace_id for item in value}) or [""]
+
+
+class _Authenticated(grpc.aio.ServerInterceptor):
+    """Every call but health checks carries `authorization: Bearer <credential>` that covers its workspace.
+
+    A claims token (the service credential, or claims the gateway signed) is checked
+    here; a secret API key is resolved through identity (cached briefly). The
+    workspace is the one the request names in its `workspace_field`.
+    """
+
+    def __init__(self, authenticator: Authenticator, table: dict[str, Access]) -> None:
+        self.authenticator = authenticator
+        self.table = table
+
+    async def intercept_service(self, continuation, handler_call_details):
+        handler = await continuation(handler_call_details)
+        full = handler_call_details.method
+        if handler is None or full.lstrip("/").rpartition("/")[0] in _OPEN_SERVICES:
+            return handler
+        access = self.table.get(full)
+        metadata = dict(handler_call_details.invocation_metadata or ())
+        header = metadata.get("authorization")
+
+        async def check(request, context) -> None:
+            try:
+                if access is None:
+                    raise Forbidden("this method is not open to callers", "method")
+                token = auth.bearer_of(header if isinstance(header, str) else None)
+                named = _workspaces_named(request, access.workspace_field)
+                claims = await self.authenticator.claims_for(token, named[0] if named else None)
+                if access.service_only and not claims.is_service:
+                    raise Forbidden("only a service credential may call this method", "authorization")
+                claims.require(access.scope)
+                for workspace in named:
+                    claims.workspace_for(workspace)
+                _CALLER.set(claims)
+            except CdpError as exc:
+                await _abort(context, exc)
+
+        if handler.unary_unary:
+            inner = handler.unary_unary
+
+            async def unary(request, context):
+                await check(request, context)
+                return await inner(request, context)
+
+            return grpc.unary_unary_rpc_method_handler(unary, handler.request_deserializer, handler.response_serializer)
+        if handler.unary_stream:
+            inner_stream = handler.unary_stream
+
+            async def stream(request, context):
+                await check(request, context)
+                async for item in inner_stream(request, context):
+                    yield item
+
+            return grpc.unary_stream_rpc_method_handler(
+                stream, handler.request_deserializer, handler.response_serializer
+            )
+        return None  # no other kind is served: refuse rather than pass unchecked
 
 
 class _Observed(grpc.aio.ServerInterceptor):
@@ -139,19 +244,29 @@ def _code_of(context, error: BaseException | None) -> grpc.StatusCode:
 
 
 class GrpcServer:
-    def __init__(self, port: int, services: list[GrpcService], host: str = "0.0.0.0") -> None:
+    def __init__(
+        self,
+        port: int,
+        services: list[GrpcService],
+        authenticator: Authenticator,
+        host: str = "0.0.0.0",
+        reflect: bool = False,
+    ) -> None:
+        # Observed outermost, so refused calls are counted (UNAUTHENTICATED, PERMISSION_DENIED) too.
+        interceptors = [_Observed(), _Authenticated(authenticator, access_table(services))]
         # No SO_REUSEPORT (gRPC's default on Linux): a second server on a taken port must fail to
         # start, not share the port with another service and answer its calls "Method not found".
-        self.server = grpc.aio.server(interceptors=[_Observed()], options=[("grpc.so_reuseport", 0)])
+        self.server = grpc.aio.server(interceptors=interceptors, options=[("grpc.so_reuseport", 0)])
         self.health = health.aio.HealthServicer()
         names = [s.full_name for s in services]
         for svc in services:
             svc.add_to_server(svc.servicer, self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        reflection.enable_server_reflection(
-            [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
-            self.server,
-        )
+        if reflect:
+            reflection.enable_server_reflection(
+                [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
+                self.server,
+            )
         self.port = self.server.add_insecure_port(f"{host}:{port}")
         self.names = names
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -214,6 +215,25 @@ class TopicLog:
         return found
 
 
+# Seconds one start of a member (bootstrap, metadata, group join) may take. A join waits for
+# every member to rejoin, up to the rebalance timeout (aiokafka: the 10 s session timeout);
+# with a frozen member it took 18 s here, and Tansu holds a new group's first join 5 s.
+DEFAULT_START_TIMEOUT = 60.0
+# Seconds without a started member after which the process gives up (and is restarted): a
+# broker restart or a rolling upgrade is over well within it.
+DEFAULT_JOIN_GIVE_UP = 300.0
+MAX_START_BACKOFF = 30.0
+CLOSE_TIMEOUT = 10.0
+
+
+class ConsumerStartTimeout(Exception):
+    """A member's start (its group join) did not finish within its start timeout."""
+
+
+class ConsumerStalled(RuntimeError):
+    """A member could not (re)join its group for longer than it may serve nothing."""
+
+
 Handler = Callable[[str, Message], Awaitable[None]]
 BatchHandler = Callable[[list[tuple[str, Message]]], Awaitable[None]]
 
@@ -251,22 +271,65 @@ class Consumer:
         self._restart = asyncio.Event()
         self.processed = 0
         self._lag_reported: set[tuple[str, int]] = set()
+        # Set by the runtime from settings (CDP_KAFKA_START_TIMEOUT, CDP_KAFKA_JOIN_GIVE_UP).
+        self.start_timeout = DEFAULT_START_TIMEOUT
+        self.give_up_after = DEFAULT_JOIN_GIVE_UP
+        # "starting", "running" or "retrying": what the member is doing (logs, tests).
+        self.state = "starting"
+        self._joined_at: float | None = None
 
     def restart(self) -> None:
         """Leave the group and join again with a fresh client (see BrokerWatch)."""
         self._restart.set()
 
     async def run(self, stopping: asyncio.Event) -> None:
+        """Consume until `stopping`; raises ConsumerStalled when the member cannot join its group.
+
+        aiokafka's `start()` has no deadline of its own: once it has the broker's metadata it
+        waits for a group assignment, and its coordinator retries a broker that went away for
+        as long as it stays away, so a member could serve nothing indefinitely while /healthz
+        says ready. Each start is therefore bounded (`start_timeout`), retried with backoff,
+        and after `give_up_after` seconds without a started member run() raises: the runtime
+        stops the process and the supervisor restarts it.
+        """
+        delay = 1.0
+        failing_since: float | None = None
         while not stopping.is_set():
+            began = time.monotonic()
+            failed = False
             try:
                 await self._run_once(stopping)
-            except (KafkaError, OSError) as exc:
+            except (KafkaError, OSError, ConsumerStartTimeout) as exc:
+                failed = True
                 log.warning(
                     "consumer lost the broker; reconnecting", extra={"group": self.group_id, "error": repr(exc)}
                 )
-                await asyncio.sleep(1.0)
+            if stopping.is_set():
+                return
+            if self._joined_at is not None and self._joined_at >= began:
+                delay, failing_since = 1.0, None
+                if not failed:
+                    continue  # a restart asked for (BrokerWatch): join again at once
+            else:
+                metrics.KAFKA_START_FAILURES.labels(self.group_id).inc()
+                failing_since = failing_since or began
+                if time.monotonic() - failing_since >= self.give_up_after:
+                    raise ConsumerStalled(
+                        f"consumer group {self.group_id} could not be joined for {self.give_up_after:.0f}s"
+                    )
+            self.state = "retrying"
+            try:
+                await asyncio.wait_for(stopping.wait(), timeout=delay)
+            except TimeoutError:
+                pass
+            if failing_since is not None:
+                delay = min(delay * 2, MAX_START_BACKOFF)
 
     async def _run_once(self, stopping: asyncio.Event) -> None:
+        # Cleared before the start, not after: a restart asked for while the member was
+        # starting (the broker came back meanwhile) must still give it a fresh client.
+        self._restart.clear()
+        self.state = "starting"
         consumer = AIOKafkaConsumer(
             *self.by_topic,
             bootstrap_servers=self.bootstrap,
@@ -276,9 +339,11 @@ class Consumer:
             max_poll_records=200,
             metadata_max_age_ms=5000,
         )
-        await consumer.start()
+        if not await self._start(consumer, stopping):
+            return
         self._consumer = consumer
-        self._restart.clear()
+        self._joined_at = time.monotonic()
+        self.state = "running"
         log.info("consumer started", extra={"group": self.group_id, "topics": sorted(self.by_topic)})
         try:
             while not stopping.is_set() and not self._restart.is_set():
@@ -294,8 +359,41 @@ class Consumer:
         finally:
             self._consumer = None
             self._forget_lag(set())
-            await consumer.stop()
+            await self._close(consumer)
             log.info("consumer stopped", extra={"group": self.group_id})
+
+    async def _start(self, consumer: AIOKafkaConsumer, stopping: asyncio.Event) -> bool:
+        """Start the client (bootstrap, metadata, group join) within `start_timeout`.
+
+        False when `stopping` came first; raises what the start raised, or ConsumerStartTimeout.
+        The client is closed on every way out but success.
+        """
+        starting = asyncio.ensure_future(consumer.start())
+        stop = asyncio.ensure_future(stopping.wait())
+        try:
+            await asyncio.wait({starting, stop}, timeout=self.start_timeout, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            starting.cancel()  # the worker itself is cancelled (a shutdown past its grace)
+            raise
+        finally:
+            stop.cancel()
+        if starting.done() and starting.exception() is None:
+            return True
+        starting.cancel()
+        await asyncio.gather(starting, return_exceptions=True)
+        await self._close(consumer)
+        if stopping.is_set():
+            return False
+        if not starting.cancelled() and starting.exception() is not None:
+            raise starting.exception()
+        raise ConsumerStartTimeout(f"consumer group {self.group_id} not joined within {self.start_timeout:.0f}s")
+
+    async def _close(self, consumer: AIOKafkaConsumer) -> None:
+        # Bounded: leaving the group asks the broker, which may be the thing that is gone.
+        try:
+            await asyncio.wait_for(consumer.stop(), timeout=CLOSE_TIMEOUT)
+        except Exception as exc:  # whatever it was, the client is dropped all the same
+            log.warning("consumer did not close cleanly", extra={"group": self.group_id, "error": repr(exc)})
 
     async def _timed_partition(self, consumer: AIOKafkaConsumer, tp, records, stopping: asyncio.Event) -> None:
         with metrics.KAFKA_BATCH_DURATION.labels(self.group_id, tp.topic).time():

@@ -12,7 +12,9 @@ label (the Kubernetes Service name), so no metric carries it.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import os
 from collections.abc import Iterable
 
 from prometheus_client import (
@@ -56,7 +58,23 @@ def histogram(name: str, documentation: str, labels: Iterable[str] = (), buckets
     return Histogram(name, documentation, tuple(labels), registry=REGISTRY, buckets=buckets)
 
 
+# Scrapers live inside the deployment's network; identity's HTTP port also faces the world
+# (the collection API), so /metrics answers only these sources (CDP_METRICS_ALLOW overrides).
+DEFAULT_SCRAPERS = "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
+
+
+def _scrapers() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    spec = os.environ.get("CDP_METRICS_ALLOW", "").strip() or DEFAULT_SCRAPERS
+    return [ipaddress.ip_network(part.strip(), strict=False) for part in spec.split(",") if part.strip()]
+
+
 async def _metrics(request: Request) -> Response:
+    try:
+        source = ipaddress.ip_address(request.client.host if request.client else "")
+    except ValueError:
+        source = None
+    if source is None or not any(source in network for network in _scrapers()):
+        return Response("metrics are served to the deployment's own network only\n", status_code=403)
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -108,6 +126,11 @@ KAFKA_DEAD_LETTERED = counter(
     "cdp_kafka_consumer_records_dead_lettered_total",
     "Kafka records parked on dlq.<group> because they could never be handled.",
     ["group", "topic"],
+)
+KAFKA_START_FAILURES = counter(
+    "cdp_kafka_consumer_start_failures_total",
+    "Attempts of a consumer group member to (re)join its group that failed or timed out, by group.",
+    ["group"],
 )
 KAFKA_BATCH_DURATION = histogram(
     "cdp_kafka_consumer_batch_duration_seconds",

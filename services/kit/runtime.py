@@ -21,13 +21,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from services.kit import kafka, metrics, mongo, redis_client, tracing
+from services.kit import auth, grpc_client, kafka, metrics, mongo, redis_client, tracing
+from services.kit.auth import Authenticator, Lookup
 from services.kit.clock import Clock, SystemClock
 from services.kit.grpc_server import GrpcServer, GrpcService
 from services.kit.logs import setup_logging
 from services.kit.observed_http import ObservedHttp
 from services.kit.outbox import OutboxRelay
 from services.kit.outbox_watch import OutboxWatch
+from services.kit.remote_auth import identity_lookup
 from services.kit.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -57,6 +59,9 @@ class Wiring:
     background: list[Callable[[asyncio.Event], Awaitable[None]]] = field(default_factory=list)
     # Run after the workers stopped, before the shared clients close (e.g. HTTP clients).
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # Who holds an API key or operator token; identity answers it from its own store, the
+    # others ask identity over HTTP.
+    credential_lookup: Lookup | None = None
 
 
 class _Uvicorn(uvicorn.Server):
@@ -85,6 +90,8 @@ async def build_runtime(settings: ServiceSettings, clock: Clock | None = None) -
 async def serve(settings: ServiceSettings, wire: Callable[[Runtime], Wiring]) -> None:
     setup_logging(settings.service_name, settings.log_level)
     tracing.configure(settings.service_name)
+    grpc_client.identify(settings.service_name)
+    auth.internal_keyring()  # refuses a missing or weak CDP_INTERNAL_KEYS outside dev mode, before anything serves
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -105,7 +112,10 @@ async def serve(settings: ServiceSettings, wire: Callable[[Runtime], Wiring]) ->
     await kafka.ensure_topics(settings.kafka_bootstrap, topics, settings.kafka_partitions)
     await rt.producer.start()
 
-    grpc_server = GrpcServer(settings.grpc_port, wiring.grpc)
+    authenticator = Authenticator(wiring.credential_lookup or identity_lookup(settings.identity_http))
+    grpc_server = GrpcServer(
+        settings.grpc_port, wiring.grpc, authenticator, settings.grpc_host, settings.grpc_reflection
+    )
     await grpc_server.start()
     app = Starlette(routes=[Route("/healthz", healthz), metrics.route(), *wiring.http_routes])
     http = _Uvicorn(
@@ -116,6 +126,8 @@ async def serve(settings: ServiceSettings, wire: Callable[[Runtime], Wiring]) ->
     http_task = asyncio.create_task(http.serve(), name="http")
     for consumer in wiring.consumers:
         consumer.dead_letters = rt.producer
+        consumer.start_timeout = settings.kafka_start_timeout
+        consumer.give_up_after = settings.kafka_join_give_up
     workers = [asyncio.create_task(c.run(stopping), name=f"consumer:{c.group_id}") for c in wiring.consumers]
     workers.append(asyncio.create_task(rt.relay.run(stopping), name="outbox"))
     workers.append(asyncio.create_task(OutboxWatch(rt.relay).run(stopping), name="outbox-watch"))
@@ -123,11 +135,14 @@ async def serve(settings: ServiceSettings, wire: Callable[[Runtime], Wiring]) ->
     workers.append(asyncio.create_task(watch.run(stopping), name="broker-watch"))
     workers += [asyncio.create_task(job(stopping), name=getattr(job, "__name__", "job")) for job in wiring.background]
 
+    crashes: list[str] = []
+
     def crashed(task: asyncio.Task) -> None:
         # A worker that dies would leave its partitions unserved while /healthz
         # says ready; stop the whole process so the supervisor restarts it.
         if not task.cancelled() and task.exception() is not None and not stopping.is_set():
             log.error("worker crashed; stopping", exc_info=task.exception(), extra={"task": task.get_name()})
+            crashes.append(task.get_name())
             stopping.set()
 
     for task in workers:
@@ -162,3 +177,7 @@ async def serve(settings: ServiceSettings, wire: Callable[[Runtime], Wiring]) ->
     await rt.mongo.close()
     await asyncio.to_thread(tracing.shutdown)
     log.info("service stopped")
+    if crashes:
+        # Not a clean stop: a supervisor that restarts on failure only (systemd, compose's
+        # on-failure) must see one.
+        raise SystemExit(1)

@@ -184,8 +184,3 @@ def _rpc(method: str) -> dict:
 def client_interceptors() -> list:
     """Interceptors for a grpc.aio channel that carry the current context to the server (none when off)."""
     return [_UnaryCalls(), _StreamCalls()] if _state["enabled"] else []
-
-
-def insecure_channel(target: str, **options) -> grpc.aio.Channel:
-    """grpc.aio.insecure_channel that carries the current trace context to the server."""
-    return grpc.aio.insecure_channel(target, interceptors=client_interceptors(), **options)

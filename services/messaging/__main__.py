@@ -8,6 +8,8 @@ import redis.asyncio as aioredis
 from pydantic import model_validator
 from starlette.routing import Route
 
+from services.kit import audit as kit_audit
+from services.kit.audit import Audit
 from services.kit.graphql import graphql_app
 from services.kit.netguard import OutboundGuard
 from services.kit.runtime import Runtime, Wiring, serve
@@ -98,11 +100,12 @@ def wire(rt: Runtime) -> Wiring:
     emitter = Emitter(rt.mongo, store, rt.relay, rt.clock, settings.identity_grpc)
     engagement = EngagementApi(rt.mongo, store, rt.relay, rt.clock, signer, queue, optouts)
     ctx = Context(store, sender, rt.clock, profiles, signer, links, optouts)
-    gql = graphql_app(graphql_api.build_schema(), graphql_api.context_factory(ctx, guard))
+    audit = Audit(rt.db, rt.clock)
+    gql = graphql_app(graphql_api.build_schema(), graphql_api.context_factory(ctx, guard, audit))
     return Wiring(
-        grpc=[grpc_api.grpc_service(ctx, guard)],
+        grpc=[grpc_api.grpc_service(ctx, guard, audit)],
         http_routes=[Route("/graphql", gql, methods=["GET", "POST"]), *engagement.routes()],
-        indexes=INDEXES,
+        indexes=[*INDEXES, *kit_audit.INDEXES],
         consumers=[
             *DeliveryWorker(deliverer).consumers(settings.kafka_bootstrap),
             IdentityWorker(store, rt.clock, optouts).consumer(settings.kafka_bootstrap),

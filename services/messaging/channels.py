@@ -60,3 +60,28 @@ def check_destination(guard: OutboundGuard, key: str, value: str) -> None:
     why = guard.literal_refusal(host)
     if why:
         raise InvalidInput(f"config.{key}: {host} is {why}; channels may only reach public addresses", f"config.{key}")
+
+
+MASK = "********"
+
+
+def shown(type_: str, config: dict[str, Any]) -> dict[str, Any]:
+    """A channel's config as answered to callers: credentials replaced by a mask (set or not is still visible)."""
+    secrets = TYPES[type_].secrets if type_ in TYPES else ()
+    return {k: (MASK if k in secrets and v else v) for k, v in config.items()}
+
+
+def masked_keys(type_: str, config: dict[str, Any]) -> list[str]:
+    return [k for k in (TYPES[type_].secrets if type_ in TYPES else ()) if config.get(k) == MASK]
+
+
+def keep_secrets(type_: str, config: dict[str, Any], existing: dict | None) -> dict[str, Any]:
+    """A config sent back as it was answered (credentials masked) keeps the stored credentials."""
+    masked = masked_keys(type_, config)
+    if not masked:
+        return config
+    if existing is None or existing.get("type") != type_:
+        raise InvalidInput(
+            f"config.{masked[0]} is the mask, not a credential: send the credential", f"config.{masked[0]}"
+        )
+    return {**config, **{k: existing["config"].get(k) for k in masked}}

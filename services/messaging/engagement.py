@@ -27,7 +27,7 @@ from starlette.routing import Route
 
 from cdp.identity.v1 import events_pb2 as identity_events
 from cdp.identity.v1 import identity_pb2, identity_pb2_grpc
-from services.kit import tracing
+from services.kit import grpc_client
 from services.kit.clock import Clock
 from services.kit.errors import InvalidInput
 from services.kit.kafka import Topics
@@ -91,7 +91,7 @@ class Emitter:
         self.store = store
         self.relay = relay
         self.clock = clock
-        self._channel = tracing.insecure_channel(identity_target) if identity_target else None
+        self._channel = grpc_client.channel(identity_target) if identity_target else None
         self._stub = identity_pb2_grpc.IdentityServiceStub(self._channel) if self._channel else None
         self._known: dict[tuple[str, str], tuple[float, tuple[str, str] | None]] = {}
         self.emitted = 0

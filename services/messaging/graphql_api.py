@@ -8,13 +8,14 @@ import strawberry
 from strawberry.dataloader import DataLoader
 from strawberry.scalars import JSON
 
+from services.kit.audit import Audit, audited
 from services.kit.clock import Clock
 from services.kit.errors import InvalidInput, NotFound
 from services.kit.graphql import schema as make_schema
 from services.kit.graphql import workspace_of
 from services.kit.netguard import OutboundGuard
 from services.messaging.channel_types import TYPES
-from services.messaging.channels import WEBHOOK, validate_channel
+from services.messaging.channels import WEBHOOK, shown, validate_channel
 from services.messaging.messages import Content, SendCommand
 from services.messaging.operations import Context
 from services.messaging.policy import Cap, Policy
@@ -353,11 +354,13 @@ class Mutation:
     async def upsert_channel(self, info: strawberry.Info, name: str, type: str, config: JSON) -> Channel:
         store: MessagingStore = info.context["store"]
         clock: Clock = info.context["clock"]
-        if not isinstance(config, dict):
-            raise InvalidInput("config must be an object", "config")
-        name, type_, config = validate_channel(name, type, config, info.context["guard"])
-        doc = await store.upsert_channel(workspace_of(info), name, type_, config, clock.now())
-        return Channel(name=doc["name"], type=doc["type"], config=doc["config"])
+        async with audited(info, "channel.upsert", f"channel:{name}") as entry:
+            if not isinstance(config, dict):
+                raise InvalidInput("config must be an object", "config")
+            name, type_, config = validate_channel(name, type, config, info.context["guard"])
+            doc = await store.upsert_channel(entry.workspace, name, type_, config, clock.now())
+            entry.detail = {"type": type_}
+        return Channel(name=doc["name"], type=doc["type"], config=shown(doc["type"], doc["config"]))
 
     @strawberry.mutation(description="Create a template; an unknown variable fails with its name.")
     async def create_template(self, info: strawberry.Info, input: TemplateInput) -> Template:
@@ -398,37 +401,39 @@ class Mutation:
             conversion_event=input.conversion_event,
             attribution_hours=input.attribution_hours,
         )
-        return _policy(await ctx.set_policy(workspace_of(info), policy))
+        async with audited(info, "messaging.policy", "policy") as entry:
+            saved = await ctx.set_policy(entry.workspace, policy)
+        return _policy(saved)
 
     @strawberry.mutation(description='Opt a person out of a channel for a category ("*": every category).')
     async def unsubscribe(self, info: strawberry.Info, person_id: strawberry.ID, channel: str, category: str) -> bool:
-        info.context["store"]
         clock: Clock = info.context["clock"]
+        workspace = workspace_of(info)
         if category not in ("marketing", "transactional", "*"):
             raise InvalidInput("category must be marketing, transactional or *", "category")
-        await info.context["ctx"].optouts.add(workspace_of(info), str(person_id), channel, category, clock.now())
+        await info.context["ctx"].optouts.add(workspace, str(person_id), channel, category, clock.now())
         return True
 
     @strawberry.mutation
     async def resubscribe(self, info: strawberry.Info, person_id: strawberry.ID, channel: str, category: str) -> bool:
-        info.context["store"]
         return await info.context["ctx"].optouts.remove(workspace_of(info), str(person_id), channel, category)
 
     @strawberry.mutation(description="Create or replace a webhook channel that POSTs each message to `url`.")
     async def upsert_webhook_channel(self, info: strawberry.Info, name: str, url: str) -> Channel:
         store: MessagingStore = info.context["store"]
         clock: Clock = info.context["clock"]
-        workspace = workspace_of(info)
-        name, type_, config = validate_channel(name, WEBHOOK, {"url": url}, info.context["guard"])
-        doc = await store.upsert_channel(workspace, name, type_, config, clock.now())
-        return Channel(name=doc["name"], type=doc["type"], config=doc["config"])
+        async with audited(info, "channel.upsert", f"channel:{name}") as entry:
+            name, type_, config = validate_channel(name, WEBHOOK, {"url": url}, info.context["guard"])
+            doc = await store.upsert_channel(entry.workspace, name, type_, config, clock.now())
+            entry.detail = {"type": type_}
+        return Channel(name=doc["name"], type=doc["type"], config=shown(doc["type"], doc["config"]))
 
 
 def build_schema() -> strawberry.Schema:
     return make_schema(Query, Mutation, types=[Person])
 
 
-def context_factory(ctx: Context, guard: OutboundGuard):
+def context_factory(ctx: Context, guard: OutboundGuard, audit: Audit):
     store, sender, clock = ctx.store, ctx.sender, ctx.clock
 
     async def load(keys: list[tuple[str, str, int]]) -> list[list[dict]]:
@@ -447,6 +452,7 @@ def context_factory(ctx: Context, guard: OutboundGuard):
             "clock": clock,
             "ctx": ctx,
             "guard": guard,
+            "audit": audit,
             "messages": DataLoader(load_fn=load),
         }
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from cdp.messaging.v1 import messaging_pb2, messaging_pb2_grpc
+from services.kit.audit import Audit, audited_call
+from services.kit.auth import Scope, needs
 from services.kit.errors import InvalidInput, NotFound, required
 from services.kit.grpc_server import GrpcService, maps_errors
 from services.kit.netguard import OutboundGuard
 from services.kit.protos import from_struct, to_struct, to_timestamp
-from services.messaging.channels import validate_channel
+from services.messaging.channels import shown, validate_channel
 from services.messaging.messages import Content, SendCommand
 from services.messaging.operations import Context
 from services.messaging.policy import Cap, Policy
@@ -59,7 +61,10 @@ def message_message(view: MessageView, created: bool = False) -> messaging_pb2.M
 
 def channel_message(doc: dict) -> messaging_pb2.Channel:
     return messaging_pb2.Channel(
-        workspace_id=doc["workspace"], name=doc["name"], type=doc["type"], config=to_struct(doc["config"])
+        workspace_id=doc["workspace"],
+        name=doc["name"],
+        type=doc["type"],
+        config=to_struct(shown(doc["type"], doc["config"])),
     )
 
 
@@ -113,21 +118,25 @@ def _limit(value: int) -> int:
 
 
 class MessagingGrpc(messaging_pb2_grpc.MessagingServiceServicer):
-    def __init__(self, ctx: Context, guard: OutboundGuard) -> None:
+    def __init__(self, ctx: Context, guard: OutboundGuard, audit: Audit) -> None:
         self.ctx = ctx
+        self.audit = audit
         self.store = ctx.store
         self.guard = guard
 
+    @needs(Scope.WRITE)
     @maps_errors
     async def Send(self, request, context):
         doc, created = await self.ctx.sender.send(send_command(request))
         return message_message(MessageView.of(doc), created)
 
+    @needs(Scope.WRITE, workspace_field="requests")
     @maps_errors
     async def SendBatch(self, request, context):
         results = await self.ctx.sender.send_batch([send_command(r) for r in request.requests])
         return messaging_pb2.SendBatchResponse(messages=[message_message(MessageView.of(d), c) for d, c in results])
 
+    @needs(Scope.READ)
     @maps_errors
     async def GetMessage(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
@@ -136,6 +145,7 @@ class MessagingGrpc(messaging_pb2_grpc.MessagingServiceServicer):
             raise NotFound(f"message {request.id!r} not found", "id")
         return message_message(MessageView.of(doc))
 
+    @needs(Scope.READ)
     @maps_errors
     async def ListMessages(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
@@ -143,18 +153,23 @@ class MessagingGrpc(messaging_pb2_grpc.MessagingServiceServicer):
         docs = await self.store.messages_of(workspace, person_id, _limit(request.limit))
         return messaging_pb2.ListMessagesResponse(messages=[message_message(MessageView.of(d)) for d in docs])
 
+    @needs(Scope.READ)
     @maps_errors
     async def GetStats(self, request, context):
         s = await self.ctx.stats(request.workspace_id, request.campaign_id, request.template_id)
         return messaging_pb2.Stats(**s)
 
+    @needs(Scope.ADMIN)
     @maps_errors
     async def UpsertChannel(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
-        name, type_, config = validate_channel(request.name, request.type, from_struct(request.config), self.guard)
-        doc = await self.store.upsert_channel(workspace, name, type_, config, self.ctx.clock.now())
+        async with audited_call(self.audit, "channel.upsert", workspace, f"channel:{request.name}") as entry:
+            name, type_, config = validate_channel(request.name, request.type, from_struct(request.config), self.guard)
+            doc = await self.store.upsert_channel(workspace, name, type_, config, self.ctx.clock.now())
+            entry.detail = {"type": type_}
         return channel_message(doc)
 
+    @needs(Scope.WRITE)
     @maps_errors
     async def CreateTemplate(self, request, context):
         if request.id:
@@ -164,6 +179,7 @@ class MessagingGrpc(messaging_pb2_grpc.MessagingServiceServicer):
         )
         return template_message(doc)
 
+    @needs(Scope.WRITE)
     @maps_errors
     async def UpdateTemplate(self, request, context):
         doc = await self.ctx.update_template(
@@ -171,15 +187,18 @@ class MessagingGrpc(messaging_pb2_grpc.MessagingServiceServicer):
         )
         return template_message(doc)
 
+    @needs(Scope.READ)
     @maps_errors
     async def GetTemplate(self, request, context):
         return template_message(await self.ctx.template(request.workspace_id, request.id))
 
+    @needs(Scope.READ)
     @maps_errors
     async def ListTemplates(self, request, context):
         docs = await self.store.list_templates(required(request.workspace_id, "workspace_id"))
         return messaging_pb2.ListTemplatesResponse(templates=[template_message(d) for d in docs])
 
+    @needs(Scope.WRITE)
     @maps_errors
     async def DeleteTemplate(self, request, context):
         deleted = await self.store.delete_template(
@@ -187,6 +206,7 @@ class MessagingGrpc(messaging_pb2_grpc.MessagingServiceServicer):
         )
         return messaging_pb2.DeleteTemplateResponse(deleted=deleted)
 
+    @needs(Scope.READ)
     @maps_errors
     async def Render(self, request, context):
         content = content_of(request.content) if request.HasField("content") else None
@@ -195,6 +215,7 @@ class MessagingGrpc(messaging_pb2_grpc.MessagingServiceServicer):
         )
         return messaging_pb2.RenderResponse(content=content_message(rendered))
 
+    @needs(Scope.ADMIN)
     @maps_errors
     async def SetPolicy(self, request, context):
         policy = Policy(
@@ -205,17 +226,19 @@ class MessagingGrpc(messaging_pb2_grpc.MessagingServiceServicer):
             conversion_event=request.conversion_event or "Order Completed",
             attribution_hours=request.attribution_hours or 72,
         )
-        saved = await self.ctx.set_policy(request.workspace_id, policy)
+        async with audited_call(self.audit, "messaging.policy", request.workspace_id, "policy"):
+            saved = await self.ctx.set_policy(request.workspace_id, policy)
         return policy_message(request.workspace_id, saved)
 
+    @needs(Scope.READ)
     @maps_errors
     async def GetPolicy(self, request, context):
         return policy_message(request.workspace_id, await self.ctx.policy(request.workspace_id))
 
 
-def grpc_service(ctx: Context, guard: OutboundGuard) -> GrpcService:
+def grpc_service(ctx: Context, guard: OutboundGuard, audit: Audit) -> GrpcService:
     return GrpcService(
         messaging_pb2_grpc.add_MessagingServiceServicer_to_server,
-        MessagingGrpc(ctx, guard),
+        MessagingGrpc(ctx, guard, audit),
         messaging_pb2.DESCRIPTOR.services_by_name["MessagingService"].full_name,
     )

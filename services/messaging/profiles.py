@@ -6,7 +6,7 @@ import grpc
 from google.protobuf import json_format
 
 from cdp.profile.v1 import profile_pb2, profile_pb2_grpc
-from services.kit import tracing
+from services.kit import grpc_client
 from services.kit.errors import CdpError
 from services.kit.protos import from_struct
 
@@ -41,7 +41,7 @@ class ProfileClient:
         # was down (or started after messaging) would keep failing sends that need a profile
         # long after it is back. Retry the connection at least every 2 s instead.
         options = [("grpc.initial_reconnect_backoff_ms", 200), ("grpc.max_reconnect_backoff_ms", 2000)]
-        self._channel = tracing.insecure_channel(target, options=options) if target else None
+        self._channel = grpc_client.channel(target, options=options) if target else None
         self._stub = profile_pb2_grpc.ProfileServiceStub(self._channel) if self._channel else None
 
     async def profiles(self, workspace: str, person_ids: list[str]) -> dict[str, dict]:

@@ -41,6 +41,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.kit.erasure import erased_digest
 from services.kit.mongo import IndexSpec, is_duplicate_key
+from services.messaging.channels import keep_secrets, masked_keys
 from services.messaging.messages import DEFERRED, QUEUED, SENDING
 
 INDEXES = [
@@ -97,6 +98,8 @@ class MessagingStore:
 
     # -- channels ------------------------------------------------------------
     async def upsert_channel(self, workspace: str, name: str, type_: str, config: dict, now: dt.datetime) -> dict:
+        if masked_keys(type_, config):
+            config = keep_secrets(type_, config, await self.channel(workspace, name))
         for attempt in range(2):
             try:
                 return await self.channels.find_one_and_update(

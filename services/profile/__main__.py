@@ -6,6 +6,8 @@ import asyncio
 
 from starlette.routing import Route
 
+from services.kit import audit as kit_audit
+from services.kit.audit import Audit
 from services.kit.graphql import graphql_app
 from services.kit.runtime import Runtime, Wiring, serve
 from services.kit.settings import ServiceSettings
@@ -35,11 +37,12 @@ def wire(rt: Runtime) -> Wiring:
     merges = MergeApplier(rt.mongo, store, rt.relay, rt.clock, rulebook)
     jobs = TagJobs(store, updater, rt.clock, settings.segment_grpc)
     sweeper = Sweeper(rt.mongo, store, rt.relay, rt.clock, rulebook, interval=settings.sweep_interval)
-    gql = graphql_app(graphql_api.build_schema(), graphql_api.context_factory(store, updater, rulebook, jobs))
+    audit = Audit(rt.db, rt.clock)
+    gql = graphql_app(graphql_api.build_schema(), graphql_api.context_factory(store, updater, rulebook, jobs, audit))
     return Wiring(
-        grpc=[grpc_api.grpc_service(store, updater, rulebook, jobs)],
+        grpc=[grpc_api.grpc_service(store, updater, rulebook, jobs, audit)],
         http_routes=[Route("/graphql", gql, methods=["GET", "POST"])],
-        indexes=INDEXES,
+        indexes=[*INDEXES, *kit_audit.INDEXES],
         migrations=[rulebook.migrate_rules],
         consumers=[
             EventWorker(updater).consumer(rt.settings.kafka_bootstrap),

@@ -12,6 +12,7 @@ import strawberry
 from strawberry.dataloader import DataLoader
 from strawberry.scalars import JSON
 
+from services.kit.audit import Audit, audited
 from services.kit.catalog import COMPUTED
 from services.kit.errors import InvalidInput, NotFound
 from services.kit.graphql import schema as make_schema
@@ -332,15 +333,18 @@ class Mutation:
         retention_days: int | None = None,
         contact_traits_server_only: bool | None = None,
     ) -> ProfileSettings:
-        workspace = workspace_of(info)
         rulebook: Rulebook = info.context["rulebook"]
-        merged = None
-        if thresholds is not None:
-            current = (await rulebook.of(workspace)).rules.thresholds.as_dict()
-            merged = Thresholds(**{k: v if v is not None else current[k] for k, v in vars(thresholds).items()})
-        schema = _object(trait_schema, "traitSchema") if trait_schema is not None else None
-        found = await rulebook.update_settings(workspace, merged, schema, retention_days, contact_traits_server_only)
-        return _settings(found)
+        async with audited(info, "profile.settings", "settings") as entry:
+            workspace = entry.workspace
+            merged = None
+            if thresholds is not None:
+                current = (await rulebook.of(workspace)).rules.thresholds.as_dict()
+                merged = Thresholds(**{k: v if v is not None else current[k] for k, v in vars(thresholds).items()})
+            schema = _object(trait_schema, "traitSchema") if trait_schema is not None else None
+            saved = await rulebook.update_settings(
+                workspace, merged, schema, retention_days, contact_traits_server_only
+            )
+        return _settings(saved)
 
 
 def _object(value, field: str) -> dict:
@@ -364,7 +368,7 @@ def build_schema() -> strawberry.Schema:
     return make_schema(Query, Mutation, types=[Person])
 
 
-def context_factory(store: ProfileStore, updater: ProfileUpdater, rulebook: Rulebook, jobs: TagJobs):
+def context_factory(store: ProfileStore, updater: ProfileUpdater, rulebook: Rulebook, jobs: TagJobs, audit: Audit):
     async def load(keys: list[tuple[str, str]]) -> list[dict | None]:
         out: dict[tuple[str, str], dict] = {}
         for workspace in {w for w, _ in keys}:
@@ -379,6 +383,7 @@ def context_factory(store: ProfileStore, updater: ProfileUpdater, rulebook: Rule
             "updater": updater,
             "rulebook": rulebook,
             "jobs": jobs,
+            "audit": audit,
         }
 
     return make

@@ -10,6 +10,8 @@ profile once, however many of its ids were asked for.
 from __future__ import annotations
 
 from cdp.profile.v1 import computed_pb2, profile_pb2, profile_pb2_grpc
+from services.kit.audit import Audit, audited_call
+from services.kit.auth import Scope, needs
 from services.kit.catalog import COMPUTED
 from services.kit.errors import InvalidInput, NotFound, required
 from services.kit.grpc_server import GrpcService, maps_errors
@@ -101,7 +103,10 @@ def tags_from(request_tags) -> list[dict]:
 
 
 class ProfileGrpc(profile_pb2_grpc.ProfileServiceServicer):
-    def __init__(self, store: ProfileStore, updater: ProfileUpdater, rulebook: Rulebook, jobs: TagJobs) -> None:
+    def __init__(
+        self, store: ProfileStore, updater: ProfileUpdater, rulebook: Rulebook, jobs: TagJobs, audit: Audit
+    ) -> None:
+        self.audit = audit
         self.store = store
         self.updater = updater
         self.rulebook = rulebook
@@ -113,11 +118,13 @@ class ProfileGrpc(profile_pb2_grpc.ProfileServiceServicer):
             raise NotFound(f"no profile for person {person_id!r}", "person_id")
         return doc
 
+    @needs(Scope.READ)
     @maps_errors
     async def GetProfile(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
         return profile_message(workspace, await self._profile(workspace, required(request.person_id, "person_id")))
 
+    @needs(Scope.READ)
     @maps_errors
     async def BatchGetProfiles(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
@@ -127,6 +134,7 @@ class ProfileGrpc(profile_pb2_grpc.ProfileServiceServicer):
         unique = {docs[p]["_id"]: docs[p] for p in request.person_ids if p in docs}
         return profile_pb2.BatchGetProfilesResponse(profiles=[profile_message(workspace, d) for d in unique.values()])
 
+    @needs(Scope.WRITE)
     @maps_errors
     async def UpsertTraits(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
@@ -140,6 +148,7 @@ class ProfileGrpc(profile_pb2_grpc.ProfileServiceServicer):
         )
         return profile_message(workspace, await self._profile(workspace, person_id))
 
+    @needs(Scope.WRITE)
     @maps_errors
     async def AssignTags(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
@@ -157,11 +166,13 @@ class ProfileGrpc(profile_pb2_grpc.ProfileServiceServicer):
         docs = await self.store.resolve_many(workspace, list(dict.fromkeys(tagged)))
         return profile_pb2.AssignTagsResponse(profiles=[profile_message(workspace, d) for d in docs.values()])
 
+    @needs(Scope.READ)
     @maps_errors
     async def GetTagJob(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
         return job_message(await self.jobs.get(workspace, required(request.job_id, "job_id")))
 
+    @needs(Scope.WRITE)
     @maps_errors
     async def RemoveTags(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
@@ -171,6 +182,7 @@ class ProfileGrpc(profile_pb2_grpc.ProfileServiceServicer):
         await self.updater.remove_tags(workspace, person_id, list(request.names), request_cause("grpc:RemoveTags"))
         return profile_message(workspace, await self._profile(workspace, person_id))
 
+    @needs(Scope.WRITE)
     @maps_errors
     async def DefineTag(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
@@ -179,6 +191,7 @@ class ProfileGrpc(profile_pb2_grpc.ProfileServiceServicer):
         definition = await self.rulebook.define(workspace, TagDefinition(**{"name": "", **fields}))
         return definition_message(workspace, definition)
 
+    @needs(Scope.READ)
     @maps_errors
     async def ListTagDefinitions(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
@@ -187,6 +200,7 @@ class ProfileGrpc(profile_pb2_grpc.ProfileServiceServicer):
             definitions=[definition_message(workspace, d) for _, d in sorted(found.definitions.items())]
         )
 
+    @needs(Scope.READ)
     @maps_errors
     async def GetTimeline(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
@@ -215,17 +229,20 @@ class ProfileGrpc(profile_pb2_grpc.ProfileServiceServicer):
             next_cursor=cursor,
         )
 
+    @needs(Scope.READ)
     @maps_errors
     async def LtvByChannel(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
         rows = await reports.ltv_by_channel(self.store, workspace)
         return profile_pb2.LtvByChannelResponse(channels=[profile_pb2.ChannelLtv(**r) for r in rows])
 
+    @needs(Scope.READ)
     @maps_errors
     async def GetSettings(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
         return settings_message(workspace, await self.rulebook.of(workspace))
 
+    @needs(Scope.ADMIN)
     @maps_errors
     async def UpdateSettings(self, request, context):
         workspace = required(request.workspace_id, "workspace_id")
@@ -236,21 +253,24 @@ class ProfileGrpc(profile_pb2_grpc.ProfileServiceServicer):
             given = {name: getattr(request.thresholds, name) for name in current}
             given = {k: list(v) if not isinstance(v, (int, float)) else v for k, v in given.items()}
             thresholds = Thresholds(**{k: v if v else current[k] for k, v in given.items()})
-        found = await self.rulebook.update_settings(
-            workspace,
-            thresholds=thresholds,
-            trait_schema=dict(request.trait_schema.types) if request.HasField("trait_schema") else None,
-            retention_days=request.retention_days if request.HasField("retention_days") else None,
-            contact_traits_server_only=(
-                request.contact_traits_server_only if request.HasField("contact_traits_server_only") else None
-            ),
-        )
+        async with audited_call(self.audit, "profile.settings", workspace, "settings"):
+            found = await self.rulebook.update_settings(
+                workspace,
+                thresholds=thresholds,
+                trait_schema=dict(request.trait_schema.types) if request.HasField("trait_schema") else None,
+                retention_days=request.retention_days if request.HasField("retention_days") else None,
+                contact_traits_server_only=(
+                    request.contact_traits_server_only if request.HasField("contact_traits_server_only") else None
+                ),
+            )
         return settings_message(workspace, found)
 
 
-def grpc_service(store: ProfileStore, updater: ProfileUpdater, rulebook: Rulebook, jobs: TagJobs) -> GrpcService:
+def grpc_service(
+    store: ProfileStore, updater: ProfileUpdater, rulebook: Rulebook, jobs: TagJobs, audit: Audit
+) -> GrpcService:
     return GrpcService(
         profile_pb2_grpc.add_ProfileServiceServicer_to_server,
-        ProfileGrpc(store, updater, rulebook, jobs),
+        ProfileGrpc(store, updater, rulebook, jobs, audit),
         profile_pb2.DESCRIPTOR.services_by_name["ProfileService"].full_name,
     )

@@ -24,7 +24,7 @@ import uuid
 from typing import Any
 
 from cdp.segment.v1 import segment_pb2, segment_pb2_grpc
-from services.kit import tracing
+from services.kit import grpc_client
 from services.kit.clock import Clock
 from services.kit.errors import InvalidInput, NotFound
 from services.kit.mongo import find_each
@@ -153,7 +153,7 @@ class TagJobs:
         """List the segment's members as person ids (live profiles only) and store them as chunks."""
         await self.items.delete_many({"job": job["_id"]})  # a collect cut short by a crash starts over
         persons: list[str] = []
-        async with tracing.insecure_channel(self.segment_target) as channel:
+        async with grpc_client.channel(self.segment_target) as channel:
             stub = segment_pb2_grpc.SegmentServiceStub(channel)
             request = segment_pb2.StreamMembersRequest(workspace_id=job["workspace"], segment_id=job["segment_id"])
             uids = [member.uid async for member in stub.StreamMembers(request, timeout=600)]

@@ -94,6 +94,26 @@ class IdentityServiceStub:
                 request_serializer=cdp_dot_identity_dot_v1_dot_identity__pb2.GetIdentityRulesRequest.SerializeToString,
                 response_deserializer=cdp_dot_identity_dot_v1_dot_identity__pb2.IdentityRules.FromString,
                 _registered_method=True)
+        self.CreateApiKey = channel.unary_unary(
+                '/cdp.identity.v1.IdentityService/CreateApiKey',
+                request_serializer=cdp_dot_identity_dot_v1_dot_identity__pb2.CreateApiKeyRequest.SerializeToString,
+                response_deserializer=cdp_dot_identity_dot_v1_dot_identity__pb2.NewApiKey.FromString,
+                _registered_method=True)
+        self.ListApiKeys = channel.unary_unary(
+                '/cdp.identity.v1.IdentityService/ListApiKeys',
+                request_serializer=cdp_dot_identity_dot_v1_dot_identity__pb2.ListApiKeysRequest.SerializeToString,
+                response_deserializer=cdp_dot_identity_dot_v1_dot_identity__pb2.ListApiKeysResponse.FromString,
+                _registered_method=True)
+        self.RevokeApiKey = channel.unary_unary(
+                '/cdp.identity.v1.IdentityService/RevokeApiKey',
+                request_serializer=cdp_dot_identity_dot_v1_dot_identity__pb2.RevokeApiKeyRequest.SerializeToString,
+                response_deserializer=cdp_dot_identity_dot_v1_dot_identity__pb2.ApiKey.FromString,
+                _registered_method=True)
+        self.AddOperator = channel.unary_unary(
+                '/cdp.identity.v1.IdentityService/AddOperator',
+                request_serializer=cdp_dot_identity_dot_v1_dot_identity__pb2.AddOperatorRequest.SerializeToString,
+                response_deserializer=cdp_dot_identity_dot_v1_dot_identity__pb2.Operator.FromString,
+                _registered_method=True)
 
 
 class IdentityServiceServicer:
@@ -177,6 +197,33 @@ class IdentityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateApiKey(self, request, context):
+        """Secret API keys (`cdp_sk_...`): the key is in CreateApiKey's answer only, never stored.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListApiKeys(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeApiKey(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def AddOperator(self, request, context):
+        """A new operator account with a membership of the workspace, or a membership for
+        an existing account (whose password stays as it is).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IdentityServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -239,6 +286,26 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.GetIdentityRules,
                     request_deserializer=cdp_dot_identity_dot_v1_dot_identity__pb2.GetIdentityRulesRequest.FromString,
                     response_serializer=cdp_dot_identity_dot_v1_dot_identity__pb2.IdentityRules.SerializeToString,
+            ),
+            'CreateApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateApiKey,
+                    request_deserializer=cdp_dot_identity_dot_v1_dot_identity__pb2.CreateApiKeyRequest.FromString,
+                    response_serializer=cdp_dot_identity_dot_v1_dot_identity__pb2.NewApiKey.SerializeToString,
+            ),
+            'ListApiKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListApiKeys,
+                    request_deserializer=cdp_dot_identity_dot_v1_dot_identity__pb2.ListApiKeysRequest.FromString,
+                    response_serializer=cdp_dot_identity_dot_v1_dot_identity__pb2.ListApiKeysResponse.SerializeToString,
+            ),
+            'RevokeApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeApiKey,
+                    request_deserializer=cdp_dot_identity_dot_v1_dot_identity__pb2.RevokeApiKeyRequest.FromString,
+                    response_serializer=cdp_dot_identity_dot_v1_dot_identity__pb2.ApiKey.SerializeToString,
+            ),
+            'AddOperator': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddOperator,
+                    request_deserializer=cdp_dot_identity_dot_v1_dot_identity__pb2.AddOperatorRequest.FromString,
+                    response_serializer=cdp_dot_identity_dot_v1_dot_identity__pb2.Operator.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -565,6 +632,114 @@ class IdentityService:
             '/cdp.identity.v1.IdentityService/GetIdentityRules',
             cdp_dot_identity_dot_v1_dot_identity__pb2.GetIdentityRulesRequest.SerializeToString,
             cdp_dot_identity_dot_v1_dot_identity__pb2.IdentityRules.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cdp.identity.v1.IdentityService/CreateApiKey',
+            cdp_dot_identity_dot_v1_dot_identity__pb2.CreateApiKeyRequest.SerializeToString,
+            cdp_dot_identity_dot_v1_dot_identity__pb2.NewApiKey.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListApiKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cdp.identity.v1.IdentityService/ListApiKeys',
+            cdp_dot_identity_dot_v1_dot_identity__pb2.ListApiKeysRequest.SerializeToString,
+            cdp_dot_identity_dot_v1_dot_identity__pb2.ListApiKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cdp.identity.v1.IdentityService/RevokeApiKey',
+            cdp_dot_identity_dot_v1_dot_identity__pb2.RevokeApiKeyRequest.SerializeToString,
+            cdp_dot_identity_dot_v1_dot_identity__pb2.ApiKey.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddOperator(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/cdp.identity.v1.IdentityService/AddOperator',
+            cdp_dot_identity_dot_v1_dot_identity__pb2.AddOperatorRequest.SerializeToString,
+            cdp_dot_identity_dot_v1_dot_identity__pb2.Operator.FromString,
             options,
             channel_credentials,
             insecure,

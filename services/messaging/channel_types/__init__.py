@@ -49,6 +49,8 @@ class ChannelType:
     # Settings naming where the service connects (a URL or a host): a literal private address in one
     # is refused when the channel is saved; every address is checked again at connect time.
     destinations: tuple[str, ...] = ()
+    # Settings that are credentials: stored, used, never answered back to a caller.
+    secrets: tuple[str, ...] = ()
 
 
 def _discover() -> dict[str, ChannelType]:

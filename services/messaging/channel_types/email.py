@@ -30,6 +30,7 @@ def provider(deps: ProviderDeps) -> SmtpProvider:
 TYPE = ChannelType(
     name="email",
     settings=("host", "port", "from", "username", "password", "starttls", "tracking_base"),
+    secrets=("password",),
     check=check,
     provider=provider,
     example={"host": "smtp.example.com", "port": 587, "from": "shop@example.com", "starttls": True},

@@ -37,6 +37,7 @@ def provider(deps: ProviderDeps) -> HttpProvider:
 TYPE = ChannelType(
     name="push",
     settings=("endpoint", "api_key", "idempotent"),
+    secrets=("api_key",),
     check=check,
     provider=provider,
     example={"endpoint": "https://push.example.com", "api_key": "k", "idempotent": True},

@@ -36,6 +36,7 @@ def provider(deps: ProviderDeps) -> HttpProvider:
 TYPE = ChannelType(
     name="sms",
     settings=("endpoint", "api_key", "sender", "idempotent"),
+    secrets=("api_key",),
     check=check,
     provider=provider,
     example={"endpoint": "https://sms.example.com", "api_key": "k", "sender": "SHOP"},

@@ -72,6 +72,7 @@ def provider(deps: ProviderDeps) -> HttpProvider:
 TYPE = ChannelType(
     name="wechat",
     settings=("endpoint", "access_token", "template_id", "idempotent"),
+    secrets=("access_token",),
     check=check,
     provider=provider,
     example={"endpoint": "https://api.weixin.qq.com", "access_token": "t", "template_id": "TPL1"},
