@@ -25,8 +25,10 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from cdp.common.v1 import common_pb2
 from cdp.identity.v1 import identity_pb2, identity_pb2_grpc
 from cdp.profile.v1 import profile_pb2, profile_pb2_grpc
+from services.kit.auth import Scope
 from tests.conftest import eventually, grpc_stub
 from tests.helpers import collect, create_workspace, graphql, lookup, mongo_db, new_id
+from tools.credentials import claims_token
 
 FORGET = "mutation($p: ID!) { forgetPerson(personId: $p) { personId identifiersRemoved } }"
 ALLOW = "mutation($t: String!, $v: String!) { allowIdentifier(identity: {type: $t, value: $v}) }"
@@ -241,12 +243,17 @@ def test_a_forgotten_person_stays_forgotten_and_leaves_no_value_behind(suite, wo
     # Nor the user id (sent as GraphQL variables many times above) or the write key.
     assert logs_holding(suite, user_id) == [] and logs_holding(suite, key) == []
 
+    # Lifting is for admins: a read/write caller is refused and nothing is lifted.
+    writer = {"authorization": f"Bearer {claims_token(ws, {Scope.READ, Scope.WRITE})}"}
+    refused_writer = graphql(suite.gateway_url, ws, ALLOW, {"t": "user_id", "v": user_id}, headers=writer)
+    assert refused_writer["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert db["suppressed_identifiers"].count_documents({"workspace": ws}) == 3
     # A deliberate re-registration: lifting the suppression lets the identifiers identify someone new.
     allowed = graphql(suite.gateway_url, ws, ALLOW, {"t": "user_id", "v": user_id})
     assert allowed["data"]["allowIdentifier"] is True
     assert graphql(suite.gateway_url, ws, ALLOW, {"t": "user_id", "v": user_id})["data"]["allowIdentifier"] is False
     collect(suite, key, [{"type": "identify", "userId": user_id, "traits": {"tier": "silver"}, "messageId": new_id()}])
-    back = eventually(lambda: person(suite, ws, user_id))
+    back = eventually(lambda: (p := person(suite, ws, user_id)) and p["traits"] and p)
     assert back["id"] != before["id"] and back["traits"] == {"tier": "silver"}
     # The other identifiers stay suppressed: an event carrying one is still dropped whole.
     dropped_before = suppressed_resolves(suite)
