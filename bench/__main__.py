@@ -43,6 +43,11 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=20_000, help="messages through the pipeline (0: skip)")
     parser.add_argument("--import-events", type=int, default=100_000, help="events of the import benchmark (0: skip)")
     parser.add_argument("--import-shoppers", type=int, default=25_000, help="new shoppers of the import benchmark")
+    parser.add_argument(
+        "--import-segment",
+        action="store_true",
+        help="run the segment service during the import too (its real-time path reads every resolved event)",
+    )
     parser.add_argument("--limiter-seconds", type=float, default=60.0, help="window of the rate limiter accuracy run")
     args = parser.parse_args()
 
@@ -100,11 +105,15 @@ def main() -> None:
                     print(line, flush=True)
             if args.import_events and wanted("import_shop"):
                 stack.start_service("profile")
+                if args.import_segment:
+                    stack.start_service("segment")
                 import_key = create_workspace(stack, "bench-import")
                 lines = import_shop.run(stack, import_key, "bench-import", args.import_shoppers, args.import_events)
                 for line in asyncio.run(lines):
                     print(line, flush=True)
                 stack.stop_process("profile")
+                if args.import_segment:
+                    stack.stop_process("segment")
             if wanted("ingest"):
                 for line in asyncio.run(ingest.run(stack, key, "bench", args.requests)):
                     print(line, flush=True)

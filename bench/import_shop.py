@@ -25,7 +25,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pymongo import AsyncMongoClient
 
-from bench.steady import Meter, Reading, per_unit
+from bench.steady import Meter, Reading, breakdown, per_unit
 from services.identity.store import INDEXES as IDENTITY_INDEXES
 from services.identity.workers import GROUP as IDENTITY_GROUP
 from services.kit.kafka import Topics
@@ -158,6 +158,7 @@ async def run(stack, write_key: str, workspace: str, shoppers: int = 25_000, tot
         f"  last window ({n1 - n0:,} events settled)          {window_rate:8.0f} events/s",
         f"    {per_unit(w0, w1, n1 - n0, 'event (window)')}",
         f"    {per_unit(first, last, total, 'event (whole run)')}",
+        *(f"    {line}" for line in breakdown(first, last, total, "event (whole run)")),
         f"  store floor: the {floor_docs:,} resulting documents by insert_many, no services:"
         f" {floor_s:.1f} s, {total / floor_s:,.0f} events/s; the import takes {elapsed / floor_s:.1f}x the floor",
         f"    {per_unit(f0, f1, total, 'event (floor)')}",

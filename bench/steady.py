@@ -19,7 +19,7 @@ import json
 import os
 import pathlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pymongo import AsyncMongoClient, UpdateOne
 
@@ -75,6 +75,8 @@ class Reading:
     commands: int
     written: int
     read: int
+    # (service, command name) -> [commands, documents written, documents read]
+    detail: dict[tuple[str, str], list[int]] = field(default_factory=dict)
 
 
 class Meter:
@@ -85,26 +87,37 @@ class Meter:
         self.dir = stack.data_dir / "mongo-counts" if services else None
         self.local = local
 
-    def _counts(self) -> list[dict]:
+    def _counts(self) -> list[tuple[str, dict]]:
+        """(service, counts) of every process; files are named <service>-<pid>.json."""
         out = []
         if self.dir is not None and self.dir.exists():
             for path in self.dir.glob("*.json"):
                 try:
-                    out.append(json.loads(path.read_text()))
+                    out.append((path.stem.rsplit("-", 1)[0], json.loads(path.read_text())))
                 except (OSError, ValueError):
                     continue  # being replaced; the next reading has it
         if self.local is not None:
-            out.append(self.local.snapshot())
+            out.append(("bench", self.local.snapshot()))
         return out
 
     def read(self) -> Reading:
         counts = self._counts()
+        detail: dict[tuple[str, str], list[int]] = {}
+        for service, c in counts:
+            for name, n in c["commands"].items():
+                row = detail.setdefault((service, name), [0, 0, 0])
+                row[0] += n
+            for name, (written, read) in c.get("by_command", {}).items():
+                row = detail.setdefault((service, name), [0, 0, 0])
+                row[1] += written
+                row[2] += read
         return Reading(
             at=time.perf_counter(),
             cpu=cpu_seconds(self.pid),
-            commands=sum(sum(c["commands"].values()) for c in counts),
-            written=sum(c["written"] for c in counts),
-            read=sum(c["read"] for c in counts),
+            commands=sum(sum(c["commands"].values()) for _, c in counts),
+            written=sum(c["written"] for _, c in counts),
+            read=sum(c["read"] for _, c in counts),
+            detail=detail,
         )
 
     async def settled(self) -> Reading:
@@ -122,6 +135,25 @@ def per_unit(before: Reading, after: Reading, units: int, unit: str) -> str:
         f" {(after.written - before.written) / units:.2f} docs written,"
         f" {(after.read - before.read) / units:.2f} docs read"
     )
+
+
+def breakdown(before: Reading, after: Reading, units: int, unit: str) -> list[str]:
+    """Commands and documents per unit by service and command name, largest first (what to cut)."""
+    units = max(1, units)
+    rows = []
+    for key, (n, written, read) in after.detail.items():
+        b = before.detail.get(key, [0, 0, 0])
+        n, written, read = n - b[0], written - b[1], read - b[2]
+        if n or written or read:
+            rows.append((n, written, read, *key))
+    rows.sort(reverse=True)
+    out = [f"per {unit}, by service and command (commands, docs written, docs read):"]
+    for service in sorted({r[3] for r in rows}):
+        mine = [r for r in rows if r[3] == service]
+        total = sum(r[0] for r in mine) / units
+        parts = ", ".join(f"{r[4]} {r[0] / units:.2f}/{r[1] / units:.2f}/{r[2] / units:.2f}" for r in mine)
+        out.append(f"  {service:<10} {total:5.2f}: {parts}")
+    return out
 
 
 def bulk_floor_ops(docs: list[dict]) -> list[UpdateOne]:

@@ -56,6 +56,8 @@ class CommandCounts(monitoring.CommandListener):
     run moved. Documents written are what the server reports it wrote (`n` of
     insert, update and delete, so an update_many of 50 ids counts 50);
     documents read are those returned in cursor batches and by findAndModify.
+    `by_command` keeps the documents per command name, so a benchmark can say
+    which commands an event costs, not only how many.
     """
 
     def __init__(self) -> None:
@@ -63,6 +65,8 @@ class CommandCounts(monitoring.CommandListener):
         self.commands: dict[str, int] = {}
         self.written = 0
         self.read = 0
+        # command name -> [documents written, documents read]
+        self.by_command: dict[str, list[int]] = {}
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         with self._lock:
@@ -83,13 +87,21 @@ class CommandCounts(monitoring.CommandListener):
             with self._lock:
                 self.written += written
                 self.read += read
+                docs = self.by_command.setdefault(name, [0, 0])
+                docs[0] += written
+                docs[1] += read
 
     def failed(self, event: monitoring.CommandFailedEvent) -> None:
         pass
 
     def snapshot(self) -> dict:
         with self._lock:
-            return {"commands": dict(self.commands), "written": self.written, "read": self.read}
+            return {
+                "commands": dict(self.commands),
+                "written": self.written,
+                "read": self.read,
+                "by_command": {k: list(v) for k, v in self.by_command.items()},
+            }
 
 
 def _publish_counts(counts: CommandCounts, path: pathlib.Path) -> None:
