@@ -47,6 +47,7 @@ ADMIN_FIELDS = {
     "mergePersons",
     "unmergePersons",
     "forgetPerson",
+    "allowIdentifier",
     "upsertChannel",
     "upsertWebhookChannel",
     "setMessagingPolicy",
