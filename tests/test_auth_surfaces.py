@@ -29,7 +29,7 @@ from graphql import (
 )
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from cdp.identity.v1 import identity_pb2  # noqa: F401  (registers the descriptors)
+from cdp.identity.v1 import identity_pb2
 from cdp.messaging.v1 import messaging_pb2  # noqa: F401
 from cdp.profile.v1 import profile_pb2  # noqa: F401
 from cdp.segment.v1 import segment_pb2  # noqa: F401
@@ -346,3 +346,51 @@ def test_health_stays_open_and_reflection_is_off(suite):
                     )
                 )
             assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+# -- the same refusals with real secret API keys (looked up through identity, not signed claims) ----
+@pytest.fixture(scope="module")
+def read_key(suite, two_workspaces) -> str:
+    from cdp.identity.v1 import identity_pb2_grpc
+    from tests.conftest import grpc_stub
+
+    a, _ = two_workspaces
+    stub = grpc_stub(suite, "identity", identity_pb2_grpc.IdentityServiceStub)
+    made = stub.CreateApiKey(identity_pb2.CreateApiKeyRequest(workspace_id=a, name="read-only", scopes=["read"]))
+    return made.secret
+
+
+def test_a_read_api_key_is_refused_every_mutation_and_another_workspace(suite, two_workspaces, read_key):
+    a, b = two_workspaces
+    bearer = {"authorization": f"Bearer {read_key}"}
+    for _operation, field, _owner, document in MUTATIONS:
+        body = _post(suite.gateway_url, document, bearer)
+        assert _codes(body) == {"FORBIDDEN"}, (field, body)
+        assert _no_data(body, field), (field, body)
+    # It reads its own workspace, and nothing of another one.
+    assert "errors" not in _post(suite.gateway_url, "{ segments { id } }", bearer)
+    body = _post(suite.gateway_url, "{ segments { id } }", {**bearer, "x-workspace-id": b})
+    assert _codes(body) == {"FORBIDDEN"} and _no_data(body, "segments"), body
+    # A subgraph takes no API key at all, only the gateway's signed claims.
+    for name in SERVICES:
+        body = _post(suite.http_url(name) + "/graphql", "{ segments { id } }", bearer)
+        if name == "segment":
+            assert _codes(body) == {"UNAUTHENTICATED"}, body
+
+
+def test_a_read_api_key_over_grpc_reads_but_changes_nothing(suite, two_workspaces, read_key):
+    a, b = two_workspaces
+    changed = read = 0
+    for name, service_full, method in RPCS:
+        access = _access(name)[f"/{service_full}/{method.name}"]
+        with grpc.insecure_channel(suite.grpc_target(name)) as channel:
+            mine = _code(channel, service_full, method, a, _bearer(read_key))
+            theirs = _code(channel, service_full, method, b, _bearer(read_key))
+        assert theirs == grpc.StatusCode.PERMISSION_DENIED, (method.full_name, theirs)
+        if access.scope is Scope.READ and not access.service_only:
+            assert mine not in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED), method.full_name
+            read += 1
+        else:
+            assert mine == grpc.StatusCode.PERMISSION_DENIED, (method.full_name, mine)
+            changed += 1
+    assert read >= 20 and changed >= 25
