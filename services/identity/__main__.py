@@ -51,17 +51,7 @@ def wire(rt: Runtime) -> Wiring:
     rules = RulesCache(store)  # one cache: the resolver and the graph's merges check the same limits
     graph = IdentityGraph(rt.mongo, store, cache, rt.relay, rt.clock, rules)
     resolver = Resolver(store, graph, cache, rules)
-    settings = rt.settings
-    limits = CollectLimits(
-        max_request_bytes=settings.collect_max_request_bytes,
-        max_event_bytes=settings.collect_max_event_bytes,
-        key_rate=settings.collect_key_rate,
-        key_burst=settings.collect_key_burst,
-        address_rate=settings.collect_address_rate,
-        address_burst=settings.collect_address_burst,
-        key_cache_entries=settings.collect_key_cache_entries,
-        unknown_key_seconds=settings.collect_unknown_key_seconds,
-    )
+    limits = CollectLimits.of(rt.settings)
     collection = CollectionApi(store, rt.producer, rt.clock, rt.redis, limits)
     credentials = Credentials(rt.db, rt.clock)
     audit = Audit(rt.db, rt.clock)

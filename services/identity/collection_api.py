@@ -22,7 +22,7 @@ import ipaddress
 import json
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from redis.exceptions import RedisError
 from starlette.requests import Request
@@ -47,26 +47,31 @@ KEY_CACHE_SECONDS = 30.0
 
 @dataclass(frozen=True)
 class CollectLimits:
-    """The collection API's budgets (IdentitySettings' collect_* settings); a rate of 0 is no limit."""
+    """The collection API's budgets: IdentitySettings' `collect_*` settings, where their defaults live.
 
-    max_request_bytes: int = tracking.MAX_BATCH_BYTES
-    max_event_bytes: int = tracking.MAX_EVENT_BYTES
-    key_rate: float = 500.0
-    key_burst: int = 1000
-    address_rate: float = 1000.0
-    address_burst: int = 2000
-    key_cache_entries: int = 10_000
-    unknown_key_seconds: float = 2.0
+    A rate of 0 is no limit.
+    """
+
+    max_request_bytes: int
+    max_event_bytes: int
+    key_rate: float
+    key_burst: int
+    address_rate: float
+    address_burst: int
+    key_cache_entries: int
+    unknown_key_seconds: float
+
+    @classmethod
+    def of(cls, settings) -> CollectLimits:
+        return cls(**{f.name: getattr(settings, f"collect_{f.name}") for f in fields(cls)})
 
 
 class CollectionApi:
-    def __init__(
-        self, store: IdentityStore, producer: Producer, clock: Clock, redis, limits: CollectLimits | None = None
-    ) -> None:
+    def __init__(self, store: IdentityStore, producer: Producer, clock: Clock, redis, limits: CollectLimits) -> None:
         self.store = store
         self.producer = producer
         self.clock = clock
-        self.limits = limits or CollectLimits()
+        self.limits = limits
         self.limiter = RateLimiter(redis)
         # write key -> workspace id, "" for a key no workspace has
         self._keys: TtlLru[str] = TtlLru(self.limits.key_cache_entries)
