@@ -22,13 +22,9 @@ def credential() -> ServiceCredential:
 
 
 def _with_credential(details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
-    metadata = grpc.aio.Metadata(*(details.metadata or ()))
-    if "authorization" not in metadata:
-        for key, value in credential().metadata():
-            metadata.add(key, value)
-    return grpc.aio.ClientCallDetails(
-        details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
-    )
+    if any(key == "authorization" for key, _ in details.metadata or ()):
+        return details  # the caller sends its own (a partner's key passed on)
+    return tracing.with_metadata(details, credential().metadata())
 
 
 # grpc.aio files an interceptor under its first matching kind only: one class per kind.

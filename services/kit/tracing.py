@@ -145,13 +145,18 @@ def outgoing_headers() -> dict[str, str]:
     return carrier
 
 
-def _with_context(details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
+def with_metadata(details: grpc.aio.ClientCallDetails, pairs) -> grpc.aio.ClientCallDetails:
+    """The same call with `pairs` added to its metadata (client interceptors: trace context, credential)."""
     metadata = grpc.aio.Metadata(*(details.metadata or ()))
-    for key, value in outgoing_headers().items():
+    for key, value in pairs:
         metadata.add(key, value)
     return grpc.aio.ClientCallDetails(
         details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
     )
+
+
+def _with_context(details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
+    return with_metadata(details, outgoing_headers().items())
 
 
 # A CLIENT span per call, with the context in the call's metadata for the server to continue.
