@@ -479,3 +479,22 @@ def test_the_gateway_takes_a_secret_key_and_an_operator_token_and_login_needs_ne
     }
     assert codes(at_gateway("{ apiKeys { id } }", credential=session["token"])) == {"FORBIDDEN"}
     assert codes(at_gateway("{ me { subject } }")) == {"UNAUTHENTICATED"}
+
+
+def test_only_services_may_ask_who_a_credential_is(identity, workspace):
+    url = identity.http_url("identity") + "/internal/authenticate"
+    admin_key = (
+        stub(identity)
+        .CreateApiKey(identity_pb2.CreateApiKeyRequest(workspace_id=workspace, name="probe", scopes=["admin"]))
+        .secret
+    )
+    body = {"token": admin_key, "workspace": None}
+    assert httpx.post(url, json=body, timeout=10).status_code == 401  # nobody
+    as_key = httpx.post(url, json=body, headers={"authorization": f"Bearer {admin_key}"}, timeout=10)
+    assert as_key.status_code == 401, as_key.text  # a key is not a service credential, not even an admin's
+    as_claims = httpx.post(url, json=body, headers={"authorization": f"Bearer {claims_token(workspace)}"}, timeout=10)
+    assert as_claims.status_code == 403 and as_claims.json()["code"] == "FORBIDDEN"
+    bad = httpx.post(url, content=b"not json", headers=dict(service_metadata()), timeout=10)
+    assert bad.status_code == 400 and bad.json()["field"] == "body"
+    ok = authenticate(identity, admin_key)
+    assert ok.status_code == 200 and ok.json()["workspace"] == workspace and ok.json()["scopes"] == ["admin"]
