@@ -93,11 +93,12 @@ class Audit:
 
 
 @contextlib.asynccontextmanager
-async def audited(info, action: str, target: str = ""):
+async def audited(info, action: str, target: str = "", scope=None):
     """An admin GraphQL operation, recorded: yields the entry, whose `workspace` the operation acts on.
 
     Needs `audit` (an Audit) in the GraphQL context. The caller must be authenticated
-    (no record names nobody); one without the admin scope, or naming a workspace
+    (no record names nobody); one without the scope (admin unless `scope` says
+    otherwise: a marketer publishes and stops journeys), or naming a workspace
     their credential does not cover, is recorded as `refused` in the workspace named.
     """
     from services.kit.auth import WORKSPACE_HEADER, Scope
@@ -106,7 +107,7 @@ async def audited(info, action: str, target: str = ""):
     claims = caller_of(info)
     named = info.context["request"].headers.get(WORKSPACE_HEADER, "").strip()[:64] or claims.workspace
     async with info.context["audit"].around(claims, action, named, target) as entry:
-        entry.workspace = workspace_of(info, Scope.ADMIN)
+        entry.workspace = workspace_of(info, scope or Scope.ADMIN)
         yield entry
 
 

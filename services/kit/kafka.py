@@ -39,6 +39,10 @@ class Topics:
     MESSAGES_OUTBOUND_TRANSACTIONAL = "messages.outbound.transactional"
     MESSAGES_STATUS = "messages.status"
     MESSAGES_DLQ = "messages.dlq"
+    # A run's claimed due timer, a step's sends and profile updates, and what each step did.
+    JOURNEY_TIMERS = "journey.timers"
+    JOURNEY_ACTIONS = "journey.actions"
+    JOURNEY_STEPS = "journey.steps"
 
     @classmethod
     def all(cls) -> list[str]:
@@ -260,10 +264,18 @@ class Consumer:
     origin in the headers, so one bad record cannot stop a partition.
     """
 
-    def __init__(self, bootstrap: str, group_id: str, subscriptions: list[Subscription], max_attempts: int = 6) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        group_id: str,
+        subscriptions: list[Subscription],
+        max_attempts: int = 6,
+        max_poll_records: int = 200,
+    ) -> None:
         self.bootstrap = bootstrap
         self.group_id = group_id
         self.max_attempts = max_attempts
+        self.max_poll_records = max_poll_records
         # Set by the runtime: where records that can never be handled go.
         self.dead_letters: Producer | None = None
         self.by_topic = {s.topic: s for s in subscriptions}
@@ -336,7 +348,7 @@ class Consumer:
             group_id=self.group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            max_poll_records=200,
+            max_poll_records=self.max_poll_records,
             metadata_max_age_ms=5000,
         )
         if not await self._start(consumer, stopping):
@@ -347,7 +359,7 @@ class Consumer:
         log.info("consumer started", extra={"group": self.group_id, "topics": sorted(self.by_topic)})
         try:
             while not stopping.is_set() and not self._restart.is_set():
-                batches = await consumer.getmany(timeout_ms=200)
+                batches = await self._poll(consumer, stopping)
                 # Records in hand count as lag until handled: a slow batch shows while it runs.
                 await self._report_lag(consumer, {tp: records[0].offset for tp, records in batches.items()})
                 # Partitions are independent (order is only kept within one), so their
@@ -361,6 +373,10 @@ class Consumer:
             self._forget_lag(set())
             await self._close(consumer)
             log.info("consumer stopped", extra={"group": self.group_id})
+
+    async def _poll(self, consumer: AIOKafkaConsumer, stopping: asyncio.Event) -> dict:
+        """The next records to handle, per partition (a subclass may gather larger batches)."""
+        return await consumer.getmany(timeout_ms=200)
 
     async def _start(self, consumer: AIOKafkaConsumer, stopping: asyncio.Event) -> bool:
         """Start the client (bootstrap, metadata, group join) within `start_timeout`.

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from pymongo import ASCENDING, AsyncMongoClient, IndexModel, monitoring
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure
+from pymongo.errors import BulkWriteError, DuplicateKeyError, OperationFailure, PyMongoError
 
 log = logging.getLogger(__name__)
 
@@ -185,6 +185,27 @@ async def in_transaction(client: AsyncMongoClient, work):
     """
     async with client.start_session() as session:
         return await session.with_transaction(work)
+
+
+async def try_in_transaction(client: AsyncMongoClient, work, default=None):
+    """Run `work(session)` in one transaction, one attempt: a conflict with another writer aborts
+    it and answers `default`. For claims that a next pass makes again anyway.
+
+    Why a transaction for a plain multi-document update: on SecantusDB (the embedded default) a
+    write outside a transaction that meets another transaction's uncommitted write retries
+    without end while holding its collection's lock, and that transaction's next statement on
+    the collection waits for the lock: neither moves again (seen with the journey scheduler's
+    claim beside the worker's per-run compare-and-sets). Inside a transaction the conflict
+    surfaces at once, as it does on mongod, and the collection stays free.
+    """
+    async with client.start_session() as session:
+        try:
+            async with await session.start_transaction():
+                return await work(session)
+        except PyMongoError as exc:
+            if exc.has_error_label("TransientTransactionError"):
+                return default
+            raise
 
 
 async def find_each(collection, filters: list[dict], projection: dict | None = None, session=None) -> list[list[dict]]:

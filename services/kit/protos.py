@@ -63,3 +63,19 @@ def from_timestamp(ts: timestamp_pb2.Timestamp) -> dt.datetime | None:
     if ts.seconds == 0 and ts.nanos == 0:
         return None
     return ts.ToDatetime(tzinfo=dt.UTC)
+
+
+def message_dict(message, with_defaults: bool = False) -> dict[str, Any]:
+    """A message as plain values, field names as declared, 64-bit integers as numbers.
+
+    Proto JSON writes 64-bit integers as strings; rules and templates compare and add them
+    as numbers (order_count + 1, order_count >= 3).
+    """
+    out = json_format.MessageToDict(
+        message, preserving_proto_field_name=True, always_print_fields_with_no_presence=with_defaults
+    )
+    for field in message.DESCRIPTOR.fields:
+        if field.cpp_type in (field.CPPTYPE_INT64, field.CPPTYPE_UINT64) and field.name in out:
+            value = out[field.name]
+            out[field.name] = [int(v) for v in value] if isinstance(value, list) else int(value)
+    return out

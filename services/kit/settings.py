@@ -41,6 +41,7 @@ class ServiceSettings(BaseSettings):
     profile_grpc: str = "127.0.0.1:50052"
     segment_grpc: str = "127.0.0.1:50053"
     messaging_grpc: str = "127.0.0.1:50054"
+    journey_grpc: str = "127.0.0.1:50055"
     log_level: str = "INFO"
     # Seconds to let in-flight requests and handlers finish on SIGTERM.
     shutdown_grace: float = 5.0
