@@ -195,6 +195,10 @@ def test_generation_refuses_a_catalog_entry_that_breaks_its_rules(tmp_path):
 
 
 # -- through the running suite ------------------------------------------------------------
+def _days_ago(days: int) -> str:
+    return (dt.datetime.now(dt.UTC) - dt.timedelta(days=days)).isoformat()
+
+
 def test_every_computed_field_counts_through_the_gateway_and_deep_rules_are_bad_input(suite, workspace_id):
     key = create_workspace(suite, workspace_id)
     order = {
@@ -206,8 +210,8 @@ def test_every_computed_field_counts_through_the_gateway_and_deep_rules_are_bad_
     }
     events = [
         {"type": "identify", "userId": "u-voc", "traits": {"city": "杭州"}, "messageId": new_id()},
-        {**order, "messageId": new_id()},
-        {**order, "messageId": new_id()},
+        # Two orders of one category days apart: the reorder forecast (next_order_at...) needs both.
+        *({**order, "messageId": new_id(), "timestamp": _days_ago(days)} for days in (20, 10)),
         {"type": "track", "userId": "u-voc", "event": "Order Refunded", "messageId": new_id(),
          "properties": {"revenue": 50}},
     ]  # fmt: skip

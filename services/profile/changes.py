@@ -1,7 +1,7 @@
 """How events and trait writes change a profile: pure functions, no I/O.
 
 A profile document is {traits: {...}, trait_stamps: {...}, computed: {...},
-api_traits: {...}}. Each function returns the `$set`/`$unset` paths to write
+order_history: [...], api_traits: {...}}. Each function returns the `$set`/`$unset` paths to write
 and the list of (path, before, after) changes to announce on profile.changed,
 so the store and the announcement can never disagree.
 
@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from services.kit.catalog import COMPUTED, of_update
-from services.profile.folds import DERIVED, EVENT_FOLDS, KEEP, Seen
+from services.profile import reorder
+from services.profile.folds import DERIVED, EVENT_FOLDS, KEEP, Seen, order_categories
 from services.profile.tags import announced
 
 _MISSING = object()
@@ -157,8 +158,15 @@ def apply_event(profile: dict, event: dict, traits: dict[str, Any] | None = None
         at: dt.datetime = event["timestamp"]
         for key, value in (event.get("traits") or {} if traits is None else traits).items():
             _write_trait(profile, key, value, at, EVENT, update)
+    seen = Seen(event)
+    history = profile.get(ORDER_HISTORY) or []
+    if seen.is_order and (categories := order_categories(seen.properties)):
+        recorded = reorder.record(history, categories, seen.at)
+        if recorded != history:
+            update.keep(ORDER_HISTORY, recorded)
+            history = recorded
     before = profile.get("computed") or {}
-    after = fold_event(before, Seen(event))
+    after = fold_event(before, seen, history)
     for name in COMPUTED:
         if name in after:
             update.put(f"computed.{name}", before.get(name), after[name])
@@ -167,20 +175,23 @@ def apply_event(profile: dict, event: dict, traits: dict[str, Any] | None = None
     return update
 
 
-def fold_event(before: dict, seen: Seen) -> dict:
-    """The computed section after one event: the catalog's event folds, then its derived traits."""
+def fold_event(before: dict, seen: Seen, history: reorder.History | None = None) -> dict:
+    """The computed section after one event: the catalog's event folds, then its derived traits.
+
+    `history` is the profile's order history after the event (reorder.py).
+    """
     after = dict(before)
     for trait in of_update("event"):
         value = EVENT_FOLDS[trait.name](before, seen)
         if value is not KEEP:
             after[trait.name] = value
-    _derive(after)
+    _derive(after, history or [])
     return after
 
 
-def _derive(computed: dict) -> None:
+def _derive(computed: dict, history: reorder.History) -> None:
     for trait in of_update("derived"):
-        value = DERIVED[trait.name](computed)
+        value = DERIVED[trait.name](computed, history)
         if value is None:
             computed.pop(trait.name, None)
         else:
@@ -189,7 +200,9 @@ def _derive(computed: dict) -> None:
 
 # -- recompute (merge, unmerge) ---------------------------------------------------
 # The sections a recompute rebuilds; the announced ones are what profile.changed carries.
-SECTIONS = ("traits", "trait_stamps", "computed")
+# `order_history` is bookkeeping the derived reorder traits are read from (reorder.py), never announced.
+ORDER_HISTORY = "order_history"
+SECTIONS = ("traits", "trait_stamps", "computed", ORDER_HISTORY)
 ANNOUNCED = ("traits", "computed")
 
 
@@ -235,7 +248,7 @@ def combine(parts: list[dict | None]) -> dict:
     Newest trait wins (by stamp; the earlier part on a tie); each computed trait
     combines the way the catalog's `merge` says (sums add, first/last times take
     min/max, lists unite, `with:<trait>` follows the part whose <trait> wins, the
-    earlier part on a tie), then derived traits are recomputed. Used to start a
+    earlier part on a tie), order histories unite, then derived traits are recomputed. Used to start a
     recompute from the archives that retention folded pruned events into.
     """
     out: dict = {}
@@ -251,8 +264,10 @@ def combine(parts: list[dict | None]) -> dict:
                 else:
                     traits.pop(key, None)
         _combine_computed(computed, part.get("computed") or {})
-    _derive(computed)
-    for name, value in (("traits", traits), ("trait_stamps", stamps), ("computed", computed)):
+    history = reorder.union(p.get(ORDER_HISTORY) for p in parts if p)
+    _derive(computed, history)
+    sections = (("traits", traits), ("trait_stamps", stamps), ("computed", computed), (ORDER_HISTORY, history))
+    for name, value in sections:
         if value:
             out[name] = value
     return out

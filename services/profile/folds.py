@@ -5,8 +5,9 @@ exist and how a merge combines them; this module says how they move:
 - `@event(name)`: fn(before, event) -> the new value, or KEEP. `before` is the
   computed section as it was before this event, so the functions do not
   depend on each other's order.
-- `@derived(name)`: fn(computed) -> the value (None: absent), from the other
-  traits after the event folds or a merge combined them.
+- `@derived(name)`: fn(computed, order_history) -> the value (None: absent), from
+  the other traits and the per-category order history (reorder.py) after the
+  event folds or a merge combined them.
 Standing traits (RFM, lifecycle) move with time and live in standing.py.
 tests/test_vocabulary.py checks that every catalog entry has its function here.
 """
@@ -17,8 +18,9 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
-ORDER_COMPLETED = "Order Completed"
-ORDER_REFUNDED = "Order Refunded"
+from services.kit.ecommerce import ORDER_COMPLETED, ORDER_REFUNDED, acquisition_channel, order_revenue
+from services.profile import reorder
+
 MAX_CATEGORIES = 200
 KEEP = object()
 
@@ -39,7 +41,8 @@ class Seen:
 
 Fold = Callable[[dict, Seen], Any]
 EVENT_FOLDS: dict[str, Fold] = {}
-DERIVED: dict[str, Callable[[dict], Any]] = {}
+Derive = Callable[[dict, reorder.History], Any]
+DERIVED: dict[str, Derive] = {}
 
 
 def event(name: str) -> Callable[[Fold], Fold]:
@@ -50,7 +53,7 @@ def event(name: str) -> Callable[[Fold], Fold]:
     return register
 
 
-def derived(name: str) -> Callable[[Callable[[dict], Any]], Callable[[dict], Any]]:
+def derived(name: str) -> Callable[[Derive], Derive]:
     def register(fn):
         DERIVED[name] = fn
         return fn
@@ -58,29 +61,7 @@ def derived(name: str) -> Callable[[Callable[[dict], Any]], Callable[[dict], Any
     return register
 
 
-# -- reading an event (Segment e-commerce spec) ----------------------------------------
-def order_revenue(properties: dict[str, Any]) -> float:
-    """Segment e-commerce spec: `revenue`, else `total`; strings of digits accepted."""
-    for key in ("revenue", "total"):
-        value = properties.get(key)
-        if isinstance(value, bool) or value is None:
-            continue
-        try:
-            return round(float(value), 2)
-        except (TypeError, ValueError):
-            continue
-    return 0.0
-
-
-def acquisition_channel(event: dict) -> str:
-    """Where the person came from: the utm source of the event (Segment puts it in context.campaign)."""
-    campaign = (event.get("context") or {}).get("campaign") or {}
-    for value in (campaign.get("source"), (event.get("properties") or {}).get("utm_source")):
-        if isinstance(value, str) and value.strip():
-            return value.strip()[:128]
-    return "direct"
-
-
+# -- reading an event (Segment e-commerce spec; revenue and channel in services/kit/ecommerce.py) --
 def order_categories(properties: dict[str, Any]) -> set[str]:
     """Categories of an order: products[].category and a top-level category (Segment e-commerce spec)."""
     out = set()
@@ -169,12 +150,28 @@ def _refunded_amount(before: dict, e: Seen):
 
 # -- derived from the others -----------------------------------------------------------
 @derived("average_order_value")
-def _average_order_value(c: dict):
+def _average_order_value(c: dict, _history: reorder.History):
     return round(c.get("revenue", 0.0) / c["order_count"], 2) if c.get("order_count") else None
 
 
 @derived("ltv")
-def _ltv(c: dict):
+def _ltv(c: dict, _history: reorder.History):
     if not (c.get("order_count") or c.get("refund_count")):
         return None
     return round(c.get("revenue", 0.0) - c.get("refunded_amount", 0.0), 2)
+
+
+# The three describe one forecast: the category expected to be ordered next, its usual interval, and when.
+@derived("reorder_interval_days")
+def _reorder_interval_days(c: dict, history: reorder.History):
+    return f.interval_days if (f := reorder.forecast(history)) else None
+
+
+@derived("next_order_at")
+def _next_order_at(c: dict, history: reorder.History):
+    return f.next_at if (f := reorder.forecast(history)) else None
+
+
+@derived("next_order_category")
+def _next_order_category(c: dict, history: reorder.History):
+    return f.category if (f := reorder.forecast(history)) else None

@@ -3,7 +3,8 @@
 Collections:
 - `profiles`: a live profile is {_id: person id, workspace, uid, traits: {...},
   trait_stamps: {name: {at, by}}, computed: {...}, api_traits: {name: {at, value|unset}},
-  seq, merged_from: [person ids], updated_at}; a person merged into another is a
+  order_history: [{category, at: [times]}] (what the reorder forecast reads, reorder.py), seq,
+  merged_from: [person ids], updated_at}; a person merged into another is a
   tombstone {_id, workspace, uid, merged_into, merged_from, api_traits} without
   traits or computed values. Tombstones keep what an unmerge needs to rebuild the
   person (its own recorded API writes and the persons merged into it).
@@ -55,10 +56,12 @@ MAX_CHAIN = 64
 _EVENT_FIELDS = {"person_id": 1, "seq": 1, "message_id": 1, "type": 1, "event": 1, "timestamp": 1}
 _EVENT_FIELDS |= {"properties": 1, "traits": 1, "context": 1}
 # What a whole-profile write (merge, unmerge) replaces.
-WHOLE_SECTIONS = ("traits", "trait_stamps", "computed", "tags", "own_tags", "merged_tags")
+WHOLE_SECTIONS = ("traits", "trait_stamps", "computed", "order_history", "tags", "own_tags", "merged_tags")
+_LIST_SECTIONS = {"order_history"}
 # The sections of a live profile that a tombstone does not have.
 # A tombstone keeps its own_tags and api_traits: what an unmerge needs to give back.
-LIVE_SECTIONS = ("traits", "trait_stamps", "computed", "seq", "tags", "merged_tags", "next_sweep_at", "rederive")
+LIVE_SECTIONS = ("traits", "trait_stamps", "computed", "order_history", "seq", "tags", "merged_tags", "next_sweep_at")
+LIVE_SECTIONS += ("rederive",)
 
 Session = AsyncClientSession | None
 
@@ -232,7 +235,7 @@ class ProfileStore:
         merged_from: list[str] | None = None,
     ) -> None:
         """Replace a profile's recomputed sections (and make a tombstone live again)."""
-        fields = {section: profile.get(section) or {} for section in WHOLE_SECTIONS}
+        fields = {s: profile.get(s) or ([] if s in _LIST_SECTIONS else {}) for s in WHOLE_SECTIONS}
         fields |= {"seq": seq, "uid": uid, "updated_at": now}
         if merged_from is not None:
             fields["merged_from"] = merged_from
