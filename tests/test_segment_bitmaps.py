@@ -93,3 +93,34 @@ async def test_workspaces_do_not_see_each_other(stack, workspace_id):
     await _index(stack, workspace_id, {1: {"x": "y"}})
     other = await _index(stack, workspace_id + "-other", {})
     assert await other.count(workspace_id + "-other", parse('traits.x = "y"')) == 0
+
+
+async def test_a_forget_that_fails_after_clearing_still_drops_the_values_on_its_retry(stack, workspace_id):
+    """The retry of a failed forget finds no bits left; what they named must go all the same."""
+    from services.segment.bitmaps import FORGOTTEN
+
+    ws = workspace_id
+    index = await _index(stack, ws, {7: {"nickname": "only-mine", "city": "上海"}, 8: {"city": "上海"}})
+    real_prune = index._prune_values
+
+    async def failing(*args):
+        raise ConnectionError("store went away after the bits were cleared")
+
+    index._prune_values = failing
+    try:
+        await index.retire(ws, 7, FORGOTTEN, 1)
+    except ConnectionError:
+        pass
+    else:
+        raise AssertionError("the patched prune did not run")
+    r = index.redis
+    named = [k async for k in r.scan_iter(match=f"*{ws}*") if b"only-mine" in k]
+    assert named  # the failed pass left the value's bitmap behind
+
+    index._prune_values = real_prune
+    await index.retire(ws, 7, FORGOTTEN, 1)  # the consumer's retry of the same record
+    keys = [k async for k in r.scan_iter(match=f"*{ws}*")]
+    assert [k for k in keys if b"only-mine" in k] == []
+    sets = [k for k in keys if await r.type(k) == b"set"]
+    assert [k for k in sets if any(b"only-mine" in m for m in await r.smembers(k))] == []
+    assert await index.count(ws, parse('traits.city = "上海"')) == 1

@@ -265,6 +265,19 @@ def test_declared_fields_let_a_rule_be_saved_before_the_first_event(segment, stu
     got = memberships(segment, ws, until=lambda msgs: len(msgs) >= 1)
     assert [(m.segment_id, m.uid, m.change) for m in got] == [(north.id, 5, "enter")]
 
+    # Declarations of one new field at once (as a saved cohort's tag and the worker's own record of a
+    # field may meet): each answers the field, none loses the race with an error.
+    from concurrent.futures import ThreadPoolExecutor
+
+    def declare(path: str):
+        return stub.DeclareField(segment_pb2.DeclareFieldRequest(workspace_id=ws, path=path, kind="tag"))
+
+    for round_ in range(5):
+        path = f"tags.racing_{round_}"
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(declare, [path] * 8))
+        assert {(a.path, tuple(a.kinds)) for a in answers} == {(path, ("tag",))}
+
 
 def test_sigkill_mid_stream_loses_and_duplicates_no_transition(segment, stub, workspace_id):
     ws = workspace_id

@@ -16,6 +16,7 @@ Which bitmaps a value sets is in encoding.py. Besides the bitmaps
     cdp:{<ws>:<shard>}:pid                 hash uid -> person id (for membership announcements)
     cdp:{<ws>:<shard>}:outbox              stream: membership transitions not yet on Kafka
     cdp:{<ws>:<shard>}:lock:<uid>          the replica working on this person now (see person_locks.py)
+    cdp:{<ws>:<shard>}:erasing:<uid>       set: value bitmaps a forget still has to prune (survives a retry)
     cdp:ws:<ws>:shards                     set of shard numbers in use
     cdp:ws:<ws>:slices / :wide / :neg      what the compiler must know of numeric attributes (plan.Meta)
     cdp:outboxes                           set of outbox streams (for the relay)
@@ -53,6 +54,10 @@ def trait_key(workspace: str, shard: int, trait: str, value: Any) -> str | None:
 
 def shard_key(workspace: str, shard: int, suffix: str) -> str:
     return f"{tag(workspace, shard)}:{suffix}"
+
+
+def erasing_key(workspace: str, shard: int, uid: int) -> str:
+    return shard_key(workspace, shard, f"erasing:{uid}")
 
 
 def shards_key(workspace: str) -> str:

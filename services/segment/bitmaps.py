@@ -38,6 +38,7 @@ from services.segment import encoding as enc
 from services.segment.bitmap_keys import (
     OUTBOXES,
     alive_key,
+    erasing_key,
     free_key,
     glob_escape,
     gone_key,
@@ -302,7 +303,15 @@ class BitmapIndex:
             async for c in self._bitmap_keys(workspace, shard):
                 yield c
 
-        held = await self._values_held(workspace, shard, offset) if kind == FORGOTTEN else []
+        held: list[bytes] = []
+        if kind == FORGOTTEN:
+            # Kept in Redis until pruned: a pass that fails after clearing the bits (a timeout, a
+            # rebalance) is retried, and the retry no longer finds the bits that name the values.
+            erasing = erasing_key(workspace, shard, uid)
+            found = await self._values_held(workspace, shard, offset)
+            if found:
+                await self.redis.sadd(erasing, *found)
+            held = sorted(await self.redis.smembers(erasing))
         async for chunk in every_chunk():
             n = await self._clear(
                 keys=[gone, outbox_key(workspace, shard), pid_key(workspace, shard), *chunk],
@@ -314,6 +323,7 @@ class BitmapIndex:
         if kind == FORGOTTEN:
             await self.redis.hdel(pid_key(workspace, shard), uid)
             await self._prune_values(workspace, shard, held)
+            await self.redis.delete(erasing)
         return cleared
 
     async def _values_held(self, workspace: str, shard: int, offset: int) -> list[bytes]:

@@ -133,12 +133,24 @@ class People:
             kind = "tag"
         elif kind not in DECLARABLE:
             raise InvalidInput(f"kind must be one of {', '.join(DECLARABLE)}, not {kind!r}", "kind")
-        return await self.fields.find_one_and_update(
-            {"_id": f"{workspace}:{path}"},
-            {"$set": {"workspace": workspace, "path": path}, "$addToSet": {"kinds": kind, "declared": kind}},
-            upsert=True,
-            return_document=ReturnDocument.AFTER,
-        )
+        # An upsert that races another writer's first insert of the same field (the worker records
+        # fields it sees) fails on the duplicate key, or on the embedded store answers no document:
+        # the field exists by then, so the same update applies on the next try.
+        for _ in range(3):
+            try:
+                doc = await self.fields.find_one_and_update(
+                    {"_id": f"{workspace}:{path}"},
+                    {"$set": {"workspace": workspace, "path": path}, "$addToSet": {"kinds": kind, "declared": kind}},
+                    upsert=True,
+                    return_document=ReturnDocument.AFTER,
+                )
+            except Exception as exc:
+                if not is_duplicate_key(exc):
+                    raise
+                continue
+            if doc is not None:
+                return doc
+        raise RuntimeError(f"declaring {path} kept racing another writer of the field")
 
     async def known_fields(self, workspace: str) -> tuple[dict[str, set[str]], set[str]]:
         traits: dict[str, set[str]] = {}
