@@ -505,3 +505,33 @@ def test_channel_credentials_are_stored_but_never_answered_back(messaging, stub,
     body = graphql(url, ws, fresh, {"c": {**sent, "password": "********"}})
     assert body["errors"][0]["extensions"]["field"] == "config.password", body
     assert db["channels"].find_one({"workspace": ws, "name": "mail2"}) is None
+
+
+def test_webhook_key_is_listed_masked_kept_on_a_masked_save_and_sent_as_bearer(messaging, db):
+    from services.messaging.channel_types import webhook as webhook_type
+    from tests.helpers import graphql
+
+    ws = f"ws_{uuid.uuid4().hex[:10]}"
+    url = messaging.http_url("messaging") + "/graphql"
+    mutation = 'mutation($c: JSON!) { upsertChannel(name: "hook", type: "webhook", config: $c) { config } }'
+    body = graphql(url, ws, mutation, {"c": {"url": "https://hooks.example.com/cdp", "api_key": "wh-canary-1"}})
+    assert body["data"]["upsertChannel"]["config"]["api_key"] == "********", body
+    listed = graphql(url, ws, "{ channels { name type config } }")
+    assert listed["data"]["channels"] == [
+        {
+            "name": "hook",
+            "type": "webhook",
+            "config": {"url": "https://hooks.example.com/cdp", "idempotent": False, "api_key": "********"},
+        }
+    ], listed
+    assert "wh-canary-1" not in json.dumps(listed)
+
+    # What a console sends back after showing the channel: the mask, another setting changed.
+    again = {"url": "https://hooks.example.com/cdp2", "api_key": "********", "idempotent": True}
+    assert "errors" not in graphql(url, ws, mutation, {"c": again})
+    stored = db["channels"].find_one({"workspace": ws, "name": "hook"})
+    assert stored["config"] == {"url": "https://hooks.example.com/cdp2", "api_key": "wh-canary-1", "idempotent": True}
+    call = webhook_type.request(stored, MessageView.of(
+            {"workspace": ws, "_id": "m1", "person_id": "p1", "channel": "hook", "idempotency_key": "k", "status": "sending"}
+        ), "")
+    assert call.headers["Authorization"] == "Bearer wh-canary-1"

@@ -280,6 +280,12 @@ class Query:
         doc = await store.message(workspace_of(info), str(id))
         return _message(MessageView.of(doc)) if doc else None
 
+    @strawberry.field(description="Channels of the workspace, by name; credentials masked.")
+    async def channels(self, info: strawberry.Info) -> list[Channel]:
+        store: MessagingStore = info.context["store"]
+        docs = await store.list_channels(workspace_of(info))
+        return [Channel(name=d["name"], type=d["type"], config=shown(d["type"], d["config"])) for d in docs]
+
     @strawberry.field(description="Templates of the workspace, by name.")
     async def templates(self, info: strawberry.Info) -> list[Template]:
         store: MessagingStore = info.context["store"]

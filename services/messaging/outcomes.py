@@ -33,6 +33,7 @@ def status_event(doc: dict) -> events_pb2.MessageStatus:
         reason=doc.get("status_reason") or "",
         at=to_timestamp(doc["updated_at"]),
         campaign_id=doc.get("campaign_id") or "",
+        channel=doc.get("channel") or "",
     )
 
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import grpc
-from google.protobuf import json_format
 
 from cdp.profile.v1 import profile_pb2, profile_pb2_grpc
 from services.kit import grpc_client
 from services.kit.errors import CdpError
-from services.kit.protos import from_struct
+from services.kit.protos import from_struct, message_dict
 
 BATCH = 1000
 
@@ -18,17 +17,10 @@ class ProfileUnavailable(CdpError):
 
 
 def profile_dict(profile: profile_pb2.Profile) -> dict:
-    computed = json_format.MessageToDict(
-        profile.computed, preserving_proto_field_name=True, always_print_fields_with_no_presence=True
-    )
-    # Proto JSON writes 64-bit integers as strings; templates want numbers (order_count + 1).
-    for field in profile.computed.DESCRIPTOR.fields:
-        if field.cpp_type in (field.CPPTYPE_INT64, field.CPPTYPE_UINT64) and field.name in computed:
-            value = computed[field.name]
-            computed[field.name] = [int(v) for v in value] if isinstance(value, list) else int(value)
+    """The profile as templates read it: every computed trait present (unset ones at their default)."""
     return {
         "traits": from_struct(profile.traits),
-        "computed": computed,
+        "computed": message_dict(profile.computed, with_defaults=True),
         "tags": {t.name: t.value for t in profile.tags},
     }
 

@@ -117,6 +117,9 @@ class MessagingStore:
     async def channel(self, workspace: str, name: str) -> dict | None:
         return await self.channels.find_one({"workspace": workspace, "name": name})
 
+    async def list_channels(self, workspace: str) -> list[dict]:
+        return await self.channels.find({"workspace": workspace}).sort("name", 1).to_list(None)
+
     # -- messages ------------------------------------------------------------
     async def insert_message(self, doc: dict, session: AsyncClientSession) -> None:
         await self.messages.insert_one(doc, session=session)

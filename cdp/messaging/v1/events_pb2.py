@@ -26,7 +26,7 @@ from cdp.messaging.v1 import messaging_pb2 as cdp_dot_messaging_dot_v1_dot_messa
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x63\x64p/messaging/v1/events.proto\x12\x10\x63\x64p.messaging.v1\x1a cdp/messaging/v1/messaging.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb6\x02\n\x0fOutboundMessage\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\x12\n\nmessage_id\x18\x02 \x01(\t\x12\x11\n\tperson_id\x18\x03 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x04 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\x12*\n\x07\x63ontent\x18\x06 \x01(\x0b\x32\x19.cdp.messaging.v1.Content\x12\x10\n\x08\x63\x61tegory\x18\x07 \x01(\t\x12.\n\nnot_before\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ngeneration\x18\t \x01(\x05\x12\x13\n\x0b\x63\x61mpaign_id\x18\n \x01(\t\x12\x10\n\x08timezone\x18\x0b \x01(\t\x12\x13\n\x0btemplate_id\x18\x0c \x01(\t\"\xa9\x01\n\rMessageStatus\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\x12\n\nmessage_id\x18\x02 \x01(\t\x12\x11\n\tperson_id\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12&\n\x02\x61t\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x63\x61mpaign_id\x18\x07 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x63\x64p/messaging/v1/events.proto\x12\x10\x63\x64p.messaging.v1\x1a cdp/messaging/v1/messaging.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb6\x02\n\x0fOutboundMessage\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\x12\n\nmessage_id\x18\x02 \x01(\t\x12\x11\n\tperson_id\x18\x03 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x04 \x01(\t\x12\x17\n\x0fidempotency_key\x18\x05 \x01(\t\x12*\n\x07\x63ontent\x18\x06 \x01(\x0b\x32\x19.cdp.messaging.v1.Content\x12\x10\n\x08\x63\x61tegory\x18\x07 \x01(\t\x12.\n\nnot_before\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ngeneration\x18\t \x01(\x05\x12\x13\n\x0b\x63\x61mpaign_id\x18\n \x01(\t\x12\x10\n\x08timezone\x18\x0b \x01(\t\x12\x13\n\x0btemplate_id\x18\x0c \x01(\t\"\xba\x01\n\rMessageStatus\x12\x14\n\x0cworkspace_id\x18\x01 \x01(\t\x12\x12\n\nmessage_id\x18\x02 \x01(\t\x12\x11\n\tperson_id\x18\x03 \x01(\t\x12\x0e\n\x06status\x18\x04 \x01(\t\x12\x0e\n\x06reason\x18\x05 \x01(\t\x12&\n\x02\x61t\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x13\n\x0b\x63\x61mpaign_id\x18\x07 \x01(\t\x12\x0f\n\x07\x63hannel\x18\x08 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,5 +36,5 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_OUTBOUNDMESSAGE']._serialized_start=119
   _globals['_OUTBOUNDMESSAGE']._serialized_end=429
   _globals['_MESSAGESTATUS']._serialized_start=432
-  _globals['_MESSAGESTATUS']._serialized_end=601
+  _globals['_MESSAGESTATUS']._serialized_end=618
 # @@protoc_insertion_point(module_scope)

@@ -38,7 +38,7 @@ class OutboundMessage(_message.Message):
     def __init__(self, workspace_id: _Optional[str] = ..., message_id: _Optional[str] = ..., person_id: _Optional[str] = ..., channel: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., content: _Optional[_Union[_messaging_pb2.Content, _Mapping]] = ..., category: _Optional[str] = ..., not_before: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., generation: _Optional[int] = ..., campaign_id: _Optional[str] = ..., timezone: _Optional[str] = ..., template_id: _Optional[str] = ...) -> None: ...
 
 class MessageStatus(_message.Message):
-    __slots__ = ("workspace_id", "message_id", "person_id", "status", "reason", "at", "campaign_id")
+    __slots__ = ("workspace_id", "message_id", "person_id", "status", "reason", "at", "campaign_id", "channel")
     WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
     PERSON_ID_FIELD_NUMBER: _ClassVar[int]
@@ -46,6 +46,7 @@ class MessageStatus(_message.Message):
     REASON_FIELD_NUMBER: _ClassVar[int]
     AT_FIELD_NUMBER: _ClassVar[int]
     CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
     workspace_id: str
     message_id: str
     person_id: str
@@ -53,4 +54,5 @@ class MessageStatus(_message.Message):
     reason: str
     at: _timestamp_pb2.Timestamp
     campaign_id: str
-    def __init__(self, workspace_id: _Optional[str] = ..., message_id: _Optional[str] = ..., person_id: _Optional[str] = ..., status: _Optional[str] = ..., reason: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., campaign_id: _Optional[str] = ...) -> None: ...
+    channel: str
+    def __init__(self, workspace_id: _Optional[str] = ..., message_id: _Optional[str] = ..., person_id: _Optional[str] = ..., status: _Optional[str] = ..., reason: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., campaign_id: _Optional[str] = ..., channel: _Optional[str] = ...) -> None: ...

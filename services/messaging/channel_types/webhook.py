@@ -1,4 +1,6 @@
-"""webhook: one POST of the whole message (JSON) per message to the channel's `url`."""
+"""webhook: one POST of the whole message (JSON) per message to the channel's `url`.
+
+With `api_key`, the POST carries it as a Bearer token."""
 
 from __future__ import annotations
 
@@ -9,7 +11,11 @@ from services.messaging.views import MessageView
 
 
 def check(config: dict) -> dict:
-    return {"url": setting.url(config, "url"), "idempotent": setting.flag(config, "idempotent")}
+    out = {"url": setting.url(config, "url"), "idempotent": setting.flag(config, "idempotent")}
+    # The receiver's way to tell the suite's calls from anyone else's (optional, a credential).
+    if "api_key" in config:
+        out["api_key"] = setting.text(config, "api_key")
+    return out
 
 
 def payload(message: MessageView, receipt_url: str = "") -> dict:
@@ -43,7 +49,8 @@ def provider(deps: ProviderDeps) -> HttpProvider:
 
 TYPE = ChannelType(
     name="webhook",
-    settings=("url", "idempotent"),
+    settings=("url", "api_key", "idempotent"),
+    secrets=("api_key",),
     check=check,
     provider=provider,
     example={"url": "https://hooks.example.com/cdp", "idempotent": True},
