@@ -1,0 +1,1 @@
+"""journey service: journeys, campaigns and experiments (versioned definitions, runs, waits)."""
