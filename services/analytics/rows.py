@@ -1,0 +1,116 @@
+"""Kafka payloads -> table rows (pure): what ingest writes for an event and for a message status."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from cdp.identity.v1 import events_pb2 as identity_events
+from cdp.journey.v1 import journey_pb2
+from cdp.messaging.v1 import events_pb2 as messaging_events
+from services.analytics import sql
+from services.kit.ecommerce import acquisition_channel
+from services.kit.protos import from_struct, from_timestamp
+
+# Event names of the non-track calls (a track's own name can never start with "$" in practice;
+# the names say where a row came from when a funnel or path shows it).
+TYPE_EVENTS = {"page": "$page", "screen": "$screen", "identify": "$identify", "alias": "$alias", "group": "$group"}
+
+
+def _json(value) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _ms(when: dt.datetime) -> int:
+    return int(when.timestamp() * 1000)
+
+
+def _device(context: dict) -> str:
+    device = context.get("device")
+    value = device.get("id") if isinstance(device, dict) else None
+    return value[:200] if isinstance(value, str) else ""
+
+
+def event_rows(message: identity_events.ResolvedEvent) -> tuple[list[dict], list[dict]]:
+    """(events rows, person_traits rows) of one resolved event; empty when it carries no person."""
+    event = message.event
+    if not event.workspace_id or not event.message_id or not message.person_id:
+        return [], []
+    when = from_timestamp(event.timestamp) or from_timestamp(event.received_at)
+    if when is None:
+        return [], []
+    received = from_timestamp(event.received_at) or when
+    properties = from_struct(event.properties)
+    products = properties.get("products")
+    items = [_json(p) for p in products if isinstance(p, dict)] if isinstance(products, list) else []
+    name = event.event if event.type in ("page", "screen") else ""
+    context = from_struct(event.context)
+    row = {
+        "workspace": event.workspace_id,
+        "message_id": event.message_id,
+        "person_id": message.person_id,
+        "type": event.type,
+        "event": event.event if event.type == "track" else TYPE_EVENTS.get(event.type, f"${event.type}"),
+        "name": name,
+        "ts": sql.stamp(when),
+        "properties": _json(properties),
+        "products": items,
+        "version": _ms(received),
+        # The first event's channel is the person's acquisition channel, as profile computes it.
+        "channel": acquisition_channel({"context": context, "properties": properties}),
+        "device": _device(context),
+    }
+    traits = [
+        {
+            "workspace": event.workspace_id,
+            "person_id": message.person_id,
+            "key": key,
+            "value": value if isinstance(value, str) else _json(value),
+            "ts": sql.stamp(when),
+            "message_id": event.message_id,
+        }
+        for key, value in from_struct(event.traits).items()
+    ]
+    return [row], traits
+
+
+def status_row(message: messaging_events.MessageStatus) -> dict | None:
+    if not message.workspace_id or not message.message_id or not message.status:
+        return None
+    when = from_timestamp(message.at)
+    if when is None:
+        return None
+    return {
+        "workspace": message.workspace_id,
+        "message_id": message.message_id,
+        "person_id": message.person_id,
+        "campaign_id": message.campaign_id,
+        "status": message.status,
+        "reason": message.reason,
+        "ts": sql.stamp(when),
+        "channel": message.channel,
+    }
+
+
+def step_row(message: journey_pb2.RunStepped) -> dict | None:
+    """A journey.steps announcement as a journey_steps row; None when it names no run, person or change."""
+    if not message.workspace_id or not message.journey_id or not message.run_id or not message.change:
+        return None
+    when = from_timestamp(message.at)
+    if when is None or not message.person_id:
+        return None
+    return {
+        "workspace": message.workspace_id,
+        "journey_id": message.journey_id,
+        "version": message.version,
+        "run_id": message.run_id,
+        "person_id": message.person_id,
+        "kind": message.change,
+        "node": message.node,
+        "variant": message.variant,
+        "holdout": 1 if message.holdout else 0,
+        "seq": message.seq,
+        "ts": sql.stamp(when),
+        "cause": message.reason,
+        "value": message.value,
+    }
