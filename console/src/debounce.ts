@@ -1,0 +1,12 @@
+import { useEffect, useState } from 'react';
+
+// The value once it has stopped changing for `ms`: a count follows the rule as it is typed
+// without a request per keystroke.
+export function useDebounced<T>(value: T, ms: number): T {
+  const [settled, setSettled] = useState(value);
+  useEffect(() => {
+    const timer = setTimeout(() => setSettled(value), ms);
+    return () => clearTimeout(timer);
+  }, [value, ms]);
+  return settled;
+}
