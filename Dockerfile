@@ -42,8 +42,8 @@ COPY . /app
 
 USER cdp:cdp
 
-# HTTP (GraphQL + /healthz) and gRPC ports of identity/profile/segment/messaging.
-EXPOSE 4001 4002 4003 4004 50051 50052 50053 50054
+# HTTP (GraphQL + /healthz) and gRPC ports of identity/profile/segment/messaging/journey/analytics.
+EXPOSE 4001 4002 4003 4004 4005 4006 50051 50052 50053 50054 50055 50056
 
 # Generic healthcheck for `docker run` (set CDP_HTTP_PORT for non-identity
 # services); docker-compose.yml defines its own per service.

@@ -8,9 +8,11 @@ import pathlib
 import tempfile
 
 from bench import (
+    analytics,
     identity_resolve,
     import_shop,
     ingest,
+    journey_timers,
     messaging_pipeline,
     profile_apply,
     segment_count,
@@ -48,8 +50,25 @@ def main() -> None:
         action="store_true",
         help="run the segment service during the import too (its real-time path reads every resolved event)",
     )
+    parser.add_argument("--journey-runs", type=int, default=100_000, help="waits due in one minute (0: skip)")
+    parser.add_argument(
+        "--campaign-members", type=int, default=100_000, help="members of the campaign's segment (0: skip)"
+    )
+    parser.add_argument(
+        "--analytics-events",
+        type=int,
+        default=1_000_000,
+        help="shop events loaded into chDB for the analytics bench (0: skip; CDP_BENCH_ANALYTICS_FULL=1: 10M)",
+    )
+    parser.add_argument("--analytics-persons", type=int, default=100_000, help="shoppers of the analytics bench")
     parser.add_argument("--limiter-seconds", type=float, default=60.0, help="window of the rate limiter accuracy run")
     args = parser.parse_args()
+    if args.analytics_events and "analytics".startswith(args.only):
+        # The engine in this process, no stack: run first, so no service's CPU counts in its figures.
+        for line in asyncio.run(analytics.run(args.analytics_events, args.analytics_persons)):
+            print(line, flush=True)
+        if args.only == "analytics":
+            return
 
     with tempfile.TemporaryDirectory(prefix="cdp-bench-") as tmp:
         stack = Stack.with_free_ports(pathlib.Path(tmp), log_level="WARNING")
@@ -117,6 +136,19 @@ def main() -> None:
             if wanted("ingest"):
                 for line in asyncio.run(ingest.run(stack, key, "bench", args.requests)):
                     print(line, flush=True)
+            if (args.journey_runs or args.campaign_members) and wanted("journey"):
+                for name in ("profile", "segment", "messaging", "journey"):
+                    # The sink listens on loopback, which messaging's outbound guard refuses by default.
+                    stack.start_service(name, **({"CDP_OUTBOUND_ALLOW": "127.0.0.0/8"} if name == "messaging" else {}))
+                sink, sink_url = messaging_pipeline.start_sink()
+                try:
+                    lines = journey_timers.run(stack, args.journey_runs, args.campaign_members, sink_url + "/journey")
+                    for line in asyncio.run(lines):
+                        print(line, flush=True)
+                finally:
+                    sink.terminate()
+                    for name in ("journey", "messaging", "segment", "profile"):
+                        stack.stop_process(name)
             if args.messages and wanted("messaging_pipeline"):
                 for line in asyncio.run(messaging_pipeline.run(stack, args.messages, args.limiter_seconds)):
                     print(line, flush=True)

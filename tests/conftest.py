@@ -65,7 +65,7 @@ def start_service(stack):
 
 @pytest.fixture(scope="session")
 def suite(stack, start_service):
-    """All four services and Hive Gateway."""
+    """Every service of tools.stack.SERVICES and Hive Gateway."""
     for name in SERVICES:
         if name not in stack.started_services:
             stack.start_service(name, wait=False)
@@ -81,6 +81,14 @@ def _healthy(stack: Stack, name: str) -> bool:
 
     with urllib.request.urlopen(stack.http_url(name) + "/healthz", timeout=1) as resp:
         return resp.status == 200
+
+
+@pytest.fixture(scope="session")
+def shop_workspace(suite, tmp_path_factory):
+    """The console built and served by the stack, and a shop workspace for it (tests/console_support.py)."""
+    from tests.console_support import open_shop
+
+    yield from open_shop(suite, tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,9 @@ from graphql import (
 )
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from cdp.analytics.v1 import analytics_pb2  # noqa: F401
 from cdp.identity.v1 import identity_pb2
+from cdp.journey.v1 import journey_pb2  # noqa: F401
 from cdp.messaging.v1 import messaging_pb2  # noqa: F401
 from cdp.profile.v1 import profile_pb2  # noqa: F401
 from cdp.segment.v1 import segment_pb2  # noqa: F401
@@ -60,6 +62,8 @@ ADMIN_FIELDS = {
     "removeOperator",
     "operators",
     "auditLog",
+    "setJourneySettings",
+    "setMessageCosts",
 }
 
 

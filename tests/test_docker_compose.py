@@ -30,6 +30,8 @@ APP_SERVICES = {
     "profile": (4002, 50052),
     "segment": (4003, 50053),
     "messaging": (4004, 50054),
+    "journey": (4005, 50055),
+    "analytics": (4006, 50056),
 }
 INFRA_SERVICES = ("mongo", "redis", "kafka")
 REPLICA_SET = "rs0"

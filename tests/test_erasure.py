@@ -10,6 +10,7 @@ or value and no service log line. Plus the contact-traits setting.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import re
 import sys
@@ -33,6 +34,27 @@ from tools.credentials import claims_token
 FORGET = "mutation($p: ID!) { forgetPerson(personId: $p) { personId identifiersRemoved } }"
 ALLOW = "mutation($t: String!, $v: String!) { allowIdentifier(identity: {type: $t, value: $v}) }"
 PERSON = 'query($v: String!) { person(identity: {type: "user_id", value: $v}) { id traits computed { orderCount } } }'
+
+
+ANALYTICS = """query($i: TrendsInput!) { trends(input: $i) { series { breakdownValue total } } }"""
+
+
+def analytics_values(stack, ws: str) -> set[str]:
+    """What analytics holds of the workspace: order notes (an event property) and nicknames (a trait)."""
+    today = dt.datetime.now(dt.UTC).date()
+    span = {
+        "dateFrom": (today - dt.timedelta(days=1)).isoformat(),
+        "dateTo": (today + dt.timedelta(days=1)).isoformat(),
+    }
+    found = set()
+    for series, breakdown in (
+        ({"event": "Order Completed"}, {"property": "note"}),
+        ({"event": "$identify"}, {"trait": "nickname"}),
+    ):
+        body = graphql(stack.gateway_url, ws, ANALYTICS, {"i": {"series": [series], "breakdown": breakdown, **span}})
+        assert "errors" not in body, body
+        found |= {s["breakdownValue"] for s in body["data"]["trends"]["series"] if s["total"]}
+    return found
 
 
 def suppressed_resolves(stack) -> float:
@@ -181,6 +203,8 @@ def test_a_forgotten_person_stays_forgotten_and_leaves_no_value_behind(suite, wo
     assert collect(suite, key, events).status_code == 200
     before = eventually(lambda: (p := person(suite, ws, user_id)) and p["computed"]["orderCount"] == 1 and p)
     assert before["traits"]["nickname"] == canary
+    # Analytics holds the canary too, as an event property and as a trait.
+    eventually(lambda: analytics_values(suite, ws) == {canary}, timeout=30)
     # A segment on the person's trait, so segment holds bits and membership of them too.
     rule = 'traits.tier = "gold"'
     eventually(
@@ -204,6 +228,7 @@ def test_a_forgotten_person_stays_forgotten_and_leaves_no_value_behind(suite, wo
     db = mongo_db(suite)
     eventually(lambda: db["profiles"].count_documents({"workspace": ws}) == 0)
     eventually(lambda: graphql(suite.gateway_url, ws, size, {"id": segment_id})["data"]["segment"]["size"] == 0)
+    eventually(lambda: analytics_values(suite, ws) == set(), timeout=30)  # the person's rows are deleted
 
     # Replay: the very same events (same messageIds) and new ones with the same identifiers.
     dropped_before = suppressed_resolves(suite)
@@ -219,6 +244,7 @@ def test_a_forgotten_person_stays_forgotten_and_leaves_no_value_behind(suite, wo
     assert lookup(stub, ws, "user_id", user_id) is None
     assert lookup(stub, ws, "email", f"{canary}@example.com") is None
     assert person(suite, ws, user_id) is None
+    assert analytics_values(suite, ws) == set()
     # A partner's Resolve of a forgotten identifier is refused rather than making a new person.
     with pytest.raises(grpc.RpcError) as refused_resolve:
         email = common_pb2.Identifier(type="email", value=f"{canary}@example.com")

