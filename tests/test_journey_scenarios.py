@@ -189,14 +189,22 @@ def test_snack_mall_push_a_day_after_an_order_and_a_reminder_before_the_pack_run
     shop.sdk.track("snacker", "Order Completed", {"order_id": "s-now2", "revenue": 39.0,
                    "products": [{"product_id": "pack", "category": "snacks", "price": 39.0}]})  # fmt: skip
     shop.flush()
-    timer = eventually(lambda: db["entry_timers"].find_one({"journey_id": journey2, "person_id": person}), timeout=60)
-    expected = db["profiles"].find_one({"workspace": shop.ws, "_id": person}) or {}
-    next_order = (expected.get("computed") or {}).get("next_order_at")
-    assert next_order is not None
-    # Three days before, on the local calendar: the workspace's zone (the person has none), so the
-    # UTC date differs whenever the test runs after 16:00 UTC.
     zone = zoneinfo.ZoneInfo(DEFAULT_TIMEZONE)
-    assert timer["due"].astimezone(zone).date() == (next_order.astimezone(zone) - dt.timedelta(days=3)).date()
+
+    def settled():
+        # The profile folds the four orders in its own time and re-announces next_order_at at each
+        # step; the timer follows the last announcement, so both are read until they agree.
+        profile = db["profiles"].find_one({"workspace": shop.ws, "_id": person}) or {}
+        computed = profile.get("computed") or {}
+        timer = db["entry_timers"].find_one({"journey_id": journey2, "person_id": person})
+        if computed.get("order_count") != 4 or computed.get("next_order_at") is None or timer is None:
+            return None
+        # Three days before, on the local calendar: the workspace's zone (the person has none), so the
+        # UTC date differs whenever the test runs after 16:00 UTC.
+        wanted = (computed["next_order_at"].astimezone(zone) - dt.timedelta(days=3)).date()
+        return timer if timer["due"].astimezone(zone).date() == wanted else None
+
+    timer = eventually(settled, timeout=60)
     assert timer["due"].astimezone(zone).time() == dt.time(10, 0)
 
 

@@ -101,6 +101,12 @@ def test_transactional_lane_is_not_delayed_by_a_marketing_backlog(stub, db, work
         # Behind the backlog it would wait for ~1,900 slow sends; on its own lane it waits for its own.
         assert took < 15, f"the transactional message waited {took:.1f}s"
     finally:
+        # The backlog's rest would go on to the closed provider for minutes and fail there, in the
+        # counters of whatever test runs next: settle it here (the claim skips a message not queued).
+        db.messages.update_many(
+            {"workspace": ws, "status": {"$in": ["queued", "deferred"]}},
+            {"$set": {"status": "skipped", "status_reason": "test over"}},
+        )
         provider.close()
 
 

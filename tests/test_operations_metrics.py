@@ -317,7 +317,15 @@ def test_messages_are_counted_by_channel_type_and_status(services, sink, workspa
             )
         )
     stub.SetPolicy(messaging_pb2.Policy(workspace_id=workspace_id, quiet_start="00:00", quiet_end="00:00"))
-    before = messages_by_replica(services)
+
+    def quiet():
+        # The counters are per process, not per workspace: an earlier test's sends still in flight
+        # would be counted here, so start from a moment when nothing moves.
+        first = messages_by_replica(services)
+        time.sleep(2)
+        return first if messages_by_replica(services) == first else None
+
+    before = eventually(quiet, timeout=TIMEOUT)
     # Three persons: keys spread the records over partitions, so over replicas.
     for n, channel in enumerate(("hook", "hook", "broken")):
         stub.Send(
