@@ -110,6 +110,19 @@ def test_a_repeated_first_step_does_not_restart_the_window_but_a_later_entry_may
     assert level(engine, query(), seq((0, "A"), (30, "B"), (70, "C"))) == 2  # C is 70 minutes after the entry
 
 
+def test_of_two_attempts_that_convert_the_earlier_entry_is_the_one_shown(engine):
+    # Entries at 0 and 10 both reach C at 30; the attempt shown (its step times, time to convert)
+    # is the earlier one's: 30 minutes, not 20.
+    rows = seq((0, "A"), (10, "A"), (20, "B"), (30, "C"))
+    for order in ("ordered", "strict", "any"):
+        q = query(order)
+        oracle = funnel_oracle.walk(q, rows, T0 - 10 * 24 * 3600_000, T0 + 10 * 24 * 3600_000)
+        assert oracle.level == 3 and oracle.times[-1] - oracle.times[0] == 30 * MIN
+        result, _ = on_engine(engine, q, {"p": rows})
+        assert result["results"][0]["steps"][-1]["count"] == 1
+        assert result["results"][0]["avg_seconds_to_convert"] == 30 * 60, order
+
+
 def test_time_bounds_between_steps(engine):
     steps = [{"event": "A"}, {"event": "B", "min_seconds": 300, "max_seconds": 600}, {"event": "C"}]
     q = query(steps=steps)
