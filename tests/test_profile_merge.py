@@ -66,7 +66,19 @@ def unmerged(merge: events_pb2.IdentityMerged) -> events_pb2.IdentityUnmerged:
 
 
 def with_events(stack, ws, person, count):
-    return eventually(lambda: (p := get_profile(stack, ws, person)) and p.computed.event_count == count and p)
+    """The profile once it holds `count` events. Exactness is the point, not speed: the session's
+    profile service may still be folding earlier modules' streams, so it gets a minute."""
+    seen = []
+
+    def check():
+        p = get_profile(stack, ws, person)
+        seen[:] = [p.computed.event_count if p else None]
+        return p if p and p.computed.event_count == count else None
+
+    try:
+        return eventually(check, timeout=60)
+    except AssertionError:
+        raise AssertionError(f"{person}: {seen[0]} events after 60 s, expected {count}") from None
 
 
 def profiles(stack):
