@@ -33,7 +33,7 @@ from tests.journey_support import (  # noqa: F401 (module fixtures)
 EVALUATION = """query($i: AnalyticsJourneyEvaluationInput!) { journeyEvaluation(input: $i) {
   journeyId
   versions { version variant entered waiting done exited converted conversionValue }
-  steps { version node variant waiting done exited converted conversionValue }
+  steps { version node variant entered waiting done exited converted conversionValue }
   funnel { variant step sent delivered opened clicked visited joined orderedPersons orders revenue }
   experiment { node winner
     arms { name n conversions rate rateInterval { low high } revenuePerPerson }
@@ -128,12 +128,16 @@ def test_journey_evaluation_equals_the_journey_service_and_the_statistics_module
     assert own["ab"]["entered"] == sum(v["entered"] for v in found["versions"]) == 48
     ours: dict[str, dict[str, int]] = {}
     for step in found["steps"]:
-        t = ours.setdefault(step["node"], {"waiting": 0, "exited": 0, "done": 0, "converted": 0})
+        t = ours.setdefault(step["node"], {"entered": 0, "waiting": 0, "exited": 0, "done": 0, "converted": 0})
         for key in t:
             t[key] += step[key]
     for node, counted in ours.items():
         assert counted == {k: own[node][k] for k in counted}, (node, counted, own[node])
     assert ours["pause"]["waiting"] == 48 - len(leavers)
+    # Every run passed the experiment, its send and the wait; per arm, the arm's runs.
+    assert {node: ours[node]["entered"] for node in ("ab", "send", "pause")} == {"ab": 48, "send": 48, "pause": 48}
+    assert {s["variant"]: s["entered"] for s in found["steps"] if s["node"] == "send"} == {
+        **{f"ab={a}": sum(1 for p in arm if arm[p] == a) for a in ("A", "B")}, "holdout": len(held)}
     assert [(f["variant"], f["opened"], f["delivered"]) for f in found["funnel"] if f["clicked"]] == [
         (f"ab={arm[clicker]}", 1, 1)
     ]

@@ -489,11 +489,14 @@ class JourneyVersionStats:
     conversion_value: float
 
 
-@strawberry.type(name="AnalyticsJourneyStepStats", description="Runs waiting at, ended at or converted at a step.")
+@strawberry.type(
+    name="AnalyticsJourneyStepStats", description="Runs that entered, wait at, ended at or converted at a step."
+)
 class JourneyStepStats:
     version: int
     node: str
     variant: str
+    entered: int
     waiting: int
     done: int
     exited: int

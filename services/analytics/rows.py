@@ -113,4 +113,5 @@ def step_row(message: journey_pb2.RunStepped) -> dict | None:
         "ts": sql.stamp(when),
         "cause": message.reason,
         "value": message.value,
+        "visited": list(message.visited),
     }

@@ -86,6 +86,8 @@ ORDER BY (workspace, campaign_id, message_id, status)""",
     value Float64
 ) ENGINE = ReplacingMergeTree
 ORDER BY (workspace, journey_id, run_id, kind, seq)""",
+        # Tables made before announcements named the nodes a step passed (per-step entered counts).
+        f"ALTER TABLE {db}.journey_steps ADD COLUMN IF NOT EXISTS visited Array(String)",
         # The members of the segments a query breaks down by, loaded from the segment service for
         # that query only (segment_members.py); kept an hour at most.
         f"""CREATE TABLE IF NOT EXISTS {db}.segment_members (

@@ -211,6 +211,7 @@ class Runner:
         assigns: list[tuple[RunState, Assign]] = []
         for plan in plans:
             state = plan.step.state
+            announced = len(items)
             if plan.before_seq is None:
                 items.append((STEPS, state.person_id, stepped(state, "entered", state.node, now)))
             for node in plan.step.visited:
@@ -231,6 +232,14 @@ class Runner:
                 items.append((STEPS, state.person_id, stepped(state, state.status, state.node, now, state.end_reason)))
             elif state.status == "waiting":
                 items.append((STEPS, state.person_id, stepped(state, "waiting", state.node, now)))
+            if plan.step.visited:
+                # The nodes passed ride on the step's last announcement (a step that announces
+                # nothing else, e.g. one waiting for its actions, says "step").
+                mine = [item for item in items[announced:] if item[0] == STEPS]
+                if not mine:
+                    mine = [(STEPS, state.person_id, stepped(state, "step", state.node, now))]
+                    items.append(mine[0])
+                mine[-1][2].visited.extend(plan.step.visited)
         return items, counts, assigns
 
     async def _write(

@@ -223,7 +223,7 @@ class WebhookAction(_message.Message):
     def __init__(self, channel: _Optional[str] = ..., body: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
 
 class RunStepped(_message.Message):
-    __slots__ = ("workspace_id", "journey_id", "version", "run_id", "person_id", "change", "node", "variant", "at", "seq", "reason", "holdout", "value")
+    __slots__ = ("workspace_id", "journey_id", "version", "run_id", "person_id", "change", "node", "variant", "at", "seq", "reason", "holdout", "value", "visited")
     WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
     JOURNEY_ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -237,6 +237,7 @@ class RunStepped(_message.Message):
     REASON_FIELD_NUMBER: _ClassVar[int]
     HOLDOUT_FIELD_NUMBER: _ClassVar[int]
     VALUE_FIELD_NUMBER: _ClassVar[int]
+    VISITED_FIELD_NUMBER: _ClassVar[int]
     workspace_id: str
     journey_id: str
     version: int
@@ -250,4 +251,5 @@ class RunStepped(_message.Message):
     reason: str
     holdout: bool
     value: float
-    def __init__(self, workspace_id: _Optional[str] = ..., journey_id: _Optional[str] = ..., version: _Optional[int] = ..., run_id: _Optional[str] = ..., person_id: _Optional[str] = ..., change: _Optional[str] = ..., node: _Optional[str] = ..., variant: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., seq: _Optional[int] = ..., reason: _Optional[str] = ..., holdout: _Optional[bool] = ..., value: _Optional[float] = ...) -> None: ...
+    visited: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, workspace_id: _Optional[str] = ..., journey_id: _Optional[str] = ..., version: _Optional[int] = ..., run_id: _Optional[str] = ..., person_id: _Optional[str] = ..., change: _Optional[str] = ..., node: _Optional[str] = ..., variant: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., seq: _Optional[int] = ..., reason: _Optional[str] = ..., holdout: _Optional[bool] = ..., value: _Optional[float] = ..., visited: _Optional[_Iterable[str]] = ...) -> None: ...

@@ -1,7 +1,8 @@
 """A journey's evaluation from the rows analytics keeps: journey_steps (what journey.steps announced),
 message statuses of its sends (campaign_id = journey id) and the recipients' orders.
 
-- runs per version and variant, and per step (the node a run waits at now, ended at, converted at);
+- runs per version and variant, and per step (the runs that entered it, the node a run waits at
+  now, ended at, converted at);
 - the response funnel sent -> delivered -> opened -> clicked -> visited -> joined -> ordered per
   step and variant (a message is placed at its recipient's run by time, see `_placed`; visits,
   joins and orders are the recipients' visit events, join event and `conversionEvent` within
@@ -31,6 +32,8 @@ from services.kit.errors import InvalidInput
 HOLDOUT = stats.HOLDOUT
 CONTROL = "control"
 ENDED = ("done", "exited")
+# The announcements that say where a run is (a "step" one only carries the nodes it passed).
+POSITIONS = sql.strings(["entered", "waiting", *ENDED])
 MAX_ARMS = 20
 
 
@@ -111,7 +114,7 @@ def render_runs(db: str, workspace: str, query: JourneyQuery) -> str:
     rank = "(seq, multiIf(kind = 'entered', 0, kind = 'waiting', 1, 2))"
     runs = (
         "SELECT run_id, any(version) AS run_version, argMax(variant, (seq, ts)) AS variant, max(holdout) AS holdout, "
-        f"argMaxIf(kind, {rank}, kind != 'converted') AS state, argMaxIf(node, {rank}, kind != 'converted') AS at, "
+        f"argMaxIf(kind, {rank}, kind IN {POSITIONS}) AS state, argMaxIf(node, {rank}, kind IN {POSITIONS}) AS at, "
         "countIf(kind = 'converted') > 0 AS converted, anyIf(node, kind = 'converted') AS converted_at, "
         "maxIf(value, kind = 'converted') AS value "
         f"FROM {db}.journey_steps FINAL WHERE workspace = {sql.string(workspace)} "
@@ -122,6 +125,22 @@ def render_runs(db: str, workspace: str, query: JourneyQuery) -> str:
         f"sum(value), sum(value * value) FROM ({runs}) "
         "GROUP BY run_version, variant, holdout, state, at, converted_at "
         "ORDER BY run_version, variant, holdout, state, at, converted_at"
+    )
+
+
+def render_visits(db: str, workspace: str, query: JourneyQuery) -> str:
+    """Rows of (version, variant, holdout, node, runs entered): the nodes each run passed (every
+    announcement's `visited`), under the run's latest variant as `render_runs` labels it."""
+    only = f" AND version = {query.version}" if query.version is not None else ""
+    runs = (
+        "SELECT run_id, any(version) AS run_version, argMax(variant, (seq, ts)) AS variant, max(holdout) AS holdout, "
+        "arrayFlatten(groupArray(visited)) AS nodes "
+        f"FROM {db}.journey_steps FINAL WHERE workspace = {sql.string(workspace)} "
+        f"AND journey_id = {sql.string(query.journey_id)}{only} GROUP BY run_id"
+    )
+    return (
+        f"SELECT run_version, variant, holdout, node, count() FROM ({runs}) ARRAY JOIN nodes AS node "
+        "GROUP BY run_version, variant, holdout, node ORDER BY run_version, variant, holdout, node"
     )
 
 
@@ -152,7 +171,7 @@ def _placed(db: str, workspace: str, query: JourneyQuery) -> str:
         "SELECT if(o.person_id = '', j.person_id, o.person_id) AS person, j.ts AS ts, j.node AS node, "
         f"j.variant AS variant FROM {db}.journey_steps AS j FINAL LEFT JOIN ({overrides}) AS o "
         f"ON o.old_person_id = j.person_id WHERE j.workspace = {ws} "
-        f"AND j.journey_id = {sql.string(query.journey_id)} AND j.kind != 'converted'{only}"
+        f"AND j.journey_id = {sql.string(query.journey_id)} AND j.kind IN {POSITIONS}{only}"
     )
     join = "ASOF INNER JOIN" if query.version is not None else "ASOF LEFT JOIN"
     return (
@@ -219,10 +238,13 @@ def _blank() -> dict:
     return {"entered": 0, "waiting": 0, "done": 0, "exited": 0, "converted": 0, "conversion_value": 0.0}
 
 
-def _totals(rows: list[list]) -> tuple[list[dict], list[dict]]:
+def _totals(rows: list[list], visits: list[list] = ()) -> tuple[list[dict], list[dict]]:
     """(per version and variant, per version, node and variant)."""
     versions: dict[tuple, dict] = {}
     steps: dict[tuple, dict] = {}
+    for version, variant, holdout, node, n in visits:
+        s = steps.setdefault((int(version), node, HOLDOUT if holdout else variant), _blank())
+        s["entered"] += int(n)
     for version, variant, holdout, state, at, converted_at, n, conversions, value, _ in rows:
         label = HOLDOUT if holdout else variant
         v = versions.setdefault((int(version), label), _blank())
@@ -239,8 +261,6 @@ def _totals(rows: list[list]) -> tuple[list[dict], list[dict]]:
             s["conversion_value"] += float(value)
     by_version = [{"version": k[0], "variant": k[1], **v} for k, v in sorted(versions.items())]
     by_step = [{"version": k[0], "node": k[1], "variant": k[2], **v} for k, v in sorted(steps.items())]
-    for row in by_step:
-        del row["entered"]
     return by_version, by_step
 
 
@@ -366,7 +386,7 @@ def roi(by_version: list[dict], by_channel: dict[str, int], prices: dict[str, fl
 
 async def run(engine, db: str, workspace: str, query: JourneyQuery, prices: dict[str, float]) -> dict:
     rows = await engine.rows(render_runs(db, workspace, query))
-    by_version, by_step = _totals(rows)
+    by_version, by_step = _totals(rows, await engine.rows(render_visits(db, workspace, query)))
     responses, sent = funnel(
         await engine.rows(render_messages(db, workspace, query)), await engine.rows(render_orders(db, workspace, query))
     )
