@@ -8,6 +8,7 @@ import asyncio
 import datetime as dt
 import itertools
 import json
+import os
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -208,6 +209,8 @@ funnel_st = st.fixed_dictionaries(
         "bounds": st.sampled_from(
             [{}, {"min_seconds": 600}, {"max_seconds": 3600}, {"min_seconds": 600, "max_seconds": 1800}]
         ),
+        # Steps may repeat an event: one event then stands for two steps (e.g. two product views).
+        "step_events": st.sampled_from([STEP_EVENTS, STEP_EVENTS, ["A", "A", "B"], ["A", "B", "A"], ["A", "B", "B"]]),
     }
 )
 
@@ -223,16 +226,21 @@ def rounded(value):
     return value
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+# CDP_TEST_FUNNEL_EXAMPLES=1000 for a longer search (about 2.5 minutes).
+EXAMPLES = int(os.environ.get("CDP_TEST_FUNNEL_EXAMPLES", "150"))
+
+
+@settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(log=st.lists(event_st, min_size=8, max_size=40), doc=funnel_st)
 def test_every_feature_equals_the_python_walker_on_generated_logs(engine, log, doc):
     bounds = doc.pop("bounds")
+    names = doc.pop("step_events")
     exclusions = [{**e, "to_step": e.get("to_step", 2), "from_step": e.get("from_step", 1)} for e in doc["exclusions"]]
     q = funnels.parse(
         {
             **doc,
             "exclusions": exclusions,
-            "steps": [{"event": "A"}, {"event": "B", **bounds}, {"event": "C"}],
+            "steps": [{"event": names[0]}, {"event": names[1], **bounds}, {"event": names[2]}],
             "date_from": "2025-03-29",
             "date_to": "2025-03-30",
             "timezone": "Europe/Berlin",
@@ -243,7 +251,7 @@ def test_every_feature_equals_the_python_walker_on_generated_logs(engine, log, d
     persons: dict[str, list[tuple]] = {}
     for person, event, minute, value, held in log:
         ms = int((BASE + dt.timedelta(minutes=minute)).timestamp() * 1000)
-        mask = sum(1 << k for k, s in enumerate(STEP_EVENTS) if s == event)
+        mask = sum(1 << k for k, s in enumerate(names) if s == event)
         excl = 1 if event == "X" and q.exclusions else 0
         persons.setdefault(person, []).append(
             (ms, mask, excl, value if q.breakdown else "", held if q.hold_constant else "")

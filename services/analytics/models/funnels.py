@@ -215,7 +215,8 @@ def _attempt_step(query: FunnelQuery, a: str, x: str) -> str:
     done = f"toInt64({a}.2 + 1 = {n})"
     if query.order == "any":
         fresh = f"bitAnd({x}.2, bitNot({a}.3))"
-        step = f"if({fresh} != 0, ({a}.1, {a}.2 + 1, bitOr({a}.3, bitAnd({fresh}, -{fresh})), {x}.1, {a}.5, {done}), {a})"
+        took = f"bitOr({a}.3, bitAnd({fresh}, -{fresh}))"  # the lowest step not done yet
+        step = f"if({fresh} != 0, ({a}.1, {a}.2 + 1, {took}, {x}.1, {a}.5, {done}), {a})"
         excluded = f"EXCL[{a}.2 + 1]"
     else:
         strict = f"if(NOT bitTest({x}.2, {a}.2 - 1), {stop}, {a})" if query.order == "strict" else a
@@ -235,6 +236,31 @@ def _best_key(attempts: str, counted: str) -> str:
     return f"arrayMax(arrayPushBack(arrayMap(a -> if({counted}, {key}, 0), {attempts}), toInt64(0)))"
 
 
+def _attempt_keys(query: FunnelQuery, rows: str, consts: str, opens: str) -> str:
+    """Rows of (person, held, hseq, k): the key of the row's best attempt (0: none), from one pass
+    over its events carrying every open attempt; `opens` says when an event starts one."""
+    n = len(query.steps)
+    full = n * _KEY_BASE
+    # A new attempt: an ordered one stands on its entry (it walks the events after it); an any-order
+    # one takes its entry's first step as any later event would.
+    if query.order == "any":
+        fresh = _attempt_step(query, "z", "x")
+        start = "[(x.1, toInt64(0), toInt64(0), x.1, x.4, toInt64(0))]"
+        born = f"arrayMap(z -> {fresh}, arrayFilter(z -> {opens}, {start}))"
+    else:
+        born = f"arrayFilter(z -> {opens}, [(x.1, toInt64(1), toInt64(0), x.1, x.4, toInt64(0))])"
+    # Once an attempt has reached the last step, only an earlier entry still open can beat it: no
+    # attempt starts after that (`opens`), and open ones that entered later are dropped.
+    can_win = f"(s.1 < {full} OR a.5 < {_KEY_BASE - 1} - s.1 % {_KEY_BASE})"
+    moved = f"arrayMap(a -> {_attempt_step(query, 'a', 'x')}, arrayFilter(a -> a.6 = 0 AND {can_win}, s.2))"
+    body = f"(greatest(s.1, {_best_key('s.2', 'a.6 = 1')}), arrayConcat({moved}, {born}))"
+    init = "(toInt64(0), CAST([], 'Array(Tuple(Int64, Int64, Int64, Int64, Int64, Int64))'))"
+    events = "arrayMap((x, i) -> (x.1, x.2, x.3, toInt64(i)), hseq, arrayEnumerate(hseq))"
+    walked = f"{consts} SELECT person, held, hseq, arrayFold((s, x) -> {body}, {events}, {init}) AS st FROM ({rows})"
+    # What is left open at the end of the row counts as finished; removed attempts never count.
+    return f"SELECT person, held, hseq, greatest(st.1, {_best_key('st.2', 'a.6 != 2')}) AS k FROM ({walked})"
+
+
 def _walk_sql(query: FunnelQuery, rows: str) -> str:
     """Each row's `hseq` walked once; rows of (person, held, best attempt as (level, [ms of each
     step reached], [their values])) of the rows with an attempt.
@@ -246,9 +272,13 @@ def _walk_sql(query: FunnelQuery, rows: str) -> str:
     events); this one holds one sequence and the open attempts. An attempt is finished when its
     window closes, a bound or a strict order breaks it, or it reaches the last step; from then on
     only the best (most steps, then the earliest entry) is kept, and once an attempt has reached
-    the last step only an open attempt that entered before it can still beat it. The steps' times and
-    values are gathered by walking the best entry once more (`_fold`). Each stage is a column of its
-    own subquery, not a WITH alias: the analyzer expands an alias at every place it is named."""
+    the last step only an open attempt that entered before it can still beat it. (Carrying the
+    attempts of one level as a group, which move together when there are no time bounds, was
+    tried: a few array copies per level and event cost more than an expression per open attempt,
+    1.5 s against 1.0 s on the 1,000,000-event bench shop, as most persons have few attempts open.)
+    The steps' times and values are gathered by walking the best entry once more (`_fold`). Each
+    stage is a column of its own subquery, not a WITH alias: the analyzer expands an alias at every
+    place it is named."""
     n = len(query.steps)
     entry_from = int(query.range.start.timestamp() * 1000)
     entry_to = int(query.range.end.timestamp() * 1000)
@@ -262,25 +292,8 @@ def _walk_sql(query: FunnelQuery, rows: str) -> str:
     consts = f"WITH {_ints(excl_at)} AS EXCL, {_ints(mins)} AS MINS, {_ints(maxs)} AS MAXS"
     entry = "x.2 != 0" if query.order == "any" else "bitTest(x.2, 0)"
     first = f"x.1 >= {entry_from} AND x.1 < {entry_to}"
-    # A new attempt: an ordered one stands on its entry (it walks the events after it); an any-order
-    # one takes its entry's first step as any later event would.
-    full = n * _KEY_BASE
-    opens = f"s.1 < {full} AND {entry} AND {first}"
-    if query.order == "any":
-        fresh = _attempt_step(query, "z", "x")
-        born = f"arrayMap(z -> {fresh}, arrayFilter(z -> {opens}, [(x.1, toInt64(0), toInt64(0), x.1, x.4, toInt64(0))]))"
-    else:
-        born = f"arrayFilter(z -> {opens}, [(x.1, toInt64(1), toInt64(0), x.1, x.4, toInt64(0))])"
-    # Once an attempt has reached the last step, only an earlier entry still open can beat it: no
-    # attempt starts after that (`opens`), and open ones that entered later are dropped.
-    can_win = f"(s.1 < {full} OR a.5 < {_KEY_BASE - 1} - s.1 % {_KEY_BASE})"
-    moved = f"arrayMap(a -> {_attempt_step(query, 'a', 'x')}, arrayFilter(a -> a.6 = 0 AND {can_win}, s.2))"
-    body = f"(greatest(s.1, {_best_key('s.2', 'a.6 = 1')}), arrayConcat({moved}, {born}))"
-    init = "(toInt64(0), CAST([], 'Array(Tuple(Int64, Int64, Int64, Int64, Int64, Int64))'))"
-    events = "arrayMap((x, i) -> (x.1, x.2, x.3, toInt64(i)), hseq, arrayEnumerate(hseq))"
-    walked = f"{consts} SELECT person, held, hseq, arrayFold((s, x) -> {body}, {events}, {init}) AS st FROM ({rows})"
-    # What is left open at the end of the row counts as finished; removed attempts never count.
-    keyed = f"SELECT person, held, hseq, greatest(st.1, {_best_key('st.2', 'a.6 != 2')}) AS k FROM ({walked})"
+    # Attempts start only while none has reached the last step (a later entry could not beat it).
+    keyed = _attempt_keys(query, rows, consts, f"s.1 < {n * _KEY_BASE} AND {entry} AND {first}")
     chosen = (
         f"SELECT person, held, hseq, intDiv(k, {_KEY_BASE}) AS most, {_KEY_BASE - 1} - k % {_KEY_BASE} AS chosen "
         f"FROM ({keyed}) WHERE k > 0"
