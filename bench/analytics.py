@@ -58,8 +58,11 @@ def sizes(events: int, persons: int) -> tuple[int, int]:
     return events, persons
 
 
-def row(event: dict) -> dict:
-    """What ingest writes for the event (services/analytics/rows.py), the user id standing for the person."""
+def row(event: dict, chunk: str = "") -> dict:
+    """What ingest writes for the event (services/analytics/rows.py), the user id standing for the person.
+
+    The generator numbers user ids from u00000 in every chunk: `chunk` keeps the chunks' shoppers
+    apart (without it the 10,000,000-event shop was 100,000 persons with ten histories each)."""
     kind = event["type"]
     properties = event.get("properties") or {}
     products = properties.get("products")
@@ -67,7 +70,7 @@ def row(event: dict) -> dict:
     return {
         "workspace": WORKSPACE,
         "message_id": event["messageId"],
-        "person_id": event.get("userId") or event["anonymousId"],
+        "person_id": chunk + (event.get("userId") or event["anonymousId"]),
         "type": kind,
         "event": event["event"] if kind == "track" else TYPE_EVENTS.get(kind, f"${kind}"),
         "name": event.get("name", "") if kind in ("page", "screen") else "",
@@ -159,7 +162,7 @@ async def load(engine: Engine, events_total: int, persons_total: int, now: dt.da
         generated = shop.events(
             persons_total // chunks, events_total // chunks, seed=618 + k, prefix=f"ba{k or ''}", now=now
         )
-        rows = [row(e) for e in generated]
+        rows = [row(e, f"c{k}-" if k else "") for e in generated]
         del generated
         generating += time.perf_counter() - started
         started = time.perf_counter()
