@@ -228,6 +228,8 @@ DEFAULT_START_TIMEOUT = 60.0
 DEFAULT_JOIN_GIVE_UP = 300.0
 MAX_START_BACKOFF = 30.0
 CLOSE_TIMEOUT = 10.0
+# Seconds a lag report waits for a partition's position (reporting is best effort; see _report_lag).
+LAG_POSITION_TIMEOUT = 1.0
 
 
 class ConsumerStartTimeout(Exception):
@@ -427,8 +429,14 @@ class Consumer:
                 high = consumer.highwater(tp)
                 if high is None:  # nothing fetched from it yet
                     continue
-                position = in_hand[tp] if tp in in_hand else await consumer.position(tp)
-            except (KafkaError, AssertionError):  # revoked meanwhile (a rebalance); its new holder reports it
+                if tp in in_hand:
+                    position = in_hand[tp]
+                else:
+                    # Bounded: aiokafka's position() waits until the partition has a valid position,
+                    # which it may never get while the group is in limbo (a broker that came back
+                    # empty); unbounded, the loop never reached its restart check (seen in CI).
+                    position = await asyncio.wait_for(consumer.position(tp), timeout=LAG_POSITION_TIMEOUT)
+            except (KafkaError, AssertionError, TimeoutError):  # revoked meanwhile (a rebalance), or no position yet
                 continue
             metrics.KAFKA_LAG.labels(self.group_id, tp.topic, str(tp.partition)).set(max(0, high - position))
             seen.add((tp.topic, tp.partition))
