@@ -201,7 +201,13 @@ class Resolver:
             # otherwise one by one, where the rules decide what to drop or keep apart.
             if not plan(union, {}, {}, {}, rules).dropped:
                 clusters.append((numbers, workspace, union, rules))
-        owners = await asyncio.gather(*(self.store.owners(ws, union) for _, ws, union, _ in clusters))
+        # One lookup per workspace for all clusters (a few `$in` queries), not one per cluster.
+        wanted: dict[str, set] = {}
+        for _, ws, union, _ in clusters:
+            wanted.setdefault(ws, set()).update(union)
+        found = await asyncio.gather(*(self.store.owners(ws, sorted(ids)) for ws, ids in wanted.items()))
+        held = dict(zip(wanted, found, strict=True))
+        owners = [{i: held[ws][i] for i in union if i in held[ws]} for _, ws, union, _ in clusters]
         looked_up = {c[0][0]: owned for c, owned in zip(clusters, owners, strict=True) if owned and len(c[0]) == 1}
         fresh = [c for c, owned in zip(clusters, owners, strict=True) if not owned]
         by_workspace: dict[str, list[int]] = {}

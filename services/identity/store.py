@@ -24,7 +24,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.kit.erasure import identifier_digest
 from services.kit.errors import Conflict, InvalidInput, NotFound
-from services.kit.mongo import IndexSpec, find_each, insert_new, is_duplicate_key
+from services.kit.mongo import IndexSpec, find_in, insert_new, is_duplicate_key
 
 INDEXES = [
     IndexSpec("identities", [("workspace", 1), ("type", 1), ("value", 1)], unique=True, name="identifier_unique"),
@@ -69,11 +69,25 @@ class IdentityStore:
 
     # -- identifiers and persons -------------------------------------------
     async def owners(self, workspace: str, identifiers: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
-        """Which person holds each identifier (those nobody holds are absent)."""
-        found = await find_each(
-            self.identities,
-            [{"workspace": workspace, "type": t, "value": v} for t, v in identifiers],
-            {"type": 1, "value": 1, "person_id": 1},
+        """Which person holds each identifier (those nobody holds are absent).
+
+        One `$in` per identifier type (see kit find_in): a poll's new shoppers
+        cost a few queries instead of one per identifier.
+        """
+        by_type: dict[str, list] = {}
+        for t, v in identifiers:
+            by_type.setdefault(t, []).append(v)
+        found = await asyncio.gather(
+            *(
+                find_in(
+                    self.identities,
+                    {"workspace": workspace, "type": t},
+                    "value",
+                    values,
+                    {"type": 1, "value": 1, "person_id": 1},
+                )
+                for t, values in by_type.items()
+            )
         )
         return {(d["type"], d["value"]): d["person_id"] for docs in found for d in docs}
 
@@ -152,14 +166,14 @@ class IdentityStore:
         return await self.persons.find_one({"_id": person_id, "workspace": workspace})
 
     async def persons_by_ids(self, workspace: str, person_ids: list[str]) -> dict[str, dict]:
-        found = await find_each(self.persons, [{"_id": p, "workspace": workspace} for p in person_ids])
-        return {d["_id"]: d for docs in found for d in docs}
+        found = await find_in(self.persons, {"workspace": workspace}, "_id", person_ids)
+        return {d["_id"]: d for d in found}
 
     async def identifiers_of(self, workspace: str, person_ids: list[str]) -> dict[str, list[dict]]:
-        found = await find_each(self.identities, [{"workspace": workspace, "person_id": p} for p in person_ids])
+        found = await find_in(self.identities, {"workspace": workspace}, "person_id", person_ids)
         return {
-            pid: sorted(docs, key=lambda d: (d["type"], d["value"]))
-            for pid, docs in zip(person_ids, found, strict=True)
+            pid: sorted((d for d in found if d["person_id"] == pid), key=lambda d: (d["type"], d["value"]))
+            for pid in person_ids
         }
 
     # -- rules, merges, forgetting --------------------------------------------
@@ -173,10 +187,11 @@ class IdentityStore:
             raise NotFound(f"workspace {workspace!r} not found", "workspace_id")
 
     async def holdings(self, workspace: str, person_ids: list[str], session=None) -> dict[str, list[tuple[str, str]]]:
-        found = await find_each(
-            self.identities, [{"workspace": workspace, "person_id": p} for p in person_ids], session=session
-        )
-        return {pid: [(d["type"], d["value"]) for d in docs] for pid, docs in zip(person_ids, found, strict=True)}
+        found = await find_in(self.identities, {"workspace": workspace}, "person_id", person_ids, session=session)
+        held: dict[str, list[tuple[str, str]]] = {pid: [] for pid in person_ids}
+        for d in found:
+            held[d["person_id"]].append((d["type"], d["value"]))
+        return held
 
     async def live_target(self, workspace: str, person_id: str) -> str:
         """Follow merged_into from an alias to the live person it resolves to."""
