@@ -3,7 +3,6 @@ identity announcements (merge, unmerge, forget) into the person overrides and er
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 
@@ -19,37 +18,6 @@ log = logging.getLogger(__name__)
 
 INGEST_GROUP = "analytics.ingest"
 IDENTITY_GROUP = "analytics.identity"
-
-
-class BatchingConsumer(Consumer):
-    """A consumer whose polls gather up to `rows` records or for up to `linger` seconds.
-
-    The kit's consumer commits a partition's offsets only after its batch handler
-    returned, so a batch's offsets are committed after its insert; a crash
-    re-delivers the batch and the ReplacingMergeTree keeps one row per message id.
-    """
-
-    def __init__(self, bootstrap: str, group_id: str, subscriptions: list[Subscription], rows: int, linger: float):
-        super().__init__(bootstrap, group_id, subscriptions, max_poll_records=rows)
-        self.rows = rows
-        self.linger = linger
-
-    async def _poll(self, consumer, stopping: asyncio.Event) -> dict:
-        gathered: dict = {}
-        count = 0
-        deadline = None
-        while True:
-            wait = 200 if deadline is None else max(0, int((deadline - time.monotonic()) * 1000))
-            got = await consumer.getmany(timeout_ms=wait, max_records=self.rows - count)
-            for tp, records in got.items():
-                gathered.setdefault(tp, []).extend(records)
-                count += len(records)
-            if not gathered:
-                return gathered
-            if deadline is None:
-                deadline = time.monotonic() + self.linger
-            if count >= self.rows or time.monotonic() >= deadline or stopping.is_set():
-                return gathered
 
 
 class Ingest:
@@ -83,16 +51,19 @@ class Ingest:
         await self.steps([(key, message)])
 
     def consumer(self, bootstrap: str, rows: int, linger: float) -> Consumer:
-        return BatchingConsumer(
+        # Micro-batches of up to `rows` records or `linger` seconds, every partition's in one insert.
+        # Offsets are committed only after the batch handler returned, so after its insert; a crash
+        # re-delivers the batch and the ReplacingMergeTree keeps one row per message id.
+        return Consumer(
             bootstrap,
             INGEST_GROUP,
             [
-                Subscription(Topics.EVENTS_RESOLVED, identity_events.ResolvedEvent, self.event, self.events),
-                Subscription(Topics.MESSAGES_STATUS, messaging_events.MessageStatus, self.status, self.statuses),
-                Subscription(Topics.JOURNEY_STEPS, journey_pb2.RunStepped, self.step, self.steps),
+                Subscription(Topics.EVENTS_RESOLVED, identity_events.ResolvedEvent, self.event, self.events, True),
+                Subscription(Topics.MESSAGES_STATUS, messaging_events.MessageStatus, self.status, self.statuses, True),
+                Subscription(Topics.JOURNEY_STEPS, journey_pb2.RunStepped, self.step, self.steps, True),
             ],
-            rows,
-            linger,
+            max_poll_records=rows,
+            linger=linger,
         )
 
 

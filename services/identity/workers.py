@@ -9,7 +9,7 @@ from services.identity.resolver import ResolveItem, Resolver, event_identifiers
 from services.identity.rules import Suppressed
 from services.kit.clock import Clock
 from services.kit.errors import InvalidInput
-from services.kit.kafka import Consumer, Producer, Subscription, Topics
+from services.kit.kafka import BATCH_LINGER, Consumer, Producer, Subscription, Topics
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +54,15 @@ class ResolveWorker:
         await self.producer.send_many(out)
 
     def consumer(self, bootstrap: str) -> Consumer:
+        # Every partition's records of a poll in one resolve_many: new shoppers are looked up
+        # and created in bulk, a few round trips per call instead of per partition.
         return Consumer(
             bootstrap,
             GROUP,
-            [Subscription(Topics.EVENTS_RAW, events_pb2.RawEvent, self.handle, batch_handler=self.handle_batch)],
+            [
+                Subscription(
+                    Topics.EVENTS_RAW, events_pb2.RawEvent, self.handle, self.handle_batch, across_partitions=True
+                )
+            ],
+            linger=BATCH_LINGER,
         )

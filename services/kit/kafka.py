@@ -236,6 +236,11 @@ class ConsumerStartTimeout(Exception):
     """A member's start (its group join) did not finish within its start timeout."""
 
 
+# How long a batch handler's poll may wait for more records once it got some: long
+# enough to gather a burst from every partition, short beside a hop's other latency.
+BATCH_LINGER = 0.05
+
+
 class ConsumerStalled(RuntimeError):
     """A member could not (re)join its group for longer than it may serve nothing."""
 
@@ -254,6 +259,13 @@ class Subscription:
     # handled again record by record through `handler`, which keeps retries and dead
     # letters per record.
     batch_handler: BatchHandler | None = None
+    # The batch handler may take the records of every partition of a poll in one call
+    # (each partition's records in order, partitions concatenated). For handlers whose
+    # cost is per call, not per record: a stream arriving over six partitions gives
+    # each partition's batch one or two records, and the round trips a call makes are
+    # then paid per record. If the combined call fails, each partition is handled as
+    # without this flag.
+    across_partitions: bool = False
 
 
 class Consumer:
@@ -273,11 +285,14 @@ class Consumer:
         subscriptions: list[Subscription],
         max_attempts: int = 6,
         max_poll_records: int = 200,
+        linger: float = 0.0,
     ) -> None:
         self.bootstrap = bootstrap
         self.group_id = group_id
         self.max_attempts = max_attempts
         self.max_poll_records = max_poll_records
+        # How long a poll that got records keeps gathering more, up to max_poll_records.
+        self.linger = linger
         # Set by the runtime: where records that can never be handled go.
         self.dead_letters: Producer | None = None
         self.by_topic = {s.topic: s for s in subscriptions}
@@ -366,8 +381,17 @@ class Consumer:
                 await self._report_lag(consumer, {tp: records[0].offset for tp, records in batches.items()})
                 # Partitions are independent (order is only kept within one), so their
                 # batches run side by side; each partition's records stay in order.
+                combined: dict[str, dict] = {}
+                for tp, records in batches.items():
+                    if self.by_topic[tp.topic].across_partitions:
+                        combined.setdefault(tp.topic, {})[tp] = records
                 await asyncio.gather(
-                    *(self._timed_partition(consumer, tp, records, stopping) for tp, records in batches.items())
+                    *(self._timed_combined(consumer, topic, parts, stopping) for topic, parts in combined.items()),
+                    *(
+                        self._timed_partition(consumer, tp, records, stopping)
+                        for tp, records in batches.items()
+                        if tp.topic not in combined
+                    ),
                 )
                 await self._report_lag(consumer, {})
         finally:
@@ -377,8 +401,26 @@ class Consumer:
             log.info("consumer stopped", extra={"group": self.group_id})
 
     async def _poll(self, consumer: AIOKafkaConsumer, stopping: asyncio.Event) -> dict:
-        """The next records to handle, per partition (a subclass may gather larger batches)."""
-        return await consumer.getmany(timeout_ms=200)
+        """The next records to handle, per partition.
+
+        With `linger`, a poll that got records keeps fetching for up to that long or
+        until it holds max_poll_records, so that batch handlers get more per call.
+        """
+        gathered: dict = {}
+        count = 0
+        deadline = None
+        while True:
+            wait = 200 if deadline is None else max(0, int((deadline - time.monotonic()) * 1000))
+            got = await consumer.getmany(timeout_ms=wait, max_records=self.max_poll_records - count)
+            for tp, records in got.items():
+                gathered.setdefault(tp, []).extend(records)
+                count += len(records)
+            if not gathered or self.linger <= 0:
+                return gathered
+            if deadline is None:
+                deadline = time.monotonic() + self.linger
+            if count >= self.max_poll_records or time.monotonic() >= deadline or stopping.is_set():
+                return gathered
 
     async def _start(self, consumer: AIOKafkaConsumer, stopping: asyncio.Event) -> bool:
         """Start the client (bootstrap, metadata, group join) within `start_timeout`.
@@ -416,6 +458,16 @@ class Consumer:
     async def _timed_partition(self, consumer: AIOKafkaConsumer, tp, records, stopping: asyncio.Event) -> None:
         with metrics.KAFKA_BATCH_DURATION.labels(self.group_id, tp.topic).time():
             await self._partition(consumer, tp, records, stopping)
+
+    async def _timed_combined(self, consumer: AIOKafkaConsumer, topic: str, parts: dict, stopping) -> None:
+        """A topic's records of every partition in one batch call, then each partition's commit."""
+        with metrics.KAFKA_BATCH_DURATION.labels(self.group_id, topic).time():
+            if len(parts) > 1 and await self._batch([r for records in parts.values() for r in records]):
+                await consumer.commit(
+                    {TopicPartition(tp.topic, tp.partition): records[-1].offset + 1 for tp, records in parts.items()}
+                )
+                return
+            await asyncio.gather(*(self._partition(consumer, tp, records, stopping) for tp, records in parts.items()))
 
     async def _report_lag(self, consumer: AIOKafkaConsumer, in_hand: dict) -> None:
         """Lag of the partitions this member holds (high watermark minus the first record not yet handled).

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cdp.identity.v1 import events_pb2
-from services.kit.kafka import Consumer, Subscription, Topics, identity_consumer
+from services.kit.kafka import BATCH_LINGER, Consumer, Subscription, Topics, identity_consumer
 from services.profile.merges import MergeApplier
 from services.profile.updates import ProfileUpdater
 
@@ -23,10 +23,14 @@ class EventWorker:
         await self.updater.apply_batch([resolved for _, resolved in items])
 
     def consumer(self, bootstrap: str) -> Consumer:
+        # Every partition's records of a poll in one apply_batch (about eight round trips a
+        # call), gathered for up to BATCH_LINGER: identity's output arrives over six partitions
+        # in bursts, one or two records each, which left those round trips paid per event.
         return Consumer(
             bootstrap,
             GROUP,
-            [Subscription(Topics.EVENTS_RESOLVED, events_pb2.ResolvedEvent, self.handle, self.handle_batch)],
+            [Subscription(Topics.EVENTS_RESOLVED, events_pb2.ResolvedEvent, self.handle, self.handle_batch, True)],
+            linger=BATCH_LINGER,
         )
 
 
