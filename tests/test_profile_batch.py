@@ -78,6 +78,39 @@ def test_batched_apply_gives_what_one_by_one_gives(stack, workspace_id):
     run(stack, work)
 
 
+def test_a_late_event_of_a_merged_person_goes_to_the_winner_and_the_rest_stay_batched(stack, workspace_id):
+    ws = workspace_id
+
+    async def work(store, updater):
+        winner, loser, other = f"{ws}:w", f"{ws}:l", f"{ws}:o"
+        for p in (winner, loser):
+            await updater.apply_resolved(resolved(ws, p, 1, properties={"order_id": new_id("o"), "revenue": 3}, at=T0))
+        # The loser's tombstone, as a merge leaves it.
+        await store.profiles.update_one({"_id": loser}, {"$set": {"merged_into": winner}})
+        read = store.get_each
+        batch_reads = []
+
+        async def counted(keys):
+            batch_reads.append(sorted(keys))
+            return await read(keys)
+
+        store.get_each = counted
+        batch = [
+            resolved(ws, other, 1, properties={"order_id": new_id("o"), "revenue": 5}, at=T0 + MINUTE),
+            resolved(ws, loser, 1, properties={"order_id": new_id("o"), "revenue": 7}, at=T0 + MINUTE),
+            resolved(ws, other, 1, properties={"order_id": new_id("o"), "revenue": 11}, at=T0 + 2 * MINUTE),
+        ]
+        assert await updater.apply_batch(batch) == 3
+        # One read for the batch: the other person's events were applied batched, not one by one.
+        assert len(batch_reads) == 1
+        assert (await store.get(ws, other))["computed"]["order_count"] == 2
+        assert (await store.get(ws, winner))["computed"]["revenue"] == 3 + 7
+        assert (await store.get(ws, loser))["computed"]["revenue"] == 3
+        store.get_each = read
+
+    run(stack, work)
+
+
 def test_a_write_between_read_and_commit_sends_the_poll_one_by_one(stack, workspace_id):
     ws = workspace_id
 

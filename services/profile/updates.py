@@ -156,13 +156,14 @@ class ProfileUpdater:
     async def apply_batch(self, batch: list[identity_events.ResolvedEvent]) -> int:
         """Apply many events with a handful of round trips, all or nothing; returns the events applied.
 
-        Profiles are read before the transaction (concurrently); the transaction
+        Events of a merged person (late ones) are applied one by one after the
+        batch. Profiles are read before the transaction (concurrently); the transaction
         then inserts every event (a duplicate messageId aborts it), writes each
         touched profile once, whole, guarded by the `seq` and `version` it was
         read at (a concurrent writer aborts it; see ProfileStore.batch_write),
         and queues the very profile.changed records that applying the events one
         by one would have (one per event, its messageId the cause). Anything
-        unusual (a duplicate, a merged or forgotten person, a conflict) raises
+        unusual (a duplicate, a forgotten person, a conflict) raises
         _BatchConflict, and the caller applies the same events one by one, which
         handles every case.
         """
@@ -178,8 +179,16 @@ class ProfileUpdater:
             docs[doc["_id"]] = doc
             keys.setdefault((ws, resolved.person_id), resolved.uid)
         found = await self.store.get_each(list(keys))
-        if any(d.get("merged_into") for d in found.values()):
-            raise _BatchConflict("an event of a merged person")
+        # A late event of a merged person folds into the winner, which apply_resolved finds by
+        # following the chain: such events go one by one after the batch, the rest stay in it.
+        # (Failing the whole batch for them sent every event of a poll one by one: a shop's
+        # stitched shoppers put one in most polls of 200.)
+        late = {key for key, d in found.items() if d.get("merged_into")}
+        later = [r for r in batch if (r.event.workspace_id, r.person_id) in late]
+        docs = {i: d for i, d in docs.items() if (d["workspace"], d["person_id"]) not in late}
+        keys = {key: uid for key, uid in keys.items() if key not in late}
+        if not docs:
+            return sum([await self.apply_resolved(r) for r in later])
 
         profiles: dict[tuple[str, str], dict] = {}
         originals: dict[tuple[str, str], dict] = {}
@@ -222,7 +231,7 @@ class ProfileUpdater:
             raise
         self.relay.notify()
         profile_metrics.EVENTS_APPLIED.inc(len(docs))
-        return len(docs)
+        return len(docs) + sum([await self.apply_resolved(r) for r in later])
 
     async def upsert_traits(
         self,
