@@ -224,12 +224,17 @@ async def find_in(
     against 30-54 ms for 50 equality queries). An `$or` of equalities it
     answers with a collection scan (3.5 s there), so values of different
     leading fields are asked by separate calls, never by `$or`.
+
+    `field_name` comes first in the filter: when no index covers the whole
+    filter, SecantusDB looks up the filter's first field alone and checks
+    the rest per document, so `{workspace, _id}` read every person of the
+    workspace (92 ms at 5,000) where `{_id, workspace}` reads one (1.8 ms).
     """
     values = list(dict.fromkeys(values))
     pieces = [values[i : i + IN_CHUNK] for i in range(0, len(values), IN_CHUNK)]
 
     async def one(piece: list) -> list[dict]:
-        query = {**equal, field_name: piece[0] if len(piece) == 1 else {"$in": piece}}
+        query = {field_name: piece[0] if len(piece) == 1 else {"$in": piece}, **equal}
         return await collection.find(query, projection, session=session).to_list(None)
 
     if session is not None:
