@@ -22,17 +22,15 @@ import asyncio
 import time
 
 import httpx
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from pymongo import AsyncMongoClient
 
 from bench.steady import Meter, Reading, breakdown, per_unit
 from services.identity.store import INDEXES as IDENTITY_INDEXES
-from services.identity.workers import GROUP as IDENTITY_GROUP
-from services.kit.kafka import Topics
 from services.kit.mongo import CommandCounts
 from services.profile.store import INDEXES as PROFILE_INDEXES
 from services.profile.workers import GROUP as PROFILE_GROUP
 from tools import shop
+from tools.settling import PipelineLag
 
 PER_REQUEST = 200
 IN_FLIGHT = 4
@@ -57,41 +55,20 @@ async def send(stack, write_key: str, events: list[dict]) -> float:
 async def settle(stack, workspace: str, total: int, meter: Meter, timeout: float) -> list[tuple[int, Reading]]:
     """Readings (events profile committed, store meter) every two seconds until nothing is left behind.
 
-    Read from Kafka (the groups' committed offsets against the topics' ends),
-    so that waiting costs the store nothing: counting the stored events every
-    two seconds took half of SecantusDB's CPU in a first version. Profile
-    commits a poll's offsets only after its transaction, so nothing behind means
-    every event is on its profile; the stored events are then counted to be sure.
+    Read from Kafka (tools/settling.py), so that waiting costs the store nothing;
+    once nothing is behind, the stored events are counted to be sure.
     """
-    lanes = [(IDENTITY_GROUP, Topics.EVENTS_RAW), (PROFILE_GROUP, Topics.EVENTS_RESOLVED)]
-    readers = [
-        AIOKafkaConsumer(bootstrap_servers=stack.kafka_bootstrap, group_id=group, enable_auto_commit=False)
-        for group, _ in lanes
-    ]
-    for reader in readers:
-        await reader.start()
     readings = []
     deadline = time.perf_counter() + timeout
-    try:
+    async with PipelineLag(stack.kafka_bootstrap) as lag:
         while True:
-            behind = done = 0
-            for reader, (group, topic) in zip(readers, lanes, strict=True):
-                tps = [TopicPartition(topic, p) for p in reader.partitions_for_topic(topic) or ()]
-                end = await reader.end_offsets(tps)
-                committed = {tp: (await reader.committed(tp)) or 0 for tp in tps}
-                # Tansu's end offset can trail a group's committed one (it is not the next offset).
-                behind += sum(max(0, end[tp] - committed[tp]) for tp in tps)
-                if group == PROFILE_GROUP:
-                    done = sum(committed.values())
-            readings.append((done, meter.read()))
+            behind, committed = await lag.read()
+            readings.append((committed[PROFILE_GROUP], meter.read()))
             if behind == 0 and await _stored(stack, workspace) >= total:
                 return readings
             if time.perf_counter() > deadline:
                 raise RuntimeError(f"{behind:,} records still behind after {timeout:.0f} s")
             await asyncio.sleep(2.0)
-    finally:
-        for reader in readers:
-            await reader.stop()
 
 
 async def _stored(stack, workspace: str) -> int:

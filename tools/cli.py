@@ -102,9 +102,9 @@ def main() -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p_start = sub.add_parser("start", help="start everything with demo data")
     p_start.add_argument("--no-demo", action="store_true", help="do not load the demo workspace")
-    # What settles within about a minute on the 2-core machine the bench ran on (bench/README.md:
-    # 26 events/s end to end there); --shoppers 5000 loads the whole shop, in about 13 minutes.
-    p_start.add_argument("--shoppers", type=int, default=400, help="shoppers of the demo shop")
+    # The whole demo shop: 20,000 events, which settle in under a minute on the 2-core machine the
+    # bench ran on (bench/README.md: 426-437 events/s end to end there).
+    p_start.add_argument("--shoppers", type=int, default=5000, help="shoppers of the demo shop")
     p_start.add_argument("--events-per-shopper", type=int, default=4, help="events per shopper, on average")
     p_start.set_defaults(run=start)
     sub.add_parser("stop", help="stop what ./suite start started").set_defaults(run=stop)

@@ -7,6 +7,7 @@ deterministic messageIds, so loading twice the same day changes nothing
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import pathlib
@@ -19,6 +20,7 @@ import httpx
 from cdp.identity.v1 import identity_pb2, identity_pb2_grpc
 from tools import shop
 from tools.credentials import grpc_channel
+from tools.settling import PipelineLag
 from tools.stack import Stack
 
 WORKSPACE = "demo"
@@ -86,7 +88,7 @@ def ensure_credentials(stack: Stack, data_dir: pathlib.Path) -> dict:
     return found
 
 
-def load(stack: Stack, count: int = 400, events_per_shopper: int = 4, timeout: float = 600.0) -> dict:
+def load(stack: Stack, count: int = 5000, events_per_shopper: int = 4, timeout: float = 600.0) -> dict:
     """Send the demo shop's events, wait until every profile holds them, save the demo segment.
 
     Returns what was loaded and how long it took: sent (accepted by the
@@ -116,15 +118,27 @@ def load(stack: Stack, count: int = 400, events_per_shopper: int = 4, timeout: f
 
 
 def _wait_for_profiles(stack: Stack, expected: int, timeout: float) -> None:
+    """Until the pipeline's groups are caught up (read from Kafka), then the stored events counted once."""
     from pymongo import MongoClient
+
+    async def caught_up() -> None:
+        deadline = time.monotonic() + timeout
+        async with PipelineLag(stack.kafka_bootstrap) as lag:
+            while (await lag.read())[0] > 0:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("demo events did not reach the profiles in time; see the service logs")
+                await asyncio.sleep(0.5)
 
     with MongoClient(stack.mongo_url) as client:
         events = client[stack.mongo_db]["events"]
         deadline = time.monotonic() + timeout
-        while events.count_documents({"workspace": WORKSPACE}) < expected:
+        while True:
+            asyncio.run(caught_up())
+            if events.count_documents({"workspace": WORKSPACE}) >= expected:
+                return
             if time.monotonic() > deadline:
                 raise RuntimeError("demo events did not reach the profiles in time; see the service logs")
-            time.sleep(0.5)
+            time.sleep(1.0)
 
 
 def _ensure_segment(stack: Stack, api_key: str) -> dict:
