@@ -111,6 +111,33 @@ def test_a_late_event_of_a_merged_person_goes_to_the_winner_and_the_rest_stay_ba
     run(stack, work)
 
 
+def test_a_new_persons_profile_created_between_read_and_commit_makes_the_batch_read_again(stack, workspace_id):
+    ws = workspace_id
+
+    async def work(store, updater):
+        p = f"{ws}:new"
+        read = store.get_each
+        created = []
+
+        async def read_then_the_profile_appears(keys):
+            found = await read(keys)
+            if not created:
+                event = resolved(ws, p, 1, properties={"order_id": new_id("o"), "revenue": 2}, at=T0)
+                created.append(await updater.apply_resolved(event))
+            return found
+
+        store.get_each = read_then_the_profile_appears
+        batch = [resolved(ws, p, 1, properties={"order_id": new_id("o"), "revenue": 5}, at=T0 + MINUTE)]
+        # The first attempt would insert a profile that exists by its commit (a duplicate key).
+        assert await updater.apply_batch(batch) == 1
+        store.get_each = read
+        assert created == [True]
+        doc = await store.get(ws, p)
+        assert doc["computed"]["order_count"] == 2 and doc["computed"]["revenue"] == 7
+
+    run(stack, work)
+
+
 def test_a_write_between_read_and_commit_sends_the_poll_one_by_one(stack, workspace_id):
     ws = workspace_id
 
@@ -125,6 +152,7 @@ def test_a_write_between_read_and_commit_sends_the_poll_one_by_one(stack, worksp
             return found
 
         store.get_each = read_then_someone_writes
+        # Someone writes after every read: each attempt is refused, then the poll goes one by one.
         # The identify is older than the API write (the clock is at T0 + 1 h): the API value must stay.
         batch = [
             resolved(ws, p, 1, kind="identify", name="", traits={"tier": "batch"}, at=T0 + MINUTE),
@@ -141,7 +169,7 @@ def test_a_write_between_read_and_commit_sends_the_poll_one_by_one(stack, worksp
     run(stack, work)
 
 
-def test_retention_folding_between_read_and_commit_sends_the_poll_one_by_one(stack, workspace_id):
+def test_retention_folding_between_read_and_commit_makes_the_batch_read_again(stack, workspace_id):
     from services.profile.retention import Retention
 
     ws = workspace_id
@@ -153,18 +181,21 @@ def test_retention_folding_between_read_and_commit_sends_the_poll_one_by_one(sta
         await updater.rulebook.update_settings(ws, retention_days=30)
         retention = Retention(updater.client, store, updater.clock, updater.rulebook)
         read = store.get_each
+        pruned = []
 
         async def read_then_retention_folds(keys):
             found = await read(keys)
-            assert await retention.prune(ws) == 1
+            if not pruned:
+                pruned.append(await retention.prune(ws))
             return found
 
         store.get_each = read_then_retention_folds
         batch = [resolved(ws, p, 1, properties={"order_id": "o2", "revenue": 5}, at=T0)]
-        with pytest.raises(_BatchConflict):
-            await updater.apply_batch(batch)
+        # The first attempt's profile is stale at its commit and refused; the second reads it again.
+        assert await updater.apply_batch(batch) == 1
+        assert pruned == [1]
         store.get_each = read
-        assert await updater.apply_resolved(batch[0])
+        assert not await updater.apply_resolved(batch[0])
         doc = await store.get(ws, p)
         # The pruned event lives on in the archive, which the batch must not have written over.
         assert doc["archive"]["computed"]["revenue"] == 7 and doc["computed"]["revenue"] == 12
