@@ -11,6 +11,11 @@ commits nothing of it, and the batch is delivered again (handlers dedupe).
 A subscription with a `batch_handler` gets the partition's batch in one call
 first (so it can share round trips between records); if that fails, the
 records go one by one through `handler`, `window` at a time, as above.
+
+`keyed`: for handlers that need order per key only (segment's records of one
+person): records sharing a key run one after another in offset order, and
+different keys side by side. Such handlers must also be idempotent per record,
+since a batch cut short is delivered again whole.
 """
 
 from __future__ import annotations
@@ -23,9 +28,12 @@ from services.kit.kafka import Consumer, Subscription
 
 
 class ConcurrentConsumer(Consumer):
-    def __init__(self, bootstrap: str, group_id: str, subscriptions: list[Subscription], window: int = 64) -> None:
+    def __init__(
+        self, bootstrap: str, group_id: str, subscriptions: list[Subscription], window: int = 64, keyed: bool = False
+    ) -> None:
         super().__init__(bootstrap, group_id, subscriptions)
         self.window = window
+        self.keyed = keyed
 
     async def _partition(self, consumer: AIOKafkaConsumer, tp, records, stopping: asyncio.Event) -> None:
         if await self._batch(records):
@@ -41,7 +49,18 @@ class ConcurrentConsumer(Consumer):
                 await self._handle(record)
                 handled.append(record.offset)
 
-        await asyncio.gather(*(one(r) for r in records))
+        if self.keyed:
+            lanes: dict[bytes | None, list] = {}
+            for record in records:
+                lanes.setdefault(record.key, []).append(record)
+
+            async def lane(in_order: list) -> None:
+                for record in in_order:
+                    await one(record)
+
+            await asyncio.gather(*(lane(in_order) for in_order in lanes.values()))
+        else:
+            await asyncio.gather(*(one(r) for r in records))
         # Commit only a batch handled in full, so a stop mid-batch re-delivers all of it.
         if records and len(handled) == len(records):
             await consumer.commit({TopicPartition(tp.topic, tp.partition): records[-1].offset + 1})
