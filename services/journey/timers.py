@@ -32,7 +32,7 @@ from services.journey.metrics import TIMERS_CLAIMED
 from services.journey.store import JourneyStore
 from services.kit.clock import Clock
 from services.kit.kafka import Producer, Topics
-from services.kit.mongo import try_in_transaction
+from services.kit.mongo import due_by, try_in_transaction
 from services.kit.protos import to_timestamp
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ class Scheduler:
     async def claim(self, now: dt.datetime, most: int = PASS) -> list[dict]:
         """Claim up to `most` due runs (earliest first) and return them as claimed."""
         await self.live.refresh()
-        filter_: dict = {"due_at": {"$lte": now}}
+        filter_: dict = {"due_at": due_by(now)}
         paused = self.live.paused()
         if paused:
             filter_["journey_id"] = {"$nin": paused}
@@ -114,7 +114,7 @@ class Scheduler:
         async def work(session) -> list[dict]:
             if edge:
                 edge_due, edge_id = edge[0]["due_at"], edge[0]["_id"]
-                before = {**filter_, "due_at": {"$lt": edge_due}}
+                before = {**filter_, "due_at": due_by(edge_due, inclusive=False)}
                 await self.store.runs.update_many(before, claim, session=session)
                 await self.store.runs.update_many(
                     {**filter_, "due_at": edge_due, "_id": {"$lte": edge_id}}, claim, session=session
@@ -132,7 +132,7 @@ class Scheduler:
 
         async def work(session) -> list[dict]:
             result = await self.store.entry_timers.update_many(
-                {"fire_at": {"$lte": now}}, {"$set": {"fire_at": until, "claim": token}}, session=session
+                {"fire_at": due_by(now)}, {"$set": {"fire_at": until, "claim": token}}, session=session
             )
             if result.modified_count == 0:
                 return []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import logging
 import os
@@ -206,6 +207,18 @@ async def try_in_transaction(client: AsyncMongoClient, work, default=None):
             if exc.has_error_label("TransientTransactionError"):
                 return default
             raise
+
+
+# The lower bound of every "due by now" query. A range with no lower bound makes SecantusDB walk
+# its index from the start, where every document without the field sits (a null key): a finished
+# journey run has no due_at, so an open-ended `due_at <= now` read every finished run on every
+# timer pass (measured: 73 ms against 2.2 ms with the bound, 5,000 pending and 3,000 finished).
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+
+
+def due_by(now: dt.datetime, inclusive: bool = True) -> dict:
+    """A range condition for dates up to `now` that an index walks from the first date, not from nulls."""
+    return {"$gte": EPOCH, "$lte" if inclusive else "$lt": now}
 
 
 # Values per `$in`: SecantusDB checks each candidate the index finds against the

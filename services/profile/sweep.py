@@ -28,7 +28,7 @@ from typing import Any
 
 from services.kit.clock import Clock
 from services.kit.kafka import Topics
-from services.kit.mongo import in_transaction
+from services.kit.mongo import due_by, in_transaction
 from services.kit.outbox import OutboxRelay
 from services.profile.changes import Update
 from services.profile.derived import settle
@@ -85,7 +85,7 @@ class Sweeper:
     async def run_once(self, workspace: str | None = None) -> int:
         """Settle every profile due at the clock's time; returns how many were due."""
         now = self.clock.now()
-        query: dict = {"next_sweep_at": {"$lte": now}}
+        query: dict = {"next_sweep_at": due_by(now)}
         if workspace is not None:
             query["workspace"] = workspace
         due = await self.store.profiles.find(query, {"_id": 1, "workspace": 1}).limit(self.batch).to_list(None)
