@@ -147,12 +147,31 @@ def _sequences(db: str, workspace: str, query: FunnelQuery) -> str:
         f"toInt64({excl}) AS excl, {value} AS value, {held} AS held FROM ({source}) AS s{joins}"
     )
     # Sorted on the whole tuple so that events of the same millisecond come in one order on every run.
-    # One-level aggregation: the two-level kind hands the walk many small blocks, and an arrayFold
-    # pays per block and position (measured: 4-6x slower on 100,000 shop events, bench/analytics.py).
+    # The aggregation may go two-level (it merges its buckets in parallel): the walk does not read
+    # its blocks as they come (`_by_length`).
     return (
         "SELECT person, arraySort(groupArray((ms, mask, excl, value, held))) AS seq "
-        f"FROM ({inner}) WHERE {keep} GROUP BY person "
-        "SETTINGS group_by_two_level_threshold = 0, group_by_two_level_threshold_bytes = 0"
+        f"FROM ({inner}) WHERE {keep} GROUP BY person"
+    )
+
+
+def _by_length(rows: str, columns: str, seq: str) -> str:
+    """`rows` again, in blocks of sequences of about one length, for the walks' arrayFolds.
+
+    An arrayFold works a block position by position: at each position it runs the lambda's whole
+    expression once over the rows that still have an element there, and walks every row of the block
+    to find them. So a block costs (positions of its longest row) x (the expression's fixed cost +
+    the block's rows), whatever its other rows hold. Grouped by person, a block's rows are persons
+    in hash order: a two-level aggregation hands over 256 small blocks (each paying the fixed cost up
+    to its longest person: 17 s of CPU against 6 s on 3,000,000 shop events), a one-level one a few
+    blocks of a quarter of the persons each, each walked up to the longest person in it. Partitioned
+    by length, each of the engine's streams sorts its rows by length: a block then holds sequences of
+    one length or close to it, and the streams still walk in parallel. (An ORDER BY here would be
+    dropped by the planner, the result not depending on it, and with a LIMIT to keep it the walk
+    would run on one stream.)"""
+    return (
+        f"SELECT {columns} FROM (SELECT {columns}, count() OVER (PARTITION BY length({seq})) AS same "
+        f"FROM ({rows})) WHERE same > 0"
     )
 
 
@@ -314,7 +333,7 @@ def persons_sql(db: str, workspace: str, query: FunnelQuery) -> str:
         )
     else:
         held = f"SELECT person, '' AS held, seq AS hseq FROM ({sequences})"
-    walked = _walk_sql(query, held)
+    walked = _walk_sql(query, _by_length(held, "person, held, hseq", "hseq"))
     # A person's best over the held values: most steps, then the first held value in order (without a
     # held property there is one row per person already).
     chosen = "argMin(r, (-r.1, held))"
