@@ -102,6 +102,17 @@ def sink():
 
 
 @pytest.fixture
+def broker(tmp_path):
+    """A Tansu broker of the test's own, for tests that stop it or watch a consumer group alone."""
+    from tools.stack import free_port
+
+    s = Stack(tmp_path, {"kafka": free_port()})
+    s.start_kafka()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
 def workspace_id() -> str:
     return f"ws_{uuid.uuid4().hex[:12]}"
 

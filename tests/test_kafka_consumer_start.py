@@ -25,14 +25,6 @@ from tools.stack import Stack, free_port
 TOPIC = "start.test"
 
 
-@pytest.fixture
-def broker(tmp_path):
-    s = Stack(tmp_path, {"kafka": free_port()})
-    s.start_kafka()
-    yield s
-    s.stop()
-
-
 def start_failures(group: str) -> float:
     return metrics.REGISTRY.get_sample_value("cdp_kafka_consumer_start_failures_total", {"group": group}) or 0.0
 

@@ -6,24 +6,15 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from google.protobuf.wrappers_pb2 import StringValue
 
 from services.kit.concurrent_consumer import ConcurrentConsumer
 from services.kit.kafka import Consumer, Subscription, ensure_topics
 from tests.conftest import eventually_async
-from tools.stack import Stack, free_port
+from tools.stack import Stack
 
 PARTITIONS = 4
-
-
-@pytest.fixture
-def broker(tmp_path):
-    s = Stack(tmp_path, {"kafka": free_port()})
-    s.start_kafka()
-    yield s
-    s.stop()
 
 
 async def produce(broker: Stack, topic: str, records: list[tuple[str, str]]) -> None:
