@@ -50,7 +50,8 @@ def start(args: argparse.Namespace) -> int:
             print(
                 f"  {loaded['events']:,} events sent in {loaded['sent_s']:.1f} s, on every profile after "
                 f"{loaded['settled_s']:.1f} s; segment {loaded['segment']['name']!r} has "
-                f"{loaded['segment']['size']} members",
+                f"{loaded['segment']['size']} members"
+                + ("" if loaded["segment"]["settled"] else " so far (the segment service is still catching up)"),
                 flush=True,
             )
             found = loaded["credentials"]

@@ -29,6 +29,8 @@ SEGMENT_NAME = "VIP women 25-34"
 SEGMENT_RULE = 'traits.gender = "female" AND traits.age_band = "25-34" AND traits.vip = true'
 OPERATOR_EMAIL = "admin@demo.local"
 CREDENTIALS_FILE = "demo-credentials.json"
+# How long the demo waits for the segment service to fold the shop before printing a size.
+SEGMENT_WAIT = 360.0
 
 
 def ensure_workspace(stack: Stack) -> None:
@@ -158,7 +160,8 @@ def _ensure_segment(stack: Stack, api_key: str) -> dict:
         segment = _create_segment(stack, api_key)
     # Bitmaps follow profile.changed asynchronously: first the segment service catches up with
     # what profile announced, then the count must hold still (a count read earlier was a fraction).
-    _wait_for_segment(stack, timeout=120)
+    # Segment folds the shop's stream after profile (about two minutes on the bench machine).
+    settled = _wait_for_segment(stack, timeout=SEGMENT_WAIT)
     deadline = time.monotonic() + 30
     last = -1
     while time.monotonic() < deadline:
@@ -167,10 +170,10 @@ def _ensure_segment(stack: Stack, api_key: str) -> dict:
             break
         last = size
         time.sleep(1.0)
-    return {**segment, "size": last}
+    return {**segment, "size": last, "settled": settled}
 
 
-def _wait_for_segment(stack: Stack, timeout: float) -> None:
+def _wait_for_segment(stack: Stack, timeout: float) -> bool:
     """Until the segment service's group has committed every record of its topics, twice in a row
     a second apart (profile's outbox relay hands its changes to Kafka a moment after they commit)."""
     import asyncio
@@ -190,7 +193,7 @@ def _wait_for_segment(stack: Stack, timeout: float) -> None:
         committed = {tp: (await reader.committed(tp)) or 0 for tp in tps}
         return sum(max(0, end[tp] - committed[tp]) for tp in tps)
 
-    async def run() -> None:
+    async def run() -> bool:
         reader = AIOKafkaConsumer(bootstrap_servers=stack.kafka_bootstrap, group_id=GROUP, enable_auto_commit=False)
         await reader.start()
         try:
@@ -198,10 +201,11 @@ def _wait_for_segment(stack: Stack, timeout: float) -> None:
             while caught_up < 2 and time.monotonic() < deadline:
                 caught_up = caught_up + 1 if await behind(reader) == 0 else 0
                 await asyncio.sleep(1.0)
+            return caught_up >= 2
         finally:
             await reader.stop()
 
-    asyncio.run(run())
+    return asyncio.run(run())
 
 
 def _create_segment(stack: Stack, api_key: str, timeout: float = 30.0) -> dict:
