@@ -278,8 +278,10 @@ def test_a_gateway_failure_answers_internal_with_a_correlation_id(suite, broken_
 # -- rate limits ---------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def strict_gateway(suite):
+    # One token per 20 s: under CI load six requests can take six seconds, and a
+    # faster refill (0.5/s) let all six through once.
     port = free_port()
-    name = suite.start_gateway("gateway-strict", port, CDP_RATE_PER_CREDENTIAL="0.5:3", CDP_RATE_PER_ADDRESS="0.5:3")
+    name = suite.start_gateway("gateway-strict", port, CDP_RATE_PER_CREDENTIAL="0.05:3", CDP_RATE_PER_ADDRESS="0.05:3")
     yield f"http://127.0.0.1:{port}/graphql"
     suite.stop_process(name)
 
