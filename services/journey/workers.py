@@ -29,7 +29,7 @@ from services.journey.store import JourneyStore
 from services.journey.timers import InFlight
 from services.kit.clock import Clock
 from services.kit.concurrent_consumer import ConcurrentConsumer
-from services.kit.kafka import Consumer, Subscription, Topics, identity_consumer
+from services.kit.kafka import BATCH_LINGER, Consumer, Subscription, Topics, identity_consumer
 from services.kit.mongo import in_transaction
 from services.kit.protos import from_struct, from_timestamp, from_value
 
@@ -41,6 +41,8 @@ SEGMENTS_GROUP = "journey.segments"
 ACTIONS_GROUP = "journey.actions"
 IDENTITY_GROUP = "journey.identity"
 PROFILE_GROUP = "journey.profile"
+# Due timers advanced per transaction at most (the scheduler produces them 500 to a call).
+TIMERS_PER_POLL = 500
 
 
 class TimerWorker:
@@ -193,10 +195,20 @@ def consumers(
 ) -> list[Consumer]:
     timers = TimerWorker(flow, clock, in_flight)
     return [
+        # Due timers come in bursts (a campaign's minute, a schedule): one transaction for a whole poll
+        # instead of one per partition. Partition batches side by side were concurrent transactions on
+        # the same runs' collection, and on the embedded store they spent their time retrying conflicts.
         Consumer(
             bootstrap,
             TIMERS_GROUP,
-            [Subscription(Topics.JOURNEY_TIMERS, journey_pb2.RunDue, timers.handle, timers.handle_batch)],
+            [
+                Subscription(
+                    Topics.JOURNEY_TIMERS, journey_pb2.RunDue, timers.handle, timers.handle_batch,
+                    across_partitions=True,
+                )
+            ],
+            max_poll_records=TIMERS_PER_POLL,
+            linger=BATCH_LINGER,
         ),
         Consumer(
             bootstrap,
