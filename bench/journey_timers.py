@@ -33,7 +33,7 @@ from cdp.messaging.v1 import messaging_pb2, messaging_pb2_grpc
 from cdp.profile.v1 import events_pb2 as profile_events
 from cdp.segment.v1 import segment_pb2, segment_pb2_grpc
 from services.journey.model import RunState, Wait
-from services.journey.store import run_doc, run_id
+from services.journey.store import INDEXES, run_doc, run_id
 from services.kit.kafka import Producer, Topics
 from services.kit.protos import to_struct, to_timestamp, to_value
 from tools.credentials import aio_channel, claims_token
@@ -101,6 +101,9 @@ async def timers(stack, runs: int) -> list[str]:
         # Floor: the same documents, the same compare-and-set updates, in bulk, no service.
         floor_docs = seeded(workspace, journey, runs, dt.datetime.now(dt.UTC))
         floor = db["bench_floor_runs"]
+        # With the runs collection's own indexes: on the embedded store a compare-and-set costs
+        # about three times as much on a collection with them as on one with only `_id`.
+        await floor.create_indexes([spec.model() for spec in INDEXES if spec.collection == "runs"])
         for i in range(0, runs, 5000):
             await floor.insert_many(floor_docs[i : i + 5000], ordered=False)
         started = time.perf_counter()
@@ -133,7 +136,7 @@ async def timers(stack, runs: int) -> list[str]:
         out.append(
             f"journey timers: {runs:,} waits due over {SPREAD:.0f} s all advanced {took:.1f} s after the first was due "
             f"(target 60 s); lateness p50 {statistics.median(late):.1f} s, p99 {percentile(late, 99):.1f} s; "
-            f"floor (the same compare-and-sets in bulk, no service) {floor_s:.1f} s: x{(took - SPREAD) / floor_s if took > SPREAD else took / floor_s:.1f} past the spread"
+            f"floor (the same compare-and-sets in bulk on a collection indexed as runs, no service) {floor_s:.1f} s: x{(took - SPREAD) / floor_s if took > SPREAD else took / floor_s:.1f} past the spread"
         )
         out.append("  " + per_unit(before, after, runs, "run"))
     finally:

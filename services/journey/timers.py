@@ -43,6 +43,9 @@ PASS = 2000
 SEND_CHUNK = 500
 # Claimed timers not yet advanced, at most (the worker's work of a few seconds; see InFlight).
 DEFAULT_IN_FLIGHT = 1000
+# How far past the last pass's edge a pass looks at first (see Scheduler.claim), and at least.
+FIRST_SLICE = dt.timedelta(seconds=5)
+LEAST_SLICE = dt.timedelta(milliseconds=100)
 
 
 class InFlight:
@@ -92,13 +95,28 @@ class Scheduler:
         self.idle_seconds = idle_seconds
         self.claimed = 0
         self.in_flight = in_flight or InFlight(DEFAULT_IN_FLIGHT, lease_seconds / 2)
+        # Up to when the last pass claimed (everything due before it was claimed then), and how far
+        # past it the next pass looks: see claim().
+        self.reach: dt.datetime | None = None
+        self.slice = FIRST_SLICE
+        # True when the last pass stopped short of the clock: the next one goes at once.
+        self.go_on = False
         # Flow.entry_timers_due: enters the people whose date-trait entry fell due.
         self.enter_due = enter_due
 
     async def claim(self, now: dt.datetime, most: int = PASS) -> list[dict]:
-        """Claim up to `most` due runs (earliest first) and return them as claimed."""
+        """Claim up to `most` due runs (earliest first) and return them as claimed.
+
+        A pass looks at the timers due up to `slice` past where the last one stopped, not up to
+        now: the embedded store reads (and sorts) every document in the range to find the
+        `most`-th, so with 10,000 timers overdue each pass read all of them to claim 1,000. The
+        range still starts at the beginning of time, so nothing due earlier is ever skipped; the
+        slice grows while passes find less than `most` and shrinks to the span that held `most`.
+        """
         await self.live.refresh()
-        filter_: dict = {"due_at": due_by(now)}
+        ahead = now if self.reach is None else min(now, self.reach + self.slice)
+        caught_up = ahead >= now
+        filter_: dict = {"due_at": due_by(ahead)}
         paused = self.live.paused()
         if paused:
             filter_["journey_id"] = {"$nin": paused}
@@ -106,6 +124,14 @@ class Scheduler:
         # and of the timers due at that very time (a campaign's, often thousands) those up to its id.
         # Two indexed updates; an `$or` or `$in` would make the embedded store scan the collection.
         edge = await self.store.runs.find(filter_, {"due_at": 1}).sort([("due_at", 1), ("_id", 1)]).skip(most - 1).limit(1).to_list(1)
+        if edge:
+            edge_due = edge[0]["due_at"]
+            self.slice = max(LEAST_SLICE, edge_due - self.reach) if self.reach is not None else self.slice
+            self.reach = edge_due
+        else:
+            self.slice = FIRST_SLICE if caught_up else self.slice * 2
+            self.reach = ahead
+        self.go_on = bool(edge) or not caught_up
         token, until = uuid.uuid4().hex, now + self.lease
         claim = {"$set": {"due_at": until, "claim": token}}
 
@@ -145,6 +171,7 @@ class Scheduler:
 
     async def tick(self) -> int:
         now = self.clock.now()
+        self.go_on = False
         if self.enter_due is not None:
             try:
                 await self.entry_timers(now)
@@ -185,7 +212,7 @@ class Scheduler:
             except Exception:
                 log.exception("timer pass failed; retrying")
                 n = 0
-            if n < PASS:
+            if n < PASS and not self.go_on:
                 try:
                     await asyncio.wait_for(stopping.wait(), timeout=self.idle_seconds)
                 except TimeoutError:
