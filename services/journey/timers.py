@@ -123,7 +123,13 @@ class Scheduler:
         # The `most`-th earliest (due time, id) bounds this pass: everything due before its due time,
         # and of the timers due at that very time (a campaign's, often thousands) those up to its id.
         # Two indexed updates; an `$or` or `$in` would make the embedded store scan the collection.
-        edge = await self.store.runs.find(filter_, {"due_at": 1}).sort([("due_at", 1), ("_id", 1)]).skip(most - 1).limit(1).to_list(1)
+        edge = (
+            await self.store.runs.find(filter_, {"due_at": 1})
+            .sort([("due_at", 1), ("_id", 1)])
+            .skip(most - 1)
+            .limit(1)
+            .to_list(1)
+        )
         if edge:
             edge_due = edge[0]["due_at"]
             self.slice = max(LEAST_SLICE, edge_due - self.reach) if self.reach is not None else self.slice

@@ -190,7 +190,12 @@ class IdentityWorker:
 
 
 def consumers(
-    bootstrap: str, flow: Flow, actions: Actions, store: JourneyStore, clock: Clock, entry_max_age: dt.timedelta,
+    bootstrap: str,
+    flow: Flow,
+    actions: Actions,
+    store: JourneyStore,
+    clock: Clock,
+    entry_max_age: dt.timedelta,
     in_flight: InFlight,
 ) -> list[Consumer]:
     timers = TimerWorker(flow, clock, in_flight)
@@ -203,7 +208,10 @@ def consumers(
             TIMERS_GROUP,
             [
                 Subscription(
-                    Topics.JOURNEY_TIMERS, journey_pb2.RunDue, timers.handle, timers.handle_batch,
+                    Topics.JOURNEY_TIMERS,
+                    journey_pb2.RunDue,
+                    timers.handle,
+                    timers.handle_batch,
                     across_partitions=True,
                 )
             ],
