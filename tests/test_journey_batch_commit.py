@@ -57,7 +57,8 @@ async def test_a_moved_run_drops_out_and_the_others_commit_once_as_a_batch(stack
     listener = Updates()
     client = AsyncMongoClient(stack.mongo_url, tz_aware=True, event_listeners=[listener])
     try:
-        db = client[stack.mongo_db]
+        # A database of its own: a journey service started by another module would claim these due runs.
+        db = client[f"batch_{uuid.uuid4().hex[:8]}"]
         await ensure_indexes(db, INDEXES)
         store = JourneyStore(db)
         now = dt.datetime.now(dt.UTC)
@@ -85,4 +86,5 @@ async def test_a_moved_run_drops_out_and_the_others_commit_once_as_a_batch(stack
         # The first bulk write lost; the 39 still at seq 1 went again as one bulk write, not one by one.
         assert listener.sizes == [41, 39], listener.sizes
     finally:
+        await client.drop_database(db.name)
         await client.close()
