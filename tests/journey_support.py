@@ -10,6 +10,8 @@ import pytest
 from cdp.identity.v1 import events_pb2 as identity_events
 from cdp.journey.v1 import journey_pb2_grpc
 from cdp.messaging.v1 import messaging_pb2, messaging_pb2_grpc
+from services.journey.model import RunState, Wait
+from services.journey.store import run_id
 from services.kit.kafka import Topics
 from services.kit.protos import to_struct, to_timestamp
 from tests.conftest import eventually, grpc_stub
@@ -111,3 +113,12 @@ def runs_of(db, workspace: str, person: str) -> list[dict]:
 
 def wait_for_runs(db, workspace: str, person: str, n: int = 1, timeout: float = 20.0) -> list[dict]:
     return eventually(lambda: (r := runs_of(db, workspace, person)) and len(r) >= n and r, timeout=timeout)
+
+
+def waiting_run(journey: str, workspace: str, person: str, due: dt.datetime) -> RunState:
+    """A run at seq 1 waiting on a timer due at `due`, as the scheduler's tests store them directly."""
+    return RunState(
+        run_id=run_id(journey, person, "", 0), workspace_id=workspace, journey_id=journey, version=1,
+        person_id=person, key="", seq=1, status="waiting", node="wait", entered_at=due - dt.timedelta(hours=1),
+        wait=Wait(node="wait", due_at=due),
+    )  # fmt: skip

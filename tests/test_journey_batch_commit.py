@@ -15,12 +15,13 @@ import uuid
 
 from pymongo import AsyncMongoClient, monitoring
 
-from services.journey.model import RunState, Step, Wait
+from services.journey.model import RunState, Step
 from services.journey.runs import Planned, Runner
-from services.journey.store import INDEXES, JourneyStore, run_doc, run_id
+from services.journey.store import INDEXES, JourneyStore, run_doc
 from services.kit.clock import FixedClock
 from services.kit.mongo import ensure_indexes
 from services.kit.outbox import OutboxRelay
+from tests.journey_support import waiting_run
 
 
 class Updates(monitoring.CommandListener):
@@ -40,14 +41,6 @@ class Updates(monitoring.CommandListener):
         pass
 
 
-def waiting(journey: str, workspace: str, person: str, due: dt.datetime) -> RunState:
-    return RunState(
-        run_id=run_id(journey, person, "", 0), workspace_id=workspace, journey_id=journey, version=1,
-        person_id=person, key="", seq=1, status="waiting", node="wait", entered_at=due - dt.timedelta(hours=1),
-        wait=Wait(node="wait", due_at=due),
-    )  # fmt: skip
-
-
 def done(state: RunState, now: dt.datetime) -> Planned:
     after = dataclasses.replace(state, seq=state.seq + 1, status="done", node="after", wait=None, ended_at=now)
     return Planned(state.seq, Step(state=after, visited=["after"]), None)
@@ -63,7 +56,7 @@ async def test_a_moved_run_drops_out_and_the_others_commit_once_as_a_batch(stack
         store = JourneyStore(db)
         now = dt.datetime.now(dt.UTC)
         journey, workspace = f"jny_batch_{uuid.uuid4().hex[:8]}", "ws_batch"
-        states = [waiting(journey, workspace, f"p{i:03d}", now) for i in range(40)]
+        states = [waiting_run(journey, workspace, f"p{i:03d}", now) for i in range(40)]
         await store.runs.insert_many([run_doc(s, None) for s in states])
         # Run 7 moved after its timer was read (its event came first): seq 1 -> 2.
         await store.runs.update_one({"_id": states[7].run_id}, {"$set": {"seq": 2, "status": "active"}})

@@ -13,11 +13,11 @@ import uuid
 
 from pymongo import AsyncMongoClient, monitoring
 
-from services.journey.model import RunState, Wait
-from services.journey.store import INDEXES, JourneyStore, run_doc, run_id
+from services.journey.store import INDEXES, JourneyStore, run_doc
 from services.journey.timers import Scheduler
 from services.kit.clock import FixedClock
 from services.kit.mongo import ensure_indexes
+from tests.journey_support import waiting_run
 
 
 class NothingPaused:
@@ -46,12 +46,7 @@ class EdgeLooks(monitoring.CommandListener):
 
 
 def waiting(journey: str, person: str, due: dt.datetime) -> dict:
-    state = RunState(
-        run_id=run_id(journey, person, "", 0), workspace_id="ws_claims", journey_id=journey, version=1,
-        person_id=person, key="", seq=1, status="waiting", node="wait", entered_at=due - dt.timedelta(hours=1),
-        wait=Wait(node="wait", due_at=due),
-    )  # fmt: skip
-    return run_doc(state, None)
+    return run_doc(waiting_run(journey, "ws_claims", person, due), None)
 
 
 async def test_passes_claim_the_earliest_first_skip_nothing_and_look_a_bounded_range(stack):
