@@ -301,8 +301,8 @@ def test_compare_answers_what_an_api_shows():
 # --- sequential test: simulations -------------------------------------------------------------
 
 EXPERIMENTS = 1000
-LOOKS = 50
-PER_LOOK = 200  # exposures between looks, each to an arm by a fair coin: about 100 per arm
+LOOKS = 100
+PER_LOOK = 100  # exposures between looks (both arms together), each to an arm by a fair coin: about 50 per arm
 BASE_RATE = 0.10
 
 
@@ -318,7 +318,7 @@ def simulated_looks(rate_a: float, rate_b: float, experiments: int, seed: int) -
 
 
 def test_peeking_at_the_sequential_test_keeps_false_positives_within_alpha():
-    """1,000 A/A experiments (10% in both arms), a look every 200 exposures up to 10,000:
+    """1,000 A/A experiments (10% in both arms), a look every 100 exposures up to 10,000:
     the share that EVER shows p < 0.05 stays within 5%, and so does the always-valid
     interval's miss rate."""
     runs = simulated_looks(BASE_RATE, BASE_RATE, EXPERIMENTS, 20261204)
