@@ -42,6 +42,19 @@ def _comparison(arm: str, against: str, c: stats.Comparison) -> dict:
     return {_camel(k): v for k, v in stats.comparison_doc(arm, against, c).items()}
 
 
+def holdout_share(journey_pct: float, marketing: bool, workspace_pct: float) -> float:
+    """The percentage of entrants held out, as holdouts.Holdouts.held_out decides it.
+
+    The journey's and the workspace's holdouts hash with different salts, so they are independent:
+    a person is treated only when neither holds them out. The sample-ratio check must expect this
+    union, or a journey in a workspace with a holdout is flagged for a mismatch it does not have.
+    """
+    treated = 1.0 - journey_pct / 100.0
+    if marketing:
+        treated *= 1.0 - workspace_pct / 100.0
+    return 100.0 * (1.0 - treated)
+
+
 class Experiments:
     def __init__(self, store: JourneyStore) -> None:
         self.store = store
@@ -123,7 +136,12 @@ class Experiments:
                 int(sum(t["n"] for t in totals)), int(sum(t["conversions"] for t in totals)),
                 sum(t["revenue"] for t in totals), sum(t["squares"] for t in totals),
             )  # fmt: skip
-            share = definition.holdout_pct or 10.0
+            settings = await self.store.settings.find_one({"_id": workspace}) or {}
+            share = holdout_share(definition.holdout_pct, definition.marketing, settings.get("holdout_pct") or 0.0)
+            if not 0.0 < share < 100.0:
+                # People were held out under settings since turned off: today's settings say nothing
+                # of the split they entered with, so the observed split stands (no mismatch claimed).
+                share = 100.0 * held.n / (held.n + treated.n)
             comparison = await self._look(f"{journey_id}:holdout", held, treated, (share, 100.0 - share))
             out["holdout"] = _comparison("treated", HOLDOUT, comparison)
         return out
