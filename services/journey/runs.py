@@ -41,7 +41,7 @@ from services.journey.model import (
     UpdateProfile,
     Wait,
 )
-from services.journey.store import JourneyStore, due_of, entries_id, run_doc, run_id, state_fields
+from services.journey.store import JourneyStore, due_of, entries_id, run_doc, run_id, state_fields, state_of
 from services.kit.clock import Clock
 from services.kit.kafka import Topics
 from services.kit.mongo import find_in, in_transaction, is_duplicate_key
@@ -59,6 +59,8 @@ CAUSES_KEPT = 20
 # The wait of a run entered now that starts later (a schedule in each person's local time); node ids
 # are [A-Za-z0-9_-], so this never names a node.
 DEFERRED = "$start"
+# Compare-and-sets an exit tries while the run keeps stepping under it (Runner.end).
+END_ATTEMPTS = 5
 
 
 class LostRace(Exception):
@@ -185,7 +187,14 @@ class Runner:
         return Planned(None, step, version, launch_id, goal_until)
 
     def plan_deferred(
-        self, version: LiveVersion, person: str, facts, now: dt.datetime, when: dt.datetime, holdout: bool, launch_id: str
+        self,
+        version: LiveVersion,
+        person: str,
+        facts,
+        now: dt.datetime,
+        when: dt.datetime,
+        holdout: bool,
+        launch_id: str,
     ) -> Planned:
         """A run entered now that starts at `when` (a schedule in the person's local time): it waits at DEFERRED."""
         run = run_id(version.journey_id, person, f"{launch_id}|", 0)
@@ -366,6 +375,7 @@ class Runner:
             # 500 with one run moved meanwhile is then two bulk writes, not 500 updates.
             current = await self._still_at(plans)
             if 0 < len(current) < len(plans):
+
                 async def the_rest(session) -> None:
                     await self._write(current, now, session)
 
@@ -411,14 +421,27 @@ class Runner:
 
     # -- ending and converting -----------------------------------------------------------------
     async def end(self, version: LiveVersion, state: RunState, reason: str) -> bool:
-        """Exit a live run now (an exit criterion, a cancel): its pending wait is void from this commit on."""
-        if state.status in ENDED:
-            return False
-        now = self.clock.now()
-        ended = RunState(**{**state.__dict__, "seq": state.seq + 1, "status": "exited", "wait": None,
-                            "ended_at": now, "end_reason": reason})  # fmt: skip
-        plan = Planned(state.seq, Step(state=ended), version)
-        return bool(await self.commit([plan]))
+        """Exit a live run now (an exit criterion, a cancel): its pending wait is void from this commit on.
+
+        The run may step between its read and this write (its timer fired, a wait ended): the exit
+        still applies to where it is now, so a lost compare-and-set re-reads the run and tries again
+        while it is live. Bounded, as a run that keeps moving under a flood of triggers must not hold
+        the caller forever; the caller's next event or segment change tries again.
+        """
+        for _ in range(END_ATTEMPTS):
+            if state.status in ENDED:
+                return False
+            now = self.clock.now()
+            ended = RunState(**{**state.__dict__, "seq": state.seq + 1, "status": "exited", "wait": None,
+                                "ended_at": now, "end_reason": reason})  # fmt: skip
+            if await self.commit([Planned(state.seq, Step(state=ended), version)]):
+                return True
+            doc = await self.store.runs.find_one({"_id": state.run_id})
+            if doc is None:
+                return False
+            state = state_of(doc)
+        log.warning("run kept moving; exit not applied", extra={"run_id": state.run_id, "reason": reason})
+        return False
 
     async def convert(self, doc: dict, at: dt.datetime, value: float, cause: str) -> bool:
         """Count a goal once per run: the first matching event within the window converts it."""
@@ -433,8 +456,6 @@ class Runner:
             if result.modified_count == 0:
                 return False
             await self.store.count(doc["journey_id"], {(doc["version"], doc["node"], "converted"): 1}, session)
-            from services.journey.store import state_of
-
             state = state_of(doc)
             await self.relay.add_many(
                 [(STEPS, state.person_id, stepped(state, "converted", state.node, now, cause, value))], session
