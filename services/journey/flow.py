@@ -59,9 +59,12 @@ class Flow:
         """What the version's steps read about each person (profile, segments, events), asked once for all."""
         needs = version.definition.needs()
         timezone = await self.holdouts.timezone(version.workspace_id)
-        if not needs.anything:
-            return {p: Facts(profile={}, timezone=timezone) for p in persons}
-        facts = await self.facts.facts(version.workspace_id, persons, needs, timezone, now)
+        if needs.anything:
+            facts = await self.facts.facts(version.workspace_id, persons, needs, timezone, now)
+        else:
+            facts = {p: Facts(profile={}, timezone=timezone) for p in persons}
+        # Recorded variants are read whatever else the steps need: without them the engine hashes
+        # afresh, and a merge survivor or a person under new weights would switch variant.
         assignments = await self.holdouts.assignments(
             version.workspace_id, version.definition.experiment_keys(version.journey_id), persons
         )
@@ -252,7 +255,10 @@ class Flow:
             last = doc.get("segment_changed_at")
             await self.store.entries.update_one(
                 {"_id": eid},
-                {"$set": {"segment_changed_at": at, "workspace": workspace, "person_id": person}, "$setOnInsert": {"v": 0}},
+                {
+                    "$set": {"segment_changed_at": at, "workspace": workspace, "person_id": person},
+                    "$setOnInsert": {"v": 0},
+                },
                 upsert=True,
             )
             if not entry.debounced(e, last, at):
