@@ -25,7 +25,7 @@ from services.journey.runs import Planned, Runner
 from services.journey.store import LIVE, JourneyStore, state_of
 from services.kit.clock import Clock
 from services.kit.errors import Conflict, InvalidInput, NotFound
-from services.kit.mongo import in_transaction
+from services.kit.mongo import find_in, in_transaction
 
 KINDS = ("journey", "campaign")
 MAX_NAME = 200
@@ -112,15 +112,15 @@ class Library:
             {"_id": journey_id, "workspace": workspace}, {"$set": changes}, return_document=ReturnDocument.AFTER
         )
 
-    async def _in_flight(self, journey_id: str) -> dict[tuple[int, str], int]:
-        """(version, node) -> runs still in flight there."""
-        out: dict[tuple[int, str], int] = {}
+    async def _in_flight(self, journey_id: str) -> dict[tuple[str, str], int]:
+        """(node, status) -> runs still in flight there."""
+        out: dict[tuple[str, str], int] = {}
         pipeline = [
             {"$match": {"journey_id": journey_id, "status": {"$in": list(LIVE)}}},
-            {"$group": {"_id": {"v": "$version", "n": "$node"}, "n": {"$sum": 1}}},
+            {"$group": {"_id": {"n": "$node", "s": "$status"}, "n": {"$sum": 1}}},
         ]
         async for row in await self.store.runs.aggregate(pipeline):
-            out[(row["_id"]["v"], row["_id"]["n"])] = row["n"]
+            out[(row["_id"]["n"], row["_id"]["s"])] = row["n"]
         return out
 
     async def publish(
@@ -136,11 +136,12 @@ class Library:
         new = definitions.parse(doc["draft"])
         old = await self.live.definition(journey_id, doc["version"]) if doc["version"] else None
         plan = migration.plan(mode, node_map or {}, new, old)
+        # Every run in flight is on an older version than the one being published; of those, `move`
+        # carries only the waiting ones, so the dry run counts the rest as staying.
         in_flight = await self._in_flight(journey_id)
-        by_node: dict[str, int] = {}
-        for (_, node), n in in_flight.items():
-            by_node[node] = by_node.get(node, 0) + n
-        moves = migration.dry_run(plan, by_node)
+        waiting = {node: n for (node, status), n in in_flight.items() if status == "waiting"}
+        not_waiting = sum(n for (_, status), n in in_flight.items() if status != "waiting")
+        moves = migration.dry_run(plan, waiting, not_waiting)
         if dry_run:
             return {"version": doc["version"] + 1, "dry_run": True, "moves": moves}
         number = doc["version"] + 1
@@ -178,27 +179,45 @@ class Library:
             moved = await self._move(journey_id, number, plan)
         return {"version": number, "dry_run": False, "moves": moves, "moved": moved, "journey": updated}
 
+    async def _movable(self, journey_id: str, number: int, plan) -> list[str]:
+        """Ids of the runs `migration.move` would carry: waiting at a mapped node on an older version.
+
+        One query per mapped node, of bare equalities on the runs_at_step index (journey, node,
+        status): on the embedded store a range beside them (`_id > last`, `version < n`) is not
+        served by any index of runs and scans the collection for every page.
+        """
+        ids: list[str] = []
+        for node in plan.node_map:
+            query = {"journey_id": journey_id, "node": node, "status": "waiting"}
+            async for doc in self.store.runs.find(query, {"version": 1}):
+                if doc["version"] < number:
+                    ids.append(doc["_id"])
+        return sorted(ids)
+
     async def _move(self, journey_id: str, number: int, plan) -> int:
-        """Carry runs in flight on older versions to the new one, by the node map, one compare-and-set each."""
+        """Carry runs in flight on older versions to the new one, by the node map, one compare-and-set each.
+
+        The runs to move are listed once and then read and moved MOVE_CHUNK at a time in _id order,
+        so a chunk whose runs all stepped meanwhile (they stay) does not end the move early and no run
+        is read twice.
+        """
         target = await self.live.version_of(journey_id, number)
         timezone = await self.timezone(target.workspace_id)
+        ids = await self._movable(journey_id, number, plan)
         moved = 0
-        query = {"journey_id": journey_id, "status": {"$in": list(LIVE)}, "version": {"$lt": number}}
-        while True:
-            batch = await self.store.runs.find(query).limit(MOVE_CHUNK).to_list(None)
+        for start in range(0, len(ids), MOVE_CHUNK):
+            batch = await find_in(self.store.runs, {}, "_id", ids[start : start + MOVE_CHUNK])
             plans = []
-            for doc in batch:
+            for doc in sorted(batch, key=lambda d: d["_id"]):
+                # Read again: a run may have stepped since it was listed; move decides on what it is now.
                 state = migration.move(
                     state_of(doc), target.definition, plan, self.clock.now(), version=number, timezone=timezone
                 )
                 if state is not None:
                     plans.append(Planned(doc["seq"], Step(state=state, visited=[state.node]), target))
-            if not plans:
-                return moved
-            done = await self.runner.commit(plans)
-            moved += len(done)
-            if len(batch) < MOVE_CHUNK or not done:
-                return moved
+            if plans:
+                moved += len(await self.runner.commit(plans))
+        return moved
 
     async def set_status(self, workspace: str, journey_id: str, status: str) -> dict:
         doc = await self.get(workspace, journey_id)
@@ -242,8 +261,9 @@ class Library:
             for what in ("entered", "exited", "done", "converted"):
                 t[what] = t.get(what, 0) + row.get(what, 0)
         waiting: dict[str, dict[str, int]] = {}
+        match = {"journey_id": journey_id, "status": {"$in": list(LIVE)}, **({"version": version} if version else {})}
         async for row in await self.store.runs.aggregate([
-            {"$match": {"journey_id": journey_id, "status": {"$in": list(LIVE)}, **({"version": version} if version else {})}},
+            {"$match": match},
             {"$group": {"_id": {"n": "$node", "s": "$status"}, "n": {"$sum": 1}}},
         ]):  # fmt: skip
             waiting.setdefault(row["_id"]["n"], {})[row["_id"]["s"]] = row["n"]

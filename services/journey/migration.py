@@ -77,10 +77,14 @@ def plan(mode: str, node_map: Mapping[str, str] | None, new: d.Definition, old: 
     return Plan(mode, node_map)
 
 
-def dry_run(p: Plan, counts_by_old_node: Mapping[str, int]) -> dict[str, int]:
-    """Where the runs in flight would go: {new node: count, "stay": runs that finish on their version}."""
-    out: dict[str, int] = {STAY: 0}
-    for node, n in counts_by_old_node.items():
+def dry_run(p: Plan, waiting_by_old_node: Mapping[str, int], not_waiting: int = 0) -> dict[str, int]:
+    """Where the runs in flight would go: {new node: count, "stay": runs that finish on their version}.
+
+    `waiting_by_old_node` counts the runs waiting at each node; `not_waiting` the runs in flight that
+    are not waiting (in the middle of a step), which `move` leaves on their version like an unmapped node.
+    """
+    out: dict[str, int] = {STAY: not_waiting}
+    for node, n in waiting_by_old_node.items():
         target = p.node_map.get(node) if p.mode == "move" else None
         key = target if target is not None else STAY
         out[key] = out.get(key, 0) + n
