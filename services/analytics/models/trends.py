@@ -117,13 +117,15 @@ def buckets(query: TrendsQuery) -> list[str]:
     return out
 
 
-def _measure(series: Series) -> str:
+def _measure(series: Series) -> tuple[str, str]:
+    """The series' measure as a partial aggregate of its rows, and how partials become the figure: a
+    template whose {} is the merge of partials (of one group, or a window over several)."""
     if series.math == "total":
-        return "toFloat64(count())"
+        return "countState()", "toFloat64(countMerge(st){})"
     if series.math == "persons":
-        return "toFloat64(uniqExact(person))"
+        return "uniqExactState(person)", "toFloat64(uniqExactMerge(st){})"
     fn = "sum" if series.math == "sum" else "avg"
-    return f"toFloat64(ifNull({fn}(x), 0))"
+    return f"{fn}State(x)", f"toFloat64(ifNull({fn}Merge(st){{}}, 0))"
 
 
 def render(db: str, workspace: str, query: TrendsQuery, series: Series) -> str:
@@ -145,16 +147,21 @@ def render(db: str, workspace: str, query: TrendsQuery, series: Series) -> str:
         # One row per item of products[]; arrayJoin in a subquery rather than an ARRAY JOIN clause,
         # which ClickHouse 26.9's analyzer mishandles inside a CTE read twice (NOT_FOUND_COLUMN_IN_BLOCK).
         source = f"SELECT *, arrayJoin(products) AS item FROM ({source})"
-    measure = _measure(series)
+    state, merge = _measure(series)
     rows = f"SELECT s.person AS person, s.ts AS ts, {value} AS bv, {x} AS x FROM ({source}) AS s{joins} WHERE {where}"
     # Top N by the series' own measure over the whole range, the rest folded into "$other" by the
-    # engine (unique persons cannot be added up afterwards).
+    # engine (unique persons cannot be added up afterwards). The events are read once: each (bucket,
+    # value) keeps a partial aggregate, a value's total over the range merges its partials (a window
+    # over the few grouped rows), and "$other" merges those of the values past the limit. (A CTE read
+    # by both the ranking and the grouping was computed twice: 1.1 s at 10,000,000 events, half of it
+    # the JSON extraction of the breakdown value, done twice.)
     limit = bd.limit if bd else 1
+    grouped = f"SELECT {bucket} AS bucket, bv, {state} AS st FROM ({rows}) GROUP BY bucket, bv"
+    totals = f"SELECT bucket, bv, st, {merge.format(' OVER (PARTITION BY bv)')} AS total FROM ({grouped})"
+    ranked = f"SELECT bucket, bv, st, dense_rank() OVER (ORDER BY total DESC, bv) AS rank FROM ({totals})"
     return (
-        f"WITH src AS ({rows}), "
-        f"top AS (SELECT bv FROM src GROUP BY bv ORDER BY {measure} DESC, bv LIMIT {limit}) "
-        f"SELECT {bucket} AS bucket, if(bv IN (SELECT bv FROM top), bv, {sql.string(common.OTHER)}) AS v, "
-        f"{measure} AS m FROM src GROUP BY bucket, v ORDER BY bucket, v"
+        f"SELECT bucket, if(rank <= {limit}, bv, {sql.string(common.OTHER)}) AS v, {merge.format('')} AS m "
+        f"FROM ({ranked}) GROUP BY bucket, v ORDER BY bucket, v"
     )
 
 
