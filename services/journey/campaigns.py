@@ -185,15 +185,19 @@ class Launcher:
         )
         return result.matched_count == 1
 
-    async def snapshot(self, launch: dict) -> None:
-        """The audience as the bitmaps hold it now, in chunks; a retry rewrites the same chunks."""
+    async def snapshot(self, launch: dict, rate: int) -> None:
+        """The audience as the bitmaps hold it now, in chunks; a retry rewrites the same chunks.
+
+        A chunk is at most a second's worth at the campaign's rate, so a slow rate sends a few
+        people every second rather than a burst of CHUNK and a long pause."""
         request = segment_pb2.StreamMembersRequest(workspace_id=launch["workspace"], segment_id=launch["segment_id"])
         persons: list[str] = []
         async for member in self.segments.StreamMembers(request, timeout=600):
             if member.person_id:
                 persons.append(member.person_id)
         persons = sorted(set(persons))
-        chunks = [persons[i : i + CHUNK] for i in range(0, len(persons), CHUNK)]
+        size = min(CHUNK, rate)
+        chunks = [persons[i : i + size] for i in range(0, len(persons), size)]
         for i, chunk in enumerate(chunks):
             await self.store.audience.replace_one(
                 {"_id": f"{launch['_id']}:{i:07d}"}, {"launch_id": launch["_id"], "i": i, "persons": chunk}, upsert=True
@@ -204,15 +208,16 @@ class Launcher:
                       "started_at": self.clock.now(), **({} if chunks else {"finished_at": self.clock.now()})}},
         )  # fmt: skip
 
-    async def send_chunk(self, launch: dict, version: LiveVersion) -> bool:
-        """Enter the chunk at the cursor; False when the launch is finished or no longer ours to send."""
+    async def send_chunk(self, launch: dict, version: LiveVersion) -> int | None:
+        """Enter the chunk at the cursor and say how many people it held; None when the launch is
+        finished or no longer ours to send."""
         i = launch["cursor"]
         if i >= launch["chunks"]:
             await self.store.launches.update_one(
                 {"_id": launch["_id"], "state": "sending"},
                 {"$set": {"state": "finished", "finished_at": self.clock.now()}},
             )
-            return False
+            return None
         chunk = await self.store.audience.find_one({"_id": f"{launch['_id']}:{i:07d}"})
         persons = chunk["persons"] if chunk else []
         now = self.clock.now()
@@ -234,15 +239,12 @@ class Launcher:
             "update": {"$inc": {"cursor": 1, "handed": len(persons), "holdout": held}},
         }
         done = await self.runner.commit(plans, launch_cursor=cursor)
-        return bool(done) or not plans
+        return len(persons) if done or not plans else None
 
     async def process(self, launch: dict) -> None:
         version = await self.live.version_of(launch["journey_id"], launch["version"])
         if version is None:
             return
-        if launch["state"] == "snapshotting":
-            await self.snapshot(launch)
-            launch = await self.store.launches.find_one({"_id": launch["_id"]})
         rate = max(
             1,
             int(
@@ -250,16 +252,20 @@ class Launcher:
                 or DEFAULT_RATE
             ),
         )
+        if launch["state"] == "snapshotting":
+            await self.snapshot(launch, rate)
+            launch = await self.store.launches.find_one({"_id": launch["_id"]})
         while launch is not None and launch["state"] == "sending" and launch.get("owner") == self.owner:
             started = asyncio.get_running_loop().time()
-            if not await self.send_chunk(launch, version):
-                break
-            if not await self._renew(launch):
+            handed = await self.send_chunk(launch, version)
+            if handed is None or not await self._renew(launch):
                 break
             launch = await self.store.launches.find_one({"_id": launch["_id"]})
-            # At most `rate` people a second: a chunk of CHUNK takes at least CHUNK / rate seconds.
+            if launch is not None and launch["cursor"] >= launch["chunks"]:
+                continue  # the last chunk is handed: finish now, not a rate's pause later
+            # At most `rate` people a second: a chunk of n people takes at least n / rate seconds.
             spent = asyncio.get_running_loop().time() - started
-            await asyncio.sleep(max(0.0, CHUNK / rate - spent))
+            await asyncio.sleep(max(0.0, handed / rate - spent))
 
     async def run(self, stopping: asyncio.Event) -> None:
         while not stopping.is_set():
