@@ -8,6 +8,7 @@ webhook sink in this process.
 from __future__ import annotations
 
 import datetime as dt
+import signal
 import uuid
 from collections import Counter
 
@@ -167,3 +168,43 @@ def test_campaign_status_over_grpc_for_partners(journeys, journey_stub, messagin
         lambda: (s := journey_stub.GetCampaignStatus(request)).state == "finished" and s.pending == 0 and s, timeout=60
     )
     assert final.audience == 20 and final.sent == 20 and final.launch_id.startswith(created["id"])
+
+
+def test_a_campaign_killed_mid_send_resumes_at_its_cursor_sends_each_member_once_and_keeps_its_snapshot(
+    journeys, db, messaging_stub, sink, workspace_id
+):
+    template = webhook_channel(messaging_stub, workspace_id, sink.url + "/crash")
+    segment = vip_segment(journeys, workspace_id, 600)
+    created = ok(gql(journeys, workspace_id, CREATE_CAMPAIGN, {"input": {
+        "name": "crash", "segmentId": segment, "channel": "hook", "templateId": template, "ratePerSecond": 100,
+    }}))["createCampaign"]  # fmt: skip
+    ok(gql(journeys, workspace_id, PUBLISH, {"id": created["id"]}))
+    # Chunks of 100 a second: killed with some chunks handed and more to go.
+    eventually(lambda: status(journeys, workspace_id, created["id"])["handed"] >= 200, timeout=60, interval=0.05)
+    journeys.stop_process("journey", signal.SIGKILL)
+    at_kill = db["launches"].find_one({"journey_id": created["id"]})["handed"]
+    # Members who join after the launch started are not in its snapshot.
+    members(journeys, workspace_id, range(601, 621))
+    stub = grpc_stub(journeys, "segment", segment_pb2_grpc.SegmentServiceStub)
+    count = segment_pb2.CountRequest(workspace_id=workspace_id, segment_id=segment)
+    eventually(lambda: stub.Count(count).count == 620, timeout=30)
+    journeys.start_service("journey")
+
+    # The restarted service takes the launch over when the dead one's lease (30 s) ends.
+    final = eventually(
+        lambda: (s := status(journeys, workspace_id, created["id"]))["state"] == "finished" and s["pending"] == 0 and s,
+        timeout=240,
+    )
+    assert at_kill < 600, "the kill came before the end"
+    assert final["audience"] == final["handed"] == 600
+    assert final["sent"] + final["skipped"] + final["failed"] + final["cancelled"] == 600
+    runs = Counter(r["person_id"] for r in db["runs"].find({"journey_id": created["id"]}))
+    assert len(runs) == 600 and set(runs.values()) == {1}, "each member entered once"
+    assert not set(runs) & {f"{workspace_id}-p{uid}" for uid in range(601, 621)}, "the audience is the snapshot"
+    messages = Counter(m["person_id"] for m in db["messages"].find({"workspace": workspace_id}))
+    assert len(messages) == 600 and set(messages.values()) == {1}, "one message per member"
+    sent = {m["person_id"] for m in db["messages"].find({"workspace": workspace_id, "sent_at": {"$ne": None}})}
+    eventually(lambda: {r.body["personId"] for r in sink.at("/crash")} >= sent, timeout=120)
+    received = Counter(r.body["personId"] for r in sink.at("/crash"))
+    assert set(received.values()) == {1}, "nobody twice"
+    print(f"\ncampaign of 600 killed after {at_kill} handed")
