@@ -159,11 +159,15 @@ def test_618_campaign_to_vip_women_with_a_holdout_measures_repurchase_per_group(
 def test_snack_mall_push_a_day_after_an_order_and_a_reminder_before_the_pack_runs_out(shop):
     shop.channel("push", "push")
     template = shop.template("webhook", "组合零食券")
+    # "A first order": the entry filter reads the event only, so the branch after the day asks the
+    # profile (the order is counted by then; a shopper who ordered again within the day gets no
+    # first-order coupons either).
     after_order = {
         "entry": {"event": {"name": "Order Completed"}, "policy": {"mode": "once"}},
         "start": "wait_day",
         "nodes": {
-            "wait_day": {"type": "wait", "duration": "24h", "next": "push"},
+            "wait_day": {"type": "wait", "duration": "24h", "next": "first"},
+            "first": {"type": "branch", "rule": "computed.order_count = 1", "yes": "push", "no": "end"},
             "push": {"type": "send", "channel": "push", "template": template, "next": "end"},
             "end": {"type": "exit"},
         },
@@ -186,9 +190,39 @@ def test_snack_mall_push_a_day_after_an_order_and_a_reminder_before_the_pack_run
     assert run["status"] == "waiting" and run["node"] == "wait_day"
     assert abs((run["due_at"] - run["entered_at"]).total_seconds() - 24 * 3600) < 5
 
-    # The preview plays the same path on a simulated clock.
+    # A first-time buyer enters too; then the day passes (the two timers moved to now, as the
+    # scheduler would find them tomorrow): only the first-time buyer gets the coupons.
+    shop.sdk.track("newbie", "Order Completed", {"order_id": "n-1", "revenue": 19.0,
+                   "products": [{"product_id": "pack", "category": "snacks", "price": 19.0}]})  # fmt: skip
+    shop.flush()
+    newbie = shop.person_id("newbie")
+    eventually(lambda: db["runs"].find_one({"journey_id": journey, "person_id": newbie}), timeout=60)
+    counted = {person: 3, newbie: 1}
+    eventually(
+        lambda: all(
+            ((db["profiles"].find_one({"workspace": shop.ws, "_id": p}) or {}).get("computed") or {}).get("order_count")
+            == n
+            for p, n in counted.items()
+        ),
+        timeout=60,
+    )
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    db["runs"].update_many({"journey_id": journey, "status": "waiting"}, {"$set": {"due_at": past, "wait.due_at": past}})
+    ended = eventually(
+        lambda: [r for r in db["runs"].find({"journey_id": journey}) if r["status"] not in ("waiting", "active")]
+        if db["runs"].count_documents({"journey_id": journey, "status": {"$in": ["waiting", "active"]}}) == 0
+        else None,
+        timeout=60,
+    )
+    assert len(ended) == 2
+    pushed = eventually(lambda: shop.received("push"), timeout=30)
+    assert {r.body["personId"] for r in pushed} == {newbie}
+    time.sleep(2)
+    assert len(shop.received("push")) == 1, "the repeat buyer got nothing"
+
+    # The preview plays the path on a simulated clock: the first-time buyer's push a day later.
     steps = shop.q('query($id: ID!, $p: ID!) { previewJourney(id: $id, personId: $p, horizonDays: 3) { at node kind } }',
-                   {"id": journey, "p": person})["previewJourney"]  # fmt: skip
+                   {"id": journey, "p": newbie})["previewJourney"]  # fmt: skip
     sends = [s for s in steps if s["node"] == "push"]
     assert sends and sends[0]["kind"] in ("send", "sent")
 
