@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 import signal
+import time
 import uuid
+import zoneinfo
 from collections import Counter
 
 import grpc
@@ -17,6 +19,7 @@ import grpc
 from cdp.journey.v1 import journey_pb2
 from cdp.profile.v1 import events_pb2 as profile_events
 from cdp.segment.v1 import segment_pb2, segment_pb2_grpc
+from services.journey.holdouts import DEFAULT_TIMEZONE
 from services.kit.kafka import Topics
 from services.kit.protos import to_timestamp, to_value
 from tests.conftest import eventually, grpc_stub
@@ -134,8 +137,6 @@ def test_pause_stops_the_chunks_resume_goes_on_and_cancel_closes_the_accounting(
     )
     assert paused["pauseCampaign"]["state"] == "paused"
     handed = status(journeys, workspace_id, created["id"])["handed"]
-    import time
-
     time.sleep(3)
     assert status(journeys, workspace_id, created["id"])["handed"] == handed < 2000
     ok(gql(journeys, workspace_id, "mutation($id: ID!) { resumeCampaign(id: $id) { state } }", {"id": created["id"]}))
@@ -208,3 +209,76 @@ def test_a_campaign_killed_mid_send_resumes_at_its_cursor_sends_each_member_once
     received = Counter(r.body["personId"] for r in sink.at("/crash"))
     assert set(received.values()) == {1}, "nobody twice"
     print(f"\ncampaign of 600 killed after {at_kill} handed")
+
+
+def test_a_scheduled_campaign_starts_at_its_time(journeys, db, messaging_stub, sink, workspace_id):
+    template = webhook_channel(messaging_stub, workspace_id, sink.url + "/at")
+    segment = vip_segment(journeys, workspace_id, 10)
+    at = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=8)).replace(microsecond=0)
+    created = ok(gql(journeys, workspace_id, CREATE_CAMPAIGN, {"input": {
+        "name": "at a time", "segmentId": segment, "channel": "hook", "templateId": template, "at": at.isoformat(),
+    }}))["createCampaign"]  # fmt: skip
+    ok(gql(journeys, workspace_id, PUBLISH, {"id": created["id"]}))
+    time.sleep(3)
+    assert db["launches"].count_documents({"journey_id": created["id"]}) == 0, "not before its time"
+    launch = eventually(lambda: db["launches"].find_one({"journey_id": created["id"], "state": "finished"}), 60)
+    assert launch["fire_at"].replace(tzinfo=dt.UTC) == at
+    runs = list(db["runs"].find({"launch_id": launch["_id"]}))
+    assert len(runs) == 10 and min(r["entered_at"] for r in runs).replace(tzinfo=dt.UTC) >= at
+    eventually(lambda: len(sink.at("/at")) >= 10, timeout=60)
+
+
+def test_a_recurring_campaign_launches_once_per_period_to_the_whole_audience(
+    journeys, db, messaging_stub, sink, workspace_id
+):
+    template = webhook_channel(messaging_stub, workspace_id, sink.url + "/every")
+    segment = vip_segment(journeys, workspace_id, 10)
+    # Hourly (the shortest period), first fire an hour ago less 8 s: one launch now, the next in 8 s.
+    at = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1) + dt.timedelta(seconds=8)).replace(microsecond=0)
+    created = ok(gql(journeys, workspace_id, CREATE_CAMPAIGN, {"input": {
+        "name": "hourly", "segmentId": segment, "channel": "hook", "templateId": template,
+        "at": at.isoformat(), "every": "1h",
+    }}))["createCampaign"]  # fmt: skip
+    ok(gql(journeys, workspace_id, PUBLISH, {"id": created["id"]}))
+    launches = eventually(
+        lambda: (
+            len(found := list(db["launches"].find({"journey_id": created["id"], "state": "finished"}))) >= 2
+            and sorted(found, key=lambda launch: launch["fire_at"])
+        ),
+        timeout=90,
+    )
+    assert [launch["fire_at"].replace(tzinfo=dt.UTC) for launch in launches] == [at, at + dt.timedelta(hours=1)]
+    for launch in launches:
+        assert db["runs"].count_documents({"launch_id": launch["_id"]}) == 10
+    # Each launch reaches every member once: two messages a member, no more.
+    eventually(lambda: len(sink.at("/every")) >= 20, timeout=60)
+    time.sleep(2)
+    per_person = Counter(r.body["personId"] for r in sink.at("/every"))
+    assert len(per_person) == 10 and set(per_person.values()) == {2}
+
+
+def test_a_campaign_at_a_local_time_waits_for_that_time_then_sends(journeys, db, messaging_stub, sink, workspace_id):
+    template = webhook_channel(messaging_stub, workspace_id, sink.url + "/local")
+    segment = vip_segment(journeys, workspace_id, 10)
+    zone = zoneinfo.ZoneInfo(DEFAULT_TIMEZONE)  # the workspace's zone: these members have none of their own
+    local = (dt.datetime.now(zone) + dt.timedelta(hours=2)).replace(second=0, microsecond=0)
+    created = ok(gql(journeys, workspace_id, CREATE_CAMPAIGN, {"input": {
+        "name": "at ten", "segmentId": segment, "channel": "hook", "templateId": template,
+        "localTime": local.strftime("%H:%M"),
+    }}))["createCampaign"]  # fmt: skip
+    ok(gql(journeys, workspace_id, PUBLISH, {"id": created["id"]}))
+    runs = eventually(
+        lambda: len(found := list(db["runs"].find({"journey_id": created["id"], "status": "waiting"}))) == 10 and found,
+        timeout=60,
+    )
+    # Everyone waits for that local time, and nothing is sent before it.
+    assert {r["due_at"].replace(tzinfo=dt.UTC) for r in runs} == {local.astimezone(dt.UTC)}
+    time.sleep(2)
+    assert sink.at("/local") == []
+    # Two hours on (the timers moved to now, as the scheduler would find them then): all sent, once.
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    db["runs"].update_many(
+        {"journey_id": created["id"], "status": "waiting"}, {"$set": {"due_at": past, "wait.due_at": past}}
+    )
+    eventually(lambda: len(sink.at("/local")) >= 10, timeout=60)
+    assert Counter(r.body["personId"] for r in sink.at("/local")) == Counter(r["person_id"] for r in runs)
