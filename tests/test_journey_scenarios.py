@@ -15,6 +15,7 @@ import time
 import uuid
 import zoneinfo
 
+import httpx
 import pytest
 from segment.analytics import Client
 
@@ -362,6 +363,27 @@ def test_churned_recall_sms_campaign_is_throttled_holds_some_out_and_its_funnel_
         "query($c: String!) { messageStats(campaignId: $c) { sent delivered clicked converted } }", {"c": launch}
     )
     assert stats["messageStats"]["sent"] == 40 - status["holdout"]
+    # The holdout was reached by nobody.
+    held = {r["person_id"] for r in mongo_db(shop.suite)["runs"].find({"journey_id": campaign, "holdout": True})}
+    messaged = {m["person_id"] for m in mongo_db(shop.suite)["messages"].find({"workspace": shop.ws})}
+    assert len(held) == status["holdout"] and not held & messaged and len(messaged) == 40 - len(held)
+    # The SMS provider confirms delivery of all but three (its receipts, to the URL each message carried).
+    texts = shop.received("sms/sms/send")
+    for text in texts[3:]:
+        answer = httpx.post(text.body["receiptUrl"], json={"messageId": text.body["reference"], "status": "delivered"})
+        assert answer.status_code < 300, answer.text
+    funnel = eventually(
+        lambda: (
+            s := shop.q(
+                "query($c: String!) { messageStats(campaignId: $c) { sent delivered clicked converted } }",
+                {"c": launch},
+            )["messageStats"]
+        )["delivered"]
+        == len(texts) - 3
+        and s,
+        timeout=30,
+    )
+    assert funnel["sent"] == 40 - status["holdout"] and funnel["clicked"] == 0
 
 
 def test_cross_border_ab_test_of_two_creatives_reports_the_winner_with_its_significance(shop):
