@@ -208,11 +208,15 @@ def test_snack_mall_push_a_day_after_an_order_and_a_reminder_before_the_pack_run
         timeout=60,
     )
     past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
-    db["runs"].update_many({"journey_id": journey, "status": "waiting"}, {"$set": {"due_at": past, "wait.due_at": past}})
+    db["runs"].update_many(
+        {"journey_id": journey, "status": "waiting"}, {"$set": {"due_at": past, "wait.due_at": past}}
+    )
     ended = eventually(
-        lambda: [r for r in db["runs"].find({"journey_id": journey}) if r["status"] not in ("waiting", "active")]
-        if db["runs"].count_documents({"journey_id": journey, "status": {"$in": ["waiting", "active"]}}) == 0
-        else None,
+        lambda: (
+            [r for r in db["runs"].find({"journey_id": journey}) if r["status"] not in ("waiting", "active")]
+            if db["runs"].count_documents({"journey_id": journey, "status": {"$in": ["waiting", "active"]}}) == 0
+            else None
+        ),
         timeout=60,
     )
     assert len(ended) == 2
@@ -319,7 +323,13 @@ def test_mother_and_baby_abandoned_checkout_reminds_on_the_channel_the_person_re
     try:
         eventually(lambda: len(shop.received("sms")) == 2, timeout=60)
     except AssertionError:
-        raise AssertionError((list(db["runs"].find({"journey_id": journey})), list(db["messages"].find({"workspace": shop.ws})), [r.path for r in shop.sink.received if shop.ws in r.path])) from None  # mum's reminder came by sms, her better channel
+        raise AssertionError(
+            (
+                list(db["runs"].find({"journey_id": journey})),
+                list(db["messages"].find({"workspace": shop.ws})),
+                [r.path for r in shop.sink.received if shop.ws in r.path],
+            )
+        ) from None  # mum's reminder came by sms, her better channel
     time.sleep(4)
     db = mongo_db(shop.suite)
     assert db["runs"].find_one({"journey_id": journey, "person_id": dad})["status"] in ("exited", "done")
@@ -354,7 +364,9 @@ def test_churned_recall_sms_campaign_is_throttled_holds_some_out_and_its_funnel_
     assert len(entered) == 40
     assert (entered[-1] - entered[0]).total_seconds() >= 2.5, (entered[0], entered[-1])
     assert took >= 2.5
-    eventually(lambda: len(shop.received("sms/sms/send")) == 40 - status["holdout"], timeout=30)  # POST <endpoint>/sms/send
+    eventually(
+        lambda: len(shop.received("sms/sms/send")) == 40 - status["holdout"], timeout=30
+    )  # POST <endpoint>/sms/send
     launch = shop.q("query($id: ID!) { campaignStatus(id: $id) { launchId } }", {"id": campaign})["campaignStatus"][
         "launchId"
     ]
@@ -374,13 +386,15 @@ def test_churned_recall_sms_campaign_is_throttled_holds_some_out_and_its_funnel_
         assert answer.status_code < 300, answer.text
     funnel = eventually(
         lambda: (
-            s := shop.q(
-                "query($c: String!) { messageStats(campaignId: $c) { sent delivered clicked converted } }",
-                {"c": launch},
-            )["messageStats"]
-        )["delivered"]
-        == len(texts) - 3
-        and s,
+            (
+                s := shop.q(
+                    "query($c: String!) { messageStats(campaignId: $c) { sent delivered clicked converted } }",
+                    {"c": launch},
+                )["messageStats"]
+            )["delivered"]
+            == len(texts) - 3
+            and s
+        ),
         timeout=30,
     )
     assert funnel["sent"] == 40 - status["holdout"] and funnel["clicked"] == 0
