@@ -53,6 +53,7 @@ def full() -> dict:
                 "template": "tpl_1",
                 "channel": "best",
                 "channels": ["push", "sms", "email"],
+                "templates": {"sms": "tpl_sms"},
                 "next": "tag",
             },  # fmt: skip
             "tag": {
@@ -254,6 +255,9 @@ ERRORS = [
     (_set("nodes.vip.rule", "computed.no_such_trait > 1"), "nodes.vip.rule", "unknown computed trait"),
     (_set("nodes.remind.channels", DELETE), "nodes.remind.channels", '"best" chooses among'),
     (_set("nodes.remind.channels", ["push", "push"]), "nodes.remind.channels", "distinct"),
+    (_set("nodes.remind.templates", {"fax": "tpl_fax"}), "nodes.remind.templates.fax", "not one of this send's"),
+    (_set("nodes.remind.templates", []), "nodes.remind.templates", "channel name -> template id"),
+    (_set("nodes.remind.templates", {"sms": ""}), "nodes.remind.templates.sms", "non-empty string"),
     (_set("nodes.remind.template", ""), "nodes.remind.template", "non-empty string"),
     (_set("nodes.remind.colour", "red"), "nodes.remind.colour", "unknown field"),
     (_set("nodes.remind.type", "teleport"), "nodes.remind.type", "expected one of send"),

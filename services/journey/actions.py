@@ -31,7 +31,7 @@ def _send_request(action: journey_pb2.JourneyAction, channel: str, key: str) -> 
         workspace_id=action.workspace_id,
         person_id=action.person_id,
         channel=channel,
-        template_id=send.template_id,
+        template_id=send.templates.get(channel) or send.template_id,
         idempotency_key=key,
         campaign_id=action.campaign_id,
         step_id=action.node,

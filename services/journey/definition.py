@@ -34,7 +34,8 @@ The shape (every key not listed is refused, so a typo is an error, not a no-op):
 
     NODE ("next" of send / wait / update_profile / webhook is optional: without it the run is done there):
       {"type": "send", "template": TEMPLATE_ID, "channel": CHANNEL, "next": NODE_ID, "category": optional}
-      {"type": "send", "template": ..., "channel": "best", "channels": [CHANNEL, ...] (2..10), "next": ...}
+      {"type": "send", "template": ..., "channel": "best", "channels": [CHANNEL, ...] (2..10), "next": ...,
+       "templates": {CHANNEL: TEMPLATE_ID, ...} (optional: a channel's own template where its type differs)}
       {"type": "wait", "duration": "24h", "next": ...}                         # 1s .. 365d
       {"type": "wait", "until": {"time": "10:00", "weekdays": [1..7] (ISO, default all)}, "next": ...}
       {"type": "wait_event", "event": NAME, "match": [PROP, ...], "where": FILTER, "timeout": "1h",
@@ -552,6 +553,9 @@ class SendNode:
     category: str | None = None
     next: str | None = None
     label: str = ""
+    # For "best": a template per channel where they differ (a channel's template must be of its
+    # type: an SMS cannot go out on a push template); the others take `template`.
+    templates: tuple[tuple[str, str], ...] = ()
 
     def targets(self) -> tuple[str, ...]:
         return (self.next,) if self.next else ()
@@ -714,7 +718,8 @@ def _next(doc: dict, path: str, required: bool = False) -> str | None:
 
 
 def _send(nid: str, doc: dict, path: str, schema: rules.Schema) -> SendNode:
-    _obj(doc, path, ("type", "label", "template", "channel", "channels", "category", "next"), ("template", "channel"))
+    allowed = ("type", "label", "template", "templates", "channel", "channels", "category", "next")
+    _obj(doc, path, allowed, ("template", "channel"))
     channel = _text(doc["channel"], f"{path}.channel", 128)
     channels: tuple[str, ...] = ()
     if channel == "best":
@@ -728,6 +733,19 @@ def _send(nid: str, doc: dict, path: str, schema: rules.Schema) -> SendNode:
             raise _fail(f"{path}.channels", 'expected distinct channel names (not "best")')
     elif doc.get("channels") is not None:
         raise _fail(f"{path}.channels", 'applies to channel "best" only')
+    templates: tuple[tuple[str, str], ...] = ()
+    if doc.get("templates") is not None:
+        raw_templates = doc["templates"]
+        if channel != "best":
+            raise _fail(f"{path}.templates", 'applies to channel "best" only')
+        if not isinstance(raw_templates, dict) or not raw_templates:
+            raise _fail(f"{path}.templates", "expected an object of channel name -> template id")
+        for name in raw_templates:
+            if name not in channels:
+                raise _fail(f"{path}.templates.{name}", "is not one of this send's channels")
+        templates = tuple(
+            (name, _text(raw_templates[name], f"{path}.templates.{name}")) for name in channels if name in raw_templates
+        )
     category = doc.get("category")
     if category is not None and category not in ("marketing", "transactional"):
         raise _fail(f"{path}.category", "expected marketing or transactional")
@@ -739,6 +757,7 @@ def _send(nid: str, doc: dict, path: str, schema: rules.Schema) -> SendNode:
         category,
         _next(doc, path),
         _label(doc, path),
+        templates,
     )
 
 
@@ -1141,6 +1160,8 @@ def _node_json(n: JourneyNode) -> dict[str, Any]:
         out.update(template=n.template, channel=n.channel)
         if n.channels:
             out["channels"] = list(n.channels)
+        if n.templates:
+            out["templates"] = dict(n.templates)
         if n.category:
             out["category"] = n.category
     elif isinstance(n, WaitNode):

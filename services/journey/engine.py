@@ -93,7 +93,12 @@ def _send(w: _Walk, n: d.SendNode) -> Outcome:
     if not w.state.holdout:
         channels = best_channels(n.channels, w.facts.channel_scores) if n.channel == "best" else [n.channel]
         category = n.category or w.definition.category
-        w.effects.append(Send(n.id, channels[0], n.template, w.key(n.id), tuple(channels[1:]), category))
+        w.effects.append(
+            Send(
+                n.id, channels[0], n.template, w.key(n.id), tuple(channels[1:]), category,
+                templates=dict(n.templates),
+            )
+        )  # fmt: skip
     return n.next
 
 

@@ -120,6 +120,8 @@ class Send:
     fallback: tuple[str, ...] = ()
     category: str = "marketing"
     vars: dict[str, Any] = field(default_factory=dict)
+    # A channel's own template where it differs from template_id ("best" sends across channel types).
+    templates: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

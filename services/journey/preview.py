@@ -54,7 +54,11 @@ def _visits(definition: d.Definition, step: Step, at: dt.datetime) -> list[Previ
             if send is None:
                 out.append(PreviewStep(at, nid, "send_skipped", {"template": node.template, "reason": "holdout"}))
             else:
-                detail = {"template": send.template_id, "channel": send.channel, "fallback": list(send.fallback)}
+                detail = {
+                    "template": send.templates.get(send.channel, send.template_id),
+                    "channel": send.channel,
+                    "fallback": list(send.fallback),
+                }
                 out.append(PreviewStep(at, nid, "send", detail))
         elif isinstance(node, d.BranchNode):
             out.append(PreviewStep(at, nid, "branch", {"took": "yes" if nxt == node.yes else "no", "next": nxt}))

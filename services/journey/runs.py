@@ -107,6 +107,7 @@ def action_of(
                 fallback=list(effect.fallback),
                 category=effect.category,
                 vars=to_struct(vars_),
+                templates=effect.templates,
             ),
         )
     if isinstance(effect, UpdateProfile):

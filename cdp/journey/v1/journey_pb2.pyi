@@ -186,18 +186,27 @@ class JourneyAction(_message.Message):
     def __init__(self, workspace_id: _Optional[str] = ..., person_id: _Optional[str] = ..., journey_id: _Optional[str] = ..., version: _Optional[int] = ..., run_id: _Optional[str] = ..., node: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., send: _Optional[_Union[SendAction, _Mapping]] = ..., update_profile: _Optional[_Union[UpdateProfileAction, _Mapping]] = ..., webhook: _Optional[_Union[WebhookAction, _Mapping]] = ..., campaign_id: _Optional[str] = ...) -> None: ...
 
 class SendAction(_message.Message):
-    __slots__ = ("channel", "template_id", "fallback", "category", "vars")
+    __slots__ = ("channel", "template_id", "fallback", "category", "vars", "templates")
+    class TemplatesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     CHANNEL_FIELD_NUMBER: _ClassVar[int]
     TEMPLATE_ID_FIELD_NUMBER: _ClassVar[int]
     FALLBACK_FIELD_NUMBER: _ClassVar[int]
     CATEGORY_FIELD_NUMBER: _ClassVar[int]
     VARS_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATES_FIELD_NUMBER: _ClassVar[int]
     channel: str
     template_id: str
     fallback: _containers.RepeatedScalarFieldContainer[str]
     category: str
     vars: _struct_pb2.Struct
-    def __init__(self, channel: _Optional[str] = ..., template_id: _Optional[str] = ..., fallback: _Optional[_Iterable[str]] = ..., category: _Optional[str] = ..., vars: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ...) -> None: ...
+    templates: _containers.ScalarMap[str, str]
+    def __init__(self, channel: _Optional[str] = ..., template_id: _Optional[str] = ..., fallback: _Optional[_Iterable[str]] = ..., category: _Optional[str] = ..., vars: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., templates: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class UpdateProfileAction(_message.Message):
     __slots__ = ("traits", "tags")
