@@ -185,3 +185,19 @@ def test_an_update_profile_step_reaches_the_profile_service(journeys, db, worksp
 
     profile = eventually(marked, timeout=30)
     assert profile["traits"]["name"] == "Lin"  # the rest of the profile is kept
+
+
+def test_a_webhook_step_calls_the_partner_once_with_its_body(journeys, db, messaging_stub, sink, workspace_id):
+    webhook_channel(messaging_stub, workspace_id, sink.url + "/partner", name="partner")
+    definition = {
+        "entry": {"event": {"name": "Go"}, "policy": {"mode": "once"}},
+        "start": "call",
+        "nodes": {"call": {"type": "webhook", "channel": "partner", "body": {"coupon": "SNACK10", "points": 20}}},
+    }
+    publish(journeys, workspace_id, definition)
+    send_events(journeys, event(workspace_id, "p-partner", "Go"))
+    (call,) = eventually(lambda: to(sink, "/partner", "p-partner"), timeout=30)
+    assert call.body["content"]["data"] == {"coupon": "SNACK10", "points": 20}
+    assert call.headers["idempotency-key"].startswith("j:")
+    time.sleep(2)
+    assert len(to(sink, "/partner", "p-partner")) == 1

@@ -263,6 +263,16 @@ def test_snack_mall_push_a_day_after_an_order_and_a_reminder_before_the_pack_run
     timer = eventually(settled, timeout=60)
     assert timer["due"].astimezone(zone).time() == dt.time(10, 0)
 
+    # Those three days before come (the timer moved to now, as the scheduler would find it then): the
+    # snacker enters the reminder journey and gets the reminder, once.
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    db["entry_timers"].update_one({"_id": timer["_id"]}, {"$set": {"due": past, "fire_at": past}})
+    eventually(lambda: db["runs"].find_one({"journey_id": journey2, "person_id": person, "status": "done"}), 60)
+    eventually(lambda: [r for r in shop.received("push") if r.body["personId"] == person], timeout=30)
+    time.sleep(2)
+    assert [r.body["personId"] for r in shop.received("push")].count(person) == 1
+    assert db["entry_timers"].find_one({"_id": timer["_id"]}) is None
+
 
 def test_mother_and_baby_abandoned_checkout_reminds_on_the_channel_the_person_responds_to(shop):
     shop.channel("push", "push")
