@@ -201,3 +201,20 @@ def test_a_webhook_step_calls_the_partner_once_with_its_body(journeys, db, messa
     assert call.headers["idempotency-key"].startswith("j:")
     time.sleep(2)
     assert len(to(sink, "/partner", "p-partner")) == 1
+
+
+def test_leaving_a_segment_enters_a_journey_on_exit(journeys, db, messaging_stub, sink, workspace_id):
+    template = webhook_channel(messaging_stub, workspace_id, sink.url + "/winback")
+    definition = {
+        "entry": {"segment": "seg-active", "on": "exit", "debounce_seconds": 0},
+        "start": "send",
+        "nodes": {"send": {"type": "send", "channel": "hook", "template": template}},
+    }
+    publish(journeys, workspace_id, definition)
+    now = dt.datetime.now(dt.UTC)
+    send_events(journeys, membership(workspace_id, "p-lapsed", "seg-active", "enter", now))
+    time.sleep(3)
+    assert runs_of(db, workspace_id, "p-lapsed") == [], "entering the segment is not the trigger"
+    send_events(journeys, membership(workspace_id, "p-lapsed", "seg-active", "exit", now + dt.timedelta(seconds=5)))
+    eventually(lambda: len(to(sink, "/winback", "p-lapsed")) == 1, timeout=30)
+    assert [r["status"] for r in runs_of(db, workspace_id, "p-lapsed")] == ["done"]
