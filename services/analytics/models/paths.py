@@ -52,8 +52,11 @@ def render(db: str, workspace: str, query: PathsQuery) -> str:
     # Events at the same instant go by node name: sorting by time alone left them in the order rows
     # happened to arrive, so one query could answer differently twice.
     seq = "arrayMap(x -> x.2, arraySort(groupArray((s.ts, node))))"
-    # Repeats collapsed: an element equal to the one before it is dropped.
-    collapsed = "arrayFilter((x, i) -> i = 1 OR x != raw[i - 1], raw, arrayEnumerate(raw))"
+    # Repeats collapsed: an element equal to the one before it is dropped. The one before comes from
+    # the array shifted by one (a NUL, never a node, in front), not from `raw[i - 1]` inside the
+    # lambda: a lambda that reads a captured array copies it once per element, which for a person
+    # with tens of thousands of events is billions of elements.
+    collapsed = "arrayFilter((x, before) -> x != before, raw, arrayPushFront(arrayPopBack(raw), char(0)))"
     step = "collapsed"
     if query.start_event:
         step = f"arraySlice(collapsed, indexOf(collapsed, {sql.string(query.start_event)}))"
