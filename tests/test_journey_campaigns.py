@@ -86,6 +86,14 @@ def status(stack, workspace: str, campaign: str) -> dict:
     return ok(gql(stack, workspace, STATUS, {"id": campaign}))["campaignStatus"]
 
 
+def launched(stack, workspace: str, template: str, segment: str, name: str, **more) -> str:
+    """A campaign on the webhook channel "hook", created and published; returns its id."""
+    fields = {"name": name, "segmentId": segment, "channel": "hook", "templateId": template, **more}
+    created = ok(gql(stack, workspace, CREATE_CAMPAIGN, {"input": fields}))["createCampaign"]
+    ok(gql(stack, workspace, PUBLISH, {"id": created["id"]}))
+    return created["id"]
+
+
 def test_a_campaign_sends_once_to_each_member_but_the_holdout_and_its_accounting_closes(
     journeys, db, messaging_stub, sink, workspace_id
 ):
@@ -122,34 +130,31 @@ def test_pause_stops_the_chunks_resume_goes_on_and_cancel_closes_the_accounting(
 ):
     template = webhook_channel(messaging_stub, workspace_id, sink.url + "/c2")
     segment = vip_segment(journeys, workspace_id, 2000)
-    created = ok(gql(journeys, workspace_id, CREATE_CAMPAIGN, {"input": {
-        "name": "recall", "segmentId": segment, "channel": "hook", "templateId": template, "ratePerSecond": 250,
-    }}))["createCampaign"]  # fmt: skip
-    ok(gql(journeys, workspace_id, PUBLISH, {"id": created["id"]}))
-    eventually(lambda: status(journeys, workspace_id, created["id"])["handed"] > 0, timeout=30)
+    campaign = launched(journeys, workspace_id, template, segment, "recall", ratePerSecond=250)
+    eventually(lambda: status(journeys, workspace_id, campaign)["handed"] > 0, timeout=30)
     paused = ok(
         gql(
             journeys,
             workspace_id,
             "mutation($id: ID!) { pauseCampaign(id: $id) { state handed } }",
-            {"id": created["id"]},
+            {"id": campaign},
         )
     )
     assert paused["pauseCampaign"]["state"] == "paused"
-    handed = status(journeys, workspace_id, created["id"])["handed"]
+    handed = status(journeys, workspace_id, campaign)["handed"]
     time.sleep(3)
-    assert status(journeys, workspace_id, created["id"])["handed"] == handed < 2000
-    ok(gql(journeys, workspace_id, "mutation($id: ID!) { resumeCampaign(id: $id) { state } }", {"id": created["id"]}))
-    eventually(lambda: status(journeys, workspace_id, created["id"])["handed"] > handed, timeout=30)
+    assert status(journeys, workspace_id, campaign)["handed"] == handed < 2000
+    ok(gql(journeys, workspace_id, "mutation($id: ID!) { resumeCampaign(id: $id) { state } }", {"id": campaign}))
+    eventually(lambda: status(journeys, workspace_id, campaign)["handed"] > handed, timeout=30)
     cancelled = ok(
-        gql(journeys, workspace_id, "mutation($id: ID!) { cancelCampaign(id: $id) { state } }", {"id": created["id"]})
+        gql(journeys, workspace_id, "mutation($id: ID!) { cancelCampaign(id: $id) { state } }", {"id": campaign})
     )
     assert cancelled["cancelCampaign"]["state"] == "cancelled"
     # Pending closes as messaging delivers what was handed (500 a chunk); the loaded CI machine was
     # seen delivering near 15 messages/s, so the wait follows the number handed.
-    handed = status(journeys, workspace_id, created["id"])["handed"]
+    handed = status(journeys, workspace_id, campaign)["handed"]
     final = eventually(
-        lambda: (s := status(journeys, workspace_id, created["id"]))["pending"] == 0 and s, timeout=max(60, handed / 8)
+        lambda: (s := status(journeys, workspace_id, campaign))["pending"] == 0 and s, timeout=max(60, handed / 8)
     )
     assert final["sent"] + final["skipped"] + final["failed"] + final["cancelled"] == final["audience"] == 2000
     assert final["cancelled"] == 2000 - final["handed"] > 0
@@ -160,15 +165,12 @@ def test_pause_stops_the_chunks_resume_goes_on_and_cancel_closes_the_accounting(
 def test_campaign_status_over_grpc_for_partners(journeys, journey_stub, messaging_stub, sink, workspace_id):
     template = webhook_channel(messaging_stub, workspace_id, sink.url + "/c3")
     segment = vip_segment(journeys, workspace_id, 20)
-    created = ok(gql(journeys, workspace_id, CREATE_CAMPAIGN, {"input": {
-        "name": "new users trial", "segmentId": segment, "channel": "hook", "templateId": template,
-    }}))["createCampaign"]  # fmt: skip
-    ok(gql(journeys, workspace_id, PUBLISH, {"id": created["id"]}))
-    request = journey_pb2.GetCampaignStatusRequest(workspace_id=workspace_id, journey_id=created["id"])
+    campaign = launched(journeys, workspace_id, template, segment, "new users trial")
+    request = journey_pb2.GetCampaignStatusRequest(workspace_id=workspace_id, journey_id=campaign)
     final = eventually(
         lambda: (s := journey_stub.GetCampaignStatus(request)).state == "finished" and s.pending == 0 and s, timeout=60
     )
-    assert final.audience == 20 and final.sent == 20 and final.launch_id.startswith(created["id"])
+    assert final.audience == 20 and final.sent == 20 and final.launch_id.startswith(campaign)
 
 
 def test_a_campaign_killed_mid_send_resumes_at_its_cursor_sends_each_member_once_and_keeps_its_snapshot(
@@ -176,14 +178,11 @@ def test_a_campaign_killed_mid_send_resumes_at_its_cursor_sends_each_member_once
 ):
     template = webhook_channel(messaging_stub, workspace_id, sink.url + "/crash")
     segment = vip_segment(journeys, workspace_id, 600)
-    created = ok(gql(journeys, workspace_id, CREATE_CAMPAIGN, {"input": {
-        "name": "crash", "segmentId": segment, "channel": "hook", "templateId": template, "ratePerSecond": 100,
-    }}))["createCampaign"]  # fmt: skip
-    ok(gql(journeys, workspace_id, PUBLISH, {"id": created["id"]}))
+    campaign = launched(journeys, workspace_id, template, segment, "crash", ratePerSecond=100)
     # Chunks of 100 a second: killed with some chunks handed and more to go.
-    eventually(lambda: status(journeys, workspace_id, created["id"])["handed"] >= 200, timeout=60, interval=0.05)
+    eventually(lambda: status(journeys, workspace_id, campaign)["handed"] >= 200, timeout=60, interval=0.05)
     journeys.stop_process("journey", signal.SIGKILL)
-    at_kill = db["launches"].find_one({"journey_id": created["id"]})["handed"]
+    at_kill = db["launches"].find_one({"journey_id": campaign})["handed"]
     # Members who join after the launch started are not in its snapshot.
     members(journeys, workspace_id, range(601, 621))
     stub = grpc_stub(journeys, "segment", segment_pb2_grpc.SegmentServiceStub)
@@ -193,13 +192,13 @@ def test_a_campaign_killed_mid_send_resumes_at_its_cursor_sends_each_member_once
 
     # The restarted service takes the launch over when the dead one's lease (30 s) ends.
     final = eventually(
-        lambda: (s := status(journeys, workspace_id, created["id"]))["state"] == "finished" and s["pending"] == 0 and s,
+        lambda: (s := status(journeys, workspace_id, campaign))["state"] == "finished" and s["pending"] == 0 and s,
         timeout=240,
     )
     assert at_kill < 600, "the kill came before the end"
     assert final["audience"] == final["handed"] == 600
     assert final["sent"] + final["skipped"] + final["failed"] + final["cancelled"] == 600
-    runs = Counter(r["person_id"] for r in db["runs"].find({"journey_id": created["id"]}))
+    runs = Counter(r["person_id"] for r in db["runs"].find({"journey_id": campaign}))
     assert len(runs) == 600 and set(runs.values()) == {1}, "each member entered once"
     assert not set(runs) & {f"{workspace_id}-p{uid}" for uid in range(601, 621)}, "the audience is the snapshot"
     messages = Counter(m["person_id"] for m in db["messages"].find({"workspace": workspace_id}))
@@ -215,13 +214,10 @@ def test_a_scheduled_campaign_starts_at_its_time(journeys, db, messaging_stub, s
     template = webhook_channel(messaging_stub, workspace_id, sink.url + "/at")
     segment = vip_segment(journeys, workspace_id, 10)
     at = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=8)).replace(microsecond=0)
-    created = ok(gql(journeys, workspace_id, CREATE_CAMPAIGN, {"input": {
-        "name": "at a time", "segmentId": segment, "channel": "hook", "templateId": template, "at": at.isoformat(),
-    }}))["createCampaign"]  # fmt: skip
-    ok(gql(journeys, workspace_id, PUBLISH, {"id": created["id"]}))
+    campaign = launched(journeys, workspace_id, template, segment, "at a time", at=at.isoformat())
     time.sleep(3)
-    assert db["launches"].count_documents({"journey_id": created["id"]}) == 0, "not before its time"
-    launch = eventually(lambda: db["launches"].find_one({"journey_id": created["id"], "state": "finished"}), 60)
+    assert db["launches"].count_documents({"journey_id": campaign}) == 0, "not before its time"
+    launch = eventually(lambda: db["launches"].find_one({"journey_id": campaign, "state": "finished"}), 60)
     assert launch["fire_at"].replace(tzinfo=dt.UTC) == at
     runs = list(db["runs"].find({"launch_id": launch["_id"]}))
     assert len(runs) == 10 and min(r["entered_at"] for r in runs).replace(tzinfo=dt.UTC) >= at
@@ -235,14 +231,10 @@ def test_a_recurring_campaign_launches_once_per_period_to_the_whole_audience(
     segment = vip_segment(journeys, workspace_id, 10)
     # Hourly (the shortest period), first fire an hour ago less 8 s: one launch now, the next in 8 s.
     at = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1) + dt.timedelta(seconds=8)).replace(microsecond=0)
-    created = ok(gql(journeys, workspace_id, CREATE_CAMPAIGN, {"input": {
-        "name": "hourly", "segmentId": segment, "channel": "hook", "templateId": template,
-        "at": at.isoformat(), "every": "1h",
-    }}))["createCampaign"]  # fmt: skip
-    ok(gql(journeys, workspace_id, PUBLISH, {"id": created["id"]}))
+    campaign = launched(journeys, workspace_id, template, segment, "hourly", at=at.isoformat(), every="1h")
     launches = eventually(
         lambda: (
-            len(found := list(db["launches"].find({"journey_id": created["id"], "state": "finished"}))) >= 2
+            len(found := list(db["launches"].find({"journey_id": campaign, "state": "finished"}))) >= 2
             and sorted(found, key=lambda launch: launch["fire_at"])
         ),
         timeout=90,
@@ -262,13 +254,9 @@ def test_a_campaign_at_a_local_time_waits_for_that_time_then_sends(journeys, db,
     segment = vip_segment(journeys, workspace_id, 10)
     zone = zoneinfo.ZoneInfo(DEFAULT_TIMEZONE)  # the workspace's zone: these members have none of their own
     local = (dt.datetime.now(zone) + dt.timedelta(hours=2)).replace(second=0, microsecond=0)
-    created = ok(gql(journeys, workspace_id, CREATE_CAMPAIGN, {"input": {
-        "name": "at ten", "segmentId": segment, "channel": "hook", "templateId": template,
-        "localTime": local.strftime("%H:%M"),
-    }}))["createCampaign"]  # fmt: skip
-    ok(gql(journeys, workspace_id, PUBLISH, {"id": created["id"]}))
+    campaign = launched(journeys, workspace_id, template, segment, "at ten", localTime=local.strftime("%H:%M"))
     runs = eventually(
-        lambda: len(found := list(db["runs"].find({"journey_id": created["id"], "status": "waiting"}))) == 10 and found,
+        lambda: len(found := list(db["runs"].find({"journey_id": campaign, "status": "waiting"}))) == 10 and found,
         timeout=60,
     )
     # Everyone waits for that local time, and nothing is sent before it.
@@ -278,7 +266,7 @@ def test_a_campaign_at_a_local_time_waits_for_that_time_then_sends(journeys, db,
     # Two hours on (the timers moved to now, as the scheduler would find them then): all sent, once.
     past = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
     db["runs"].update_many(
-        {"journey_id": created["id"], "status": "waiting"}, {"$set": {"due_at": past, "wait.due_at": past}}
+        {"journey_id": campaign, "status": "waiting"}, {"$set": {"due_at": past, "wait.due_at": past}}
     )
     eventually(lambda: len(sink.at("/local")) >= 10, timeout=60)
     assert Counter(r.body["personId"] for r in sink.at("/local")) == Counter(r["person_id"] for r in runs)
