@@ -72,8 +72,18 @@ class ChdbDriver:
             try:
                 result = self._session.query(sql, "JSONCompact")
             except Exception as exc:  # chDB raises RuntimeError with the server's message
+                self._flush()
                 raise EngineError(str(exc)) from None
         return result.bytes() if result is not None else b""
+
+    def _flush(self) -> None:
+        """chDB keeps what a failed query had written (a timeout's or a memory limit's partial answer)
+        and hands it out in front of the next query's answer, which then is not one JSON document:
+        another caller's query would fail for this one's error. One throwaway query takes it."""
+        try:
+            self._session.query("SELECT 1", "JSONCompact")
+        except Exception:  # the session is unusable; the next query says so itself
+            pass
 
     def close(self) -> None:
         with self._lock:
