@@ -4,6 +4,7 @@ everything that would reach past them is refused with the reason, and nothing is
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import pytest
 import pytest_asyncio
@@ -59,8 +60,35 @@ async def test_the_querys_own_with_and_joins_of_virtual_tables_work(analytics):
 
 async def test_rows_past_the_cap_are_cut_and_said(analytics, monkeypatch):
     monkeypatch.setattr(sql_analysis, "MAX_ROWS", 2)
+    answered = []
+    table = analytics.engine.table
+
+    async def counting(text, seconds):
+        columns, rows = await table(text, seconds)
+        answered.append(len(rows))
+        return columns, rows
+
+    monkeypatch.setattr(analytics.engine, "table", counting)
     out = await analytics.sql_query("a", "SELECT message_id FROM events ORDER BY message_id")
     assert len(out["rows"]) == 2 and out["truncated"] is True
+    # The engine itself stops one row past the cap: a huge answer is never built and shipped.
+    assert answered == [3]
+
+
+async def test_a_query_past_the_time_limit_is_stopped_with_a_clear_error(analytics, monkeypatch):
+    monkeypatch.setattr(sql_analysis, "SECONDS", 1)
+    heavy = (
+        "SELECT sum(cityHash64(a, b)) FROM (SELECT arrayJoin(range(40000)) AS a) AS x "
+        "CROSS JOIN (SELECT arrayJoin(range(40000)) AS b) AS y"
+    )
+    started = time.monotonic()
+    with pytest.raises(InvalidInput) as caught:
+        await analytics.sql_query("a", heavy)
+    assert caught.value.field == "sql" and "TIMEOUT_EXCEEDED" in caught.value.message, caught.value.message
+    assert time.monotonic() - started < 30
+    # The next query, anyone's, answers as usual: the engine kept the stopped query's partial answer
+    # and handed it out in front of the next one's until the driver flushed it.
+    assert (await analytics.sql_query("a", "SELECT 1 AS one"))["rows"] == [[1]]
 
 
 REFUSED = [

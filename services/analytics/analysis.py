@@ -228,7 +228,7 @@ class Analytics:
         with QUERY_SECONDS.labels("sql").time():
             try:
                 columns, rows = await self.engine.table(
-                    sql_analysis.wrapped(self.db, workspace, checked), sql_analysis.SECONDS
+                    sql_analysis.wrapped(self.db, workspace, checked, sql_analysis.MAX_ROWS), sql_analysis.SECONDS
                 )
             except EngineUnavailable:
                 raise

@@ -125,7 +125,7 @@ def virtual_tables(db: str, workspace: str) -> str:
     )
 
 
-def wrapped(db: str, workspace: str, checked: Checked, max_rows: int = MAX_ROWS) -> str:
+def wrapped(db: str, workspace: str, checked: Checked, max_rows: int) -> str:
     """The query as it runs: the virtual tables in front, the operator's query as a subquery, one row past the cap
     (so the answer can say it was cut)."""
     return f"{virtual_tables(db, workspace)}\nSELECT * FROM (\n{checked.text}\n) LIMIT {max_rows + 1}"
