@@ -106,7 +106,11 @@ class FunnelInput:
     window_seconds: int = 14 * 86400
     timezone: str = "UTC"
     exclusions: list[FunnelExclusionInput] | None = None
-    hold_constant: str | None = strawberry.field(default=None, description="An event property every step shares.")
+    hold_constant: str | None = strawberry.field(
+        default=None,
+        description="A property every step shares: an event's own, else that key of its products[] items "
+        "(an order carries each of its products).",
+    )
     breakdown: BreakdownInput | None = None
     attribution: str = strawberry.field(
         default="first", description="The breakdown value of: first (the entry), last (furthest step) or step"
@@ -688,10 +692,16 @@ def camel_keys(value):
 
 @strawberry.input
 class DashboardTileInput:
-    kind: str = strawberry.field(
-        description="trends, funnel, retention, paths, lifecycle, stickiness, distribution or interval"
+    kind: str | None = strawberry.field(
+        default=None,
+        description="trends, funnel, retention, paths, lifecycle, stickiness, distribution, interval or aarrr",
     )
-    query: JSON = strawberry.field(description="The model's input as for its own field (e.g. TrendsInput).")
+    query: JSON | None = strawberry.field(
+        default=None, description="The model's input as for its own field (e.g. TrendsInput)."
+    )
+    insight_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Show a saved insight instead of a query of the tile's own (kept in step with it)."
+    )
     title: str = ""
 
 
@@ -700,6 +710,7 @@ class DashboardTile:
     title: str
     kind: str
     query: JSON
+    insight_id: strawberry.ID | None = None
 
     @strawberry.field(description="The tile computed now (tiles of one dashboard are computed side by side).")
     async def result(self, info: strawberry.Info) -> JSON:
@@ -719,8 +730,47 @@ class Dashboard:
     updated_at: dt.datetime
 
 
+@strawberry.type(description="A model and its query, saved on its own; dashboards may show it as a tile.")
+class SavedInsight:
+    id: strawberry.ID
+    name: str
+    description: str
+    kind: str
+    query: JSON
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    @strawberry.field(description="The insight computed now (cached until the workspace's data changes).")
+    async def result(self, info: strawberry.Info) -> JSON:
+        workspace = workspace_of(info)
+        found = await info.context["analytics"].tile(
+            workspace, self.kind, json.dumps(self.query), info.context["marks"]
+        )
+        return camel_keys(found)
+
+
+def _insight(doc: dict) -> SavedInsight:
+    return SavedInsight(
+        id=strawberry.ID(doc["_id"]),
+        name=doc["name"],
+        description=doc.get("description", ""),
+        kind=doc["kind"],
+        query=json.loads(doc["query"]),
+        created_at=doc["created_at"],
+        updated_at=doc["updated_at"],
+    )
+
+
 def _dashboard(doc: dict) -> Dashboard:
-    tiles = [DashboardTile(title=t["title"], kind=t["kind"], query=json.loads(t["query"])) for t in doc["tiles"]]
+    tiles = [
+        DashboardTile(
+            title=t["title"],
+            kind=t["kind"],
+            query=json.loads(t["query"]),
+            insight_id=strawberry.ID(t["insight_id"]) if t.get("insight_id") else None,
+        )
+        for t in doc["tiles"]
+    ]
     return Dashboard(
         id=strawberry.ID(doc["_id"]),
         name=doc["name"],
@@ -837,6 +887,16 @@ class Query:
         workspace = workspace_of(info)
         return _dashboard(await info.context["dashboards"].get(workspace, str(id)))
 
+    @strawberry.field(description="The workspace's saved insights.")
+    async def saved_insights(self, info: strawberry.Info) -> list[SavedInsight]:
+        workspace = workspace_of(info)
+        return [_insight(d) for d in await info.context["dashboards"].insights.list(workspace)]
+
+    @strawberry.field
+    async def saved_insight(self, info: strawberry.Info, id: strawberry.ID) -> SavedInsight:
+        workspace = workspace_of(info)
+        return _insight(await info.context["dashboards"].insights.get(workspace, str(id)))
+
     @strawberry.field(description="Acquisition, activation, retention, revenue and referral, beside the period before.")
     async def aarrr(self, info: strawberry.Info, input: AarrrInput) -> Aarrr:
         workspace = workspace_of(info)
@@ -919,6 +979,36 @@ class Mutation:
     async def delete_dashboard(self, info: strawberry.Info, id: strawberry.ID) -> bool:
         workspace = workspace_of(info)
         return await info.context["dashboards"].delete(workspace, str(id))
+
+    @strawberry.mutation(description="Save a model and its query as an insight (the query is checked when saved).")
+    async def save_insight(
+        self, info: strawberry.Info, name: str, kind: str, query: JSON, description: str | None = None
+    ) -> SavedInsight:
+        workspace = workspace_of(info)
+        doc = await info.context["dashboards"].insights.create(
+            workspace, name, kind, query, description, info.context["clock"].now()
+        )
+        return _insight(doc)
+
+    @strawberry.mutation(description="Rename, describe or change the query of a saved insight (its kind stays).")
+    async def update_insight(
+        self,
+        info: strawberry.Info,
+        id: strawberry.ID,
+        name: str | None = None,
+        description: str | None = None,
+        query: JSON | None = None,
+    ) -> SavedInsight:
+        workspace = workspace_of(info)
+        doc = await info.context["dashboards"].insights.update(
+            workspace, str(id), name, description, query, info.context["clock"].now()
+        )
+        return _insight(doc)
+
+    @strawberry.mutation(description="Delete a saved insight; the dashboards that showed it leave its tile out.")
+    async def delete_insight(self, info: strawberry.Info, id: strawberry.ID) -> bool:
+        workspace = workspace_of(info)
+        return await info.context["dashboards"].insights.delete(workspace, str(id))
 
     @strawberry.mutation(description="Set what a message costs per channel (replaces the list; admin).")
     async def set_message_costs(self, info: strawberry.Info, costs: list[MessageCostInput]) -> list[MessageCost]:
