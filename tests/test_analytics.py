@@ -352,10 +352,22 @@ def test_a_merge_shows_at_query_time_and_campaign_statuses_are_counted(suite, wo
             Topics.MESSAGES_STATUS,
             "p",
             messaging_events.MessageStatus(
-                workspace_id=ws, message_id=m, person_id=f"p@{ws}", status=s, campaign_id=campaign, at=to_timestamp(at)
+                workspace_id=ws,
+                message_id=m,
+                person_id=f"p@{ws}",
+                status=s,
+                campaign_id=campaign,
+                at=to_timestamp(at),
+                channel=c,
             ),
         )
-        for m, s in (("m1", "sent"), ("m1", "delivered"), ("m1", "delivered"), ("m2", "sent"), ("m2", "failed"))
+        for m, s, c in (
+            ("m1", "sent", "sms"),
+            ("m1", "delivered", "sms"),
+            ("m1", "delivered", "sms"),
+            ("m2", "sent", "push"),
+            ("m2", "failed", "push"),
+        )
     ]
     # m3 went to a recipient who ordered within the 7 days; engagement events come as messaging emits them.
     statuses.append(
@@ -369,10 +381,19 @@ def test_a_merge_shows_at_query_time_and_campaign_statuses_are_counted(suite, wo
                 status="sent",
                 campaign_id=campaign,
                 at=to_timestamp(at),
+                channel="email",
             ),
         )
     )
     produce(suite, statuses)
+    # Prices for two of the three channels: push is unpriced (counted at 0 and said so).
+    costs = [{"channel": "sms", "cost": 0.05}, {"channel": "email", "cost": 0.01}]
+    data(
+        suite,
+        ws,
+        "mutation($c: [AnalyticsMessageCostInput!]!) { setMessageCosts(costs: $c) { channel } }",
+        {"c": costs},
+    )
     engagement = {"campaign_id": campaign, "message_id": "m3"}
     produce(
         suite,
@@ -398,7 +419,8 @@ def test_a_merge_shows_at_query_time_and_campaign_statuses_are_counted(suite, wo
     ]
     eventually(lambda: data(suite, ws, query, {"c": campaign})["campaignStatuses"] == expected, timeout=30)
     query = """query($i: AnalyticsCampaignFunnelInput!) { campaignFunnel(input: $i) {
-      sent delivered opened clicked convertedPersons conversions revenue } }"""
+      sent delivered opened clicked convertedPersons conversions revenue
+      messages { channel messages cost priced } cost costPerConverted returnOnSpend } }"""
     funnel = eventually(
         lambda: (
             (f := data(suite, ws, query, {"i": {"campaignId": campaign}})["campaignFunnel"])
@@ -408,6 +430,15 @@ def test_a_merge_shows_at_query_time_and_campaign_statuses_are_counted(suite, wo
         timeout=30,
     )
     # m1 delivered, m2 failed, m3 opened and clicked; p (m1, m2) and buyer each ordered within the window.
+    cost = funnel.pop("cost")
+    assert cost == pytest.approx(0.06)
+    assert funnel.pop("costPerConverted") == pytest.approx(0.03)
+    assert funnel.pop("returnOnSpend") == pytest.approx((45.0 - 0.06) / 0.06)
+    assert funnel.pop("messages") == [
+        {"channel": "email", "messages": 1, "cost": 0.01, "priced": True},
+        {"channel": "push", "messages": 1, "cost": 0.0, "priced": False},
+        {"channel": "sms", "messages": 1, "cost": 0.05, "priced": True},
+    ]
     assert funnel == {
         "sent": 3,
         "delivered": 2,

@@ -161,8 +161,9 @@ class Analytics:
 
     async def campaign_funnel(self, workspace: str, doc: dict) -> dict:
         query = campaigns.parse(doc)
+        prices = await self.costs.prices(workspace) if self.costs is not None else {}
         with QUERY_SECONDS.labels("campaign").time():
-            return await campaigns.run(self.engine, self.db, workspace, query)
+            return await campaigns.run(self.engine, self.db, workspace, query, prices)
 
     async def journey_evaluation(self, workspace: str, doc: dict) -> dict:
         query = journeys.parse(doc)

@@ -1,4 +1,5 @@
-"""What a message costs per channel, per workspace: the price side of a journey's ROI.
+"""What a message costs per channel, per workspace: the price side of a journey's ROI and of a
+campaign's return on spend.
 
 `analytics_settings`: {_id: workspace, message_costs: [{channel, cost}], updated_at}. Channels are
 kept as values in a list, never as field names, so a channel name can not become an operator.
@@ -53,3 +54,13 @@ class CostStore:
             {"_id": workspace}, {"$set": {"message_costs": checked, "updated_at": now}}, upsert=True
         )
         return checked
+
+
+def priced(by_channel: dict[str, int], prices: dict[str, float]) -> tuple[list[dict], float]:
+    """Messages per channel at the workspace's prices: ([{channel, messages, cost, priced}], total cost);
+    a channel with no price counts at 0 and says so."""
+    lines = [
+        {"channel": c, "messages": n, "cost": n * prices.get(c, 0.0), "priced": c in prices}
+        for c, n in sorted(by_channel.items())
+    ]
+    return lines, sum(line["cost"] for line in lines)

@@ -439,6 +439,14 @@ class CampaignFunnelInput:
     join_event: str = "Signed Up"
 
 
+@strawberry.type(name="AnalyticsChannelCost")
+class ChannelCost:
+    channel: str
+    messages: int
+    cost: float
+    priced: bool = strawberry.field(description="false: no price is set for the channel (counted at 0)")
+
+
 @strawberry.type(name="AnalyticsCampaignFunnel")
 class CampaignFunnel:
     campaign_id: str
@@ -452,6 +460,12 @@ class CampaignFunnel:
     conversions: int
     revenue: float
     statuses: list[StatusCount]
+    messages: list[ChannelCost] = strawberry.field(description="Messages sent per channel at the workspace's prices.")
+    cost: float
+    cost_per_converted: float | None
+    return_on_spend: float | None = strawberry.field(
+        description="(revenue - cost) / cost: attributed to the campaign (a plain send has no holdout)."
+    )
 
 
 @strawberry.input(name="AnalyticsArmWeightInput")
@@ -571,14 +585,6 @@ class ExperimentResult:
     comparisons: list[ExperimentComparison]
     holdout: ExperimentComparison | None
     winner: str | None
-
-
-@strawberry.type(name="AnalyticsChannelCost")
-class ChannelCost:
-    channel: str
-    messages: int
-    cost: float
-    priced: bool = strawberry.field(description="false: no price is set for the channel (counted at 0)")
 
 
 @strawberry.type(
@@ -854,7 +860,13 @@ class Query:
     async def campaign_funnel(self, info: strawberry.Info, input: CampaignFunnelInput) -> CampaignFunnel:
         workspace = workspace_of(info)
         found = await info.context["analytics"].campaign_funnel(workspace, plain(input))
-        return CampaignFunnel(**{**found, "statuses": [StatusCount(**s) for s in found["statuses"]]})
+        return CampaignFunnel(
+            **{
+                **found,
+                "statuses": [StatusCount(**s) for s in found["statuses"]],
+                "messages": [ChannelCost(**m) for m in found["messages"]],
+            }
+        )
 
     @strawberry.field(
         description="A journey's runs per version, step and variant, its response funnel, experiment and ROI."

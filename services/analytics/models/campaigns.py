@@ -2,6 +2,10 @@
 then visited (a page or screen view, an app open), joined (signed up) and did the conversion event
 (an order, by default) within a window after their first message.
 
+Its cost: the messages sent per channel at the workspace's prices (costs.py), per converted
+recipient, and the return on spend, (revenue - cost) / cost. Plain sends have no holdout, so this
+return is attributed, not incremental: a journey's evaluation measures the incremental one.
+
 Sent and delivered come from message statuses (messages.status); delivered, opened and clicked
 also from the engagement events messaging puts on the event stream (Message Delivered/Opened/
 Clicked, with message_id and campaign_id properties); conversions from the recipients' events.
@@ -12,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.analytics import sql
+from services.analytics.costs import priced
 from services.analytics.models import common
 from services.analytics.models.common import EPOCH, FOREVER
 from services.analytics.store import overrides_sql
@@ -58,6 +63,15 @@ def render_statuses(db: str, workspace: str, query: CampaignQuery) -> str:
         f"SELECT status, uniqExact(message_id) FROM {db}.message_statuses FINAL "
         f"WHERE workspace = {sql.string(workspace)} AND campaign_id = {sql.string(query.campaign_id)} "
         "GROUP BY status ORDER BY status"
+    )
+
+
+def render_channels(db: str, workspace: str, query: CampaignQuery) -> str:
+    """Rows of (channel, messages sent)."""
+    return (
+        f"SELECT channel, uniqExact(message_id) FROM {db}.message_statuses FINAL "
+        f"WHERE workspace = {sql.string(workspace)} AND campaign_id = {sql.string(query.campaign_id)} "
+        f"AND status IN {sql.strings(SENT)} GROUP BY channel ORDER BY channel"
     )
 
 
@@ -108,7 +122,14 @@ def render_conversions(db: str, workspace: str, query: CampaignQuery) -> str:
     )
 
 
-def shape(query: CampaignQuery, statuses: list[list], messages: list[list], conversions: list[list]) -> dict:
+def shape(
+    query: CampaignQuery,
+    statuses: list[list],
+    messages: list[list],
+    conversions: list[list],
+    channels: list[list] = (),
+    prices: dict[str, float] | None = None,
+) -> dict:
     ids = {stage: set(found) for stage, found in messages}
     delivered = ids.get("delivered", set())
     opened = ids.get("opened", set())
@@ -116,6 +137,8 @@ def shape(query: CampaignQuery, statuses: list[list], messages: list[list], conv
     # Each stage implies the ones before it (a click proves the open, an open the delivery).
     sent = ids.get("sent", set()) | delivered | opened | clicked
     visited, joined, converted, conversions_n, revenue = conversions[0] if conversions else (0, 0, 0, 0, 0.0)
+    revenue = float(revenue or 0.0)
+    by_channel, cost = priced({c: int(n) for c, n in channels}, prices or {})
     return {
         "campaign_id": query.campaign_id,
         "sent": len(sent),
@@ -126,15 +149,21 @@ def shape(query: CampaignQuery, statuses: list[list], messages: list[list], conv
         "joined": int(joined),
         "converted_persons": int(converted),
         "conversions": int(conversions_n),
-        "revenue": float(revenue or 0.0),
+        "revenue": revenue,
         "statuses": [{"status": s, "messages": int(n)} for s, n in statuses],
+        "messages": by_channel,
+        "cost": cost,
+        "cost_per_converted": cost / int(converted) if int(converted) else None,
+        "return_on_spend": (revenue - cost) / cost if cost > 0 else None,
     }
 
 
-async def run(engine, db: str, workspace: str, query: CampaignQuery) -> dict:
+async def run(engine, db: str, workspace: str, query: CampaignQuery, prices: dict[str, float] | None = None) -> dict:
     return shape(
         query,
         await engine.rows(render_statuses(db, workspace, query)),
         await engine.rows(render_messages(db, workspace, query)),
         await engine.rows(render_conversions(db, workspace, query)),
+        await engine.rows(render_channels(db, workspace, query)),
+        prices,
     )

@@ -24,6 +24,7 @@ import math
 from dataclasses import dataclass
 
 from services.analytics import sql
+from services.analytics.costs import priced
 from services.analytics.models import campaigns, common
 from services.analytics.store import overrides_sql
 from services.kit import experiment_stats as stats
@@ -363,7 +364,7 @@ def funnel(messages: list[list], orders: list[list]) -> tuple[list[dict], dict[s
 
 def roi(by_version: list[dict], by_channel: dict[str, int], prices: dict[str, float]) -> dict:
     """Cost of the messages sent and ROI: (treated goal value - holdout value per run x treated runs) / cost."""
-    cost = sum(n * prices.get(c, 0.0) for c, n in by_channel.items())
+    messages, cost = priced(by_channel, prices)
     treated = [r for r in by_version if r["variant"] != HOLDOUT]
     held = [r for r in by_version if r["variant"] == HOLDOUT]
     treated_n = sum(r["entered"] for r in treated)
@@ -372,10 +373,7 @@ def roi(by_version: list[dict], by_channel: dict[str, int], prices: dict[str, fl
     scaled = sum(r["conversion_value"] for r in held) / held_n * treated_n if held_n else None
     incremental = treated_value - scaled if scaled is not None else None
     return {
-        "messages": [
-            {"channel": c, "messages": n, "cost": n * prices.get(c, 0.0), "priced": c in prices}
-            for c, n in sorted(by_channel.items())
-        ],
+        "messages": messages,
         "cost": cost,
         "treated_value": treated_value,
         "holdout_value_scaled": scaled,
