@@ -1,6 +1,6 @@
 """The pure-Python funnel walker: the oracle the engine's funnel SQL (services/analytics/models/funnels.py)
 is compared with. It reads one sorted sequence per person of (ms, step mask, exclusion mask, breakdown
-value, held value) rows, the shape the service computed in Python before the funnel moved into the engine.
+value, held value or values) rows, the shape the service computed in Python before the funnel moved into the engine.
 """
 
 from __future__ import annotations
@@ -18,8 +18,15 @@ def held_sequences(query: FunnelQuery, seq: list) -> list[list]:
     and in a strict funnel the other events), which count whatever value they carry."""
     if not query.hold_constant:
         return [seq]
-    values = sorted({row[4] for row in seq if row[1] and row[4] != ""})
-    return [[row for row in seq if row[4] == v or not row[1]] for v in values]
+    values = sorted({v for row in seq if row[1] for v in _held(row[4])})
+    return [[row for row in seq if v in _held(row[4]) or not row[1]] for v in values]
+
+
+def _held(value) -> tuple:
+    """A row's held values: one text (a property), or a tuple of them (an order's items)."""
+    if isinstance(value, str):
+        return (value,) if value else ()
+    return tuple(value)
 
 
 @dataclass

@@ -61,7 +61,9 @@ def on_engine(engine: Engine, q: funnels.FunnelQuery, persons: dict[str, list[tu
     for person, items in persons.items():
         for i, (ms, mask, excl, value, held) in enumerate(items):
             names = [c for k, c in enumerate("ABC") if mask & (1 << k)] + (["X"] if excl else [])
-            props = {k: v for k, v in (("channel", value), ("sku", held)) if v}
+            props = {k: v for k, v in (("channel", value), ("sku", held)) if v and isinstance(v, str)}
+            # A tuple of skus is an order's products[] items.
+            items = [json.dumps({"sku": v}) for v in held] if isinstance(held, tuple) else []
             for name in names or ["Other"]:
                 at = dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
                 rows.append(
@@ -74,7 +76,7 @@ def on_engine(engine: Engine, q: funnels.FunnelQuery, persons: dict[str, list[tu
                         "name": "",
                         "ts": sql.stamp(at),
                         "properties": json.dumps(props),
-                        "products": [],
+                        "products": items,
                         "version": 1,
                     }
                 )
@@ -165,6 +167,30 @@ def test_conversion_by_local_day_of_entry(engine):
     assert funnel_oracle.dropped_at(best, 1) == dropped
 
 
+def test_a_product_held_constant_from_its_view_to_the_order_that_includes_it(engine):
+    """View (sku property) -> add (sku property) -> order (skus of its products[] items)."""
+    q = query(hold_constant="sku")
+    rows = {
+        # Viewed 1 and 2, added 2, ordered 1 alone: 2 stops at the add, 1 was never added.
+        "p1": [
+            (T0, 1, 0, "", "1"),
+            (T0 + MIN, 1, 0, "", "2"),
+            (T0 + 2 * MIN, 2, 0, "", "2"),
+            (T0 + 3 * MIN, 4, 0, "", ("1",)),
+        ],
+        # Viewed and added 3, ordered 4 and 3: converted on 3.
+        "p2": [(T0, 1, 0, "", "3"), (T0 + MIN, 2, 0, "", "3"), (T0 + 2 * MIN, 4, 0, "", ("4", "3"))],
+        # Viewed 5, added 6, ordered 5 and 6: no one product went through every step.
+        "p3": [(T0, 1, 0, "", "5"), (T0 + MIN, 2, 0, "", "6"), (T0 + 2 * MIN, 4, 0, "", ("5", "6"))],
+    }
+    result, dropped = on_engine(engine, q, rows, drop_step=2)
+    (found,) = result["results"]
+    assert [s["count"] for s in found["steps"]] == [3, 2, 1]
+    assert dropped == ["p1"]
+    best = funnel_oracle.outcomes(q, list(rows.items()), NOW)
+    assert result == funnel_oracle.shape(q, best, NOW)
+
+
 @pytest.mark.parametrize(
     ("attribution", "expected"),
     [
@@ -196,7 +222,9 @@ event_st = st.tuples(
     # Whole 10 minutes over two days: ties (same instant, a gap exactly at a bound) come up often.
     st.integers(0, 2 * 24 * 6).map(lambda k: k * 10),
     st.sampled_from(["", "ads", "mail"]),
-    st.sampled_from(["", "1", "2"]),
+    # The held sku: an event's own property (text), or the items of its products[] (a tuple; an
+    # order of two products carries both).
+    st.sampled_from(["", "1", "2", ("1",), ("2", "1"), ("2", "2")]),
 )
 funnel_st = st.fixed_dictionaries(
     {
@@ -224,6 +252,13 @@ def rounded(value):
     if isinstance(value, list):
         return [rounded(v) for v in value]
     return value
+
+
+def held_values(held) -> tuple:
+    """What the engine holds an event by: its own sku, else its items' distinct skus in order."""
+    if isinstance(held, str):
+        return (held,) if held else ()
+    return tuple(dict.fromkeys(held))
 
 
 # CDP_TEST_FUNNEL_EXAMPLES=1000 for a longer search (about 2.5 minutes).
@@ -254,7 +289,7 @@ def test_every_feature_equals_the_python_walker_on_generated_logs(engine, log, d
         mask = sum(1 << k for k, s in enumerate(names) if s == event)
         excl = 1 if event == "X" and q.exclusions else 0
         persons.setdefault(person, []).append(
-            (ms, mask, excl, value if q.breakdown else "", held if q.hold_constant else "")
+            (ms, mask, excl, value if q.breakdown else "", held_values(held) if q.hold_constant else ())
         )
     # Events of the same millisecond: the engine orders them by the whole row, so does the oracle.
     ordered = {p: sorted(rows) for p, rows in persons.items()}
@@ -264,7 +299,8 @@ def test_every_feature_equals_the_python_walker_on_generated_logs(engine, log, d
     ws = f"f{next(_workspaces)}"
     rows = []
     for i, (person, event, minute, value, held) in enumerate(log):
-        props = {k: v for k, v in (("channel", value), ("sku", held)) if v}
+        props = {k: v for k, v in (("channel", value), ("sku", held)) if v and isinstance(v, str)}
+        items = [json.dumps({"sku": v, "price": 1}) for v in held] if isinstance(held, tuple) else []
         at = BASE + dt.timedelta(minutes=minute)
         rows.append(
             {
@@ -276,7 +312,7 @@ def test_every_feature_equals_the_python_walker_on_generated_logs(engine, log, d
                 "name": "",
                 "ts": sql.stamp(at),
                 "properties": json.dumps(props),
-                "products": [],
+                "products": items,
                 "version": 1,
             }
         )

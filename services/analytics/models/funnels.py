@@ -129,14 +129,14 @@ def _step(doc: dict, i: int) -> Step:
 
 
 def _sequences(db: str, workspace: str, query: FunnelQuery) -> str:
-    """person -> every relevant event of theirs, sorted: [(ms, mask, excl, value, held), ...]."""
+    """person -> every relevant event of theirs, sorted: [(ms, mask, excl, value, [held values]), ...]."""
     rng = query.range
     end = rng.end + dt.timedelta(seconds=query.window_seconds)
     names = None if query.order == "strict" else [s.event for s in query.steps] + [e.event for e in query.exclusions]
     source = common.events_source(db, workspace, rng.start, end, names)
     mask = " + ".join(f"if({s.condition()}, {1 << i}, 0)" for i, s in enumerate(query.steps))
     excl = " + ".join(f"if({e.condition()}, {1 << i}, 0)" for i, e in enumerate(query.exclusions)) or "0"
-    held = sql.json_text("s.properties", query.hold_constant) if query.hold_constant else "''"
+    held = _held_values(query.hold_constant) if query.hold_constant else "CAST([], 'Array(String)')"
     bd = query.breakdown
     value = bd.value_sql() if bd else "''"
     joins = bd.joins(db, workspace) if bd else ""
@@ -153,6 +153,15 @@ def _sequences(db: str, workspace: str, query: FunnelQuery) -> str:
         "SELECT person, arraySort(groupArray((ms, mask, excl, value, held))) AS seq "
         f"FROM ({inner}) WHERE {keep} GROUP BY person"
     )
+
+
+def _held_values(key: str) -> str:
+    """The values of the held property an event carries: its own property when it has one, else
+    that key of each item of its products[] (so "product_id" follows one product from Product
+    Viewed, which names it, to the Order Completed whose items include it)."""
+    own = sql.json_text("s.properties", key)
+    items = f"arrayDistinct(arrayFilter(v -> v != '', arrayMap(i -> {sql.json_text('i', key)}, s.products)))"
+    return f"if({own} != '', [{own}], {items})"
 
 
 def _by_length(rows: str, columns: str, seq: str) -> str:
@@ -325,11 +334,12 @@ def persons_sql(db: str, workspace: str, query: FunnelQuery) -> str:
     """Rows of (person, steps reached, [ms of each], attributed breakdown value) for persons who entered."""
     sequences = _sequences(db, workspace, query)
     if query.hold_constant:
-        # One walk per value of the held property: the steps that carry it, plus every row that is no
-        # step (exclusions; in a strict funnel the other events), which counts whatever value it carries.
+        # One walk per value of the held property: the steps that carry it (an order may carry several,
+        # one per item), plus every row that is no step (exclusions; in a strict funnel the other
+        # events), which counts whatever value it carries.
         held = (
-            f"SELECT person, held, arrayFilter(x -> x.5 = held OR x.2 = 0, seq) AS hseq FROM ({sequences}) "
-            "ARRAY JOIN arrayDistinct(arrayFilter(v -> v != '', arrayMap(x -> if(x.2 != 0, x.5, ''), seq))) AS held"
+            f"SELECT person, held, arrayFilter(x -> has(x.5, held) OR x.2 = 0, seq) AS hseq FROM ({sequences}) "
+            "ARRAY JOIN arrayDistinct(arrayFlatten(arrayMap(x -> if(x.2 != 0, x.5, []), seq))) AS held"
         )
     else:
         held = f"SELECT person, '' AS held, seq AS hseq FROM ({sequences})"
