@@ -1,5 +1,6 @@
-"""Kafka workers of analytics: events.resolved, messages.status and journey.steps into the engine in micro-batches;
-identity announcements (merge, unmerge, forget) into the person overrides and erasure."""
+"""Kafka workers of analytics: events.resolved, messages.status, journey.steps and profile.changed (computed
+traits and tags, for breakdowns) into the engine in micro-batches; identity announcements (merge, unmerge,
+forget) into the person overrides and erasure."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import time
 from cdp.identity.v1 import events_pb2 as identity_events
 from cdp.journey.v1 import journey_pb2
 from cdp.messaging.v1 import events_pb2 as messaging_events
+from cdp.profile.v1 import events_pb2 as profile_events
 from services.analytics import rows as row_of
 from services.analytics.store import AnalyticsStore
 from services.kit.kafka import Consumer, Subscription, Topics, identity_consumer
@@ -50,6 +52,13 @@ class Ingest:
     async def step(self, key: str, message: journey_pb2.RunStepped) -> None:
         await self.steps([(key, message)])
 
+    async def profiles(self, items: list[tuple[str, profile_events.ProfileChanged]]) -> None:
+        rows = [r for _, m in items for r in row_of.profile_rows(m)]
+        await self.store.insert_persons_rows("person_traits", rows)
+
+    async def profile(self, key: str, message: profile_events.ProfileChanged) -> None:
+        await self.profiles([(key, message)])
+
     def consumer(self, bootstrap: str, rows: int, linger: float) -> Consumer:
         # Micro-batches of up to `rows` records or `linger` seconds, every partition's in one insert.
         # Offsets are committed only after the batch handler returned, so after its insert; a crash
@@ -61,6 +70,7 @@ class Ingest:
                 Subscription(Topics.EVENTS_RESOLVED, identity_events.ResolvedEvent, self.event, self.events, True),
                 Subscription(Topics.MESSAGES_STATUS, messaging_events.MessageStatus, self.status, self.statuses, True),
                 Subscription(Topics.JOURNEY_STEPS, journey_pb2.RunStepped, self.step, self.steps, True),
+                Subscription(Topics.PROFILE_CHANGED, profile_events.ProfileChanged, self.profile, self.profiles, True),
             ],
             max_poll_records=rows,
             linger=linger,
