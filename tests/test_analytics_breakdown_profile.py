@@ -10,9 +10,10 @@ import datetime as dt
 import pytest
 import pytest_asyncio
 
+from cdp.identity.v1 import events_pb2 as identity_events
 from cdp.profile.v1 import events_pb2 as profile_events
 from services.kit.errors import InvalidInput
-from services.kit.protos import to_timestamp, to_value
+from services.kit.protos import to_struct, to_timestamp, to_value
 from tests.analytics_support import loaded, track
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -35,6 +36,14 @@ def flag(value: str = "true") -> dict:
     return {"value": value, "confidence": 1.0, "source": "own", "assigned_at": DAY.isoformat(), "expires_at": None}
 
 
+def identify(person: str, traits: dict):
+    raw = identity_events.RawEvent(
+        workspace_id="w", message_id=f"id-{person}", type="identify", user_id=person, traits=to_struct(traits),
+        timestamp=to_timestamp(DAY), received_at=to_timestamp(DAY),
+    )  # fmt: skip
+    return ("", identity_events.ResolvedEvent(event=raw, person_id=person, uid=1))
+
+
 # Views: p1 2, p2 1, p3 4, p4 1, p5 1. Views -> Orders funnel: p1, p3 and p4 order after viewing.
 EVENTS = [
     *(track("w", "p1", "View", DAY + dt.timedelta(minutes=m)) for m in (1, 2)),
@@ -43,6 +52,8 @@ EVENTS = [
     track("w", "p4", "View", DAY + dt.timedelta(minutes=1)),
     track("w", "p5", "View", DAY + dt.timedelta(minutes=1)),
     *(track("w", p, "Order", DAY + dt.timedelta(minutes=30)) for p in ("p1", "p3", "p4")),
+    # An identify trait named like profile's paths is not taken for one (p5 stays without a count).
+    identify("p5", {"computed.order_count": 99, "tags.vip": "true", "tier": "gold"}),
 ]
 # order_count: p1 1 then 2 (the latest counts), p2 2, p3 1, p4 5, p5 never announced ('').
 # Tag vip: p1 and p2 ("true"), p3 tagged then removed (''), p4 "gold" (an enumerated tag's value).
@@ -87,6 +98,7 @@ async def test_announcements_are_stored_once_per_cause_and_path_with_the_value_a
         ("p3", "tags.vip", ""),  # removed: the latest value is empty
         ("p4", "computed.order_count", "5"),  # numbers arrive as doubles; 5, not 5.0
         ("p4", "tags.vip", "gold"),
+        ("p5", "tier", "gold"),
         ("q1", "computed.order_count", "9"),
     ]  # traits.* is not taken from profile.changed (identify events carry it)
 

@@ -17,6 +17,9 @@ from services.kit.protos import from_struct, from_timestamp, from_value
 # Event names of the non-track calls (a track's own name can never start with "$" in practice;
 # the names say where a row came from when a funnel or path shows it).
 TYPE_EVENTS = {"page": "$page", "screen": "$screen", "identify": "$identify", "alias": "$alias", "group": "$group"}
+# The profile.changed paths kept as person traits: what only profile knows. Identify traits ("traits.")
+# arrive with their identify events already (event_rows).
+PROFILE_PATHS = ("computed.", "tags.")
 
 
 def _json(value) -> str:
@@ -72,6 +75,9 @@ def event_rows(message: identity_events.ResolvedEvent) -> tuple[list[dict], list
             "message_id": event.message_id,
         }
         for key, value in from_struct(event.traits).items()
+        # computed.* and tags.* are profile's to announce (profile_rows): an identify trait so named
+        # (profile drops dotted keys) must not pass for one.
+        if not key.startswith(PROFILE_PATHS)
     ]
     return [row], traits
 
@@ -117,11 +123,6 @@ def step_row(message: journey_pb2.RunStepped) -> dict | None:
         "value": message.value,
         "visited": list(message.visited),
     }
-
-
-# The profile.changed paths kept as person traits: what only profile knows. Identify traits ("traits.")
-# arrive with their identify events already (event_rows).
-PROFILE_PATHS = ("computed.", "tags.")
 
 
 def _profile_value(path: str, after) -> str:
