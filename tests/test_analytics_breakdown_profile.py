@@ -55,11 +55,12 @@ EVENTS = [
     # An identify trait named like profile's paths is not taken for one (p5 stays without a count).
     identify("p5", {"computed.order_count": 99, "tags.vip": "true", "tier": "gold"}),
 ]
-# order_count: p1 1 then 2 (the latest counts), p2 2, p3 1, p4 5, p5 never announced ('').
+# order_count: p1 1 then 2 at the same time (the latest read counts), p2 2, p3 1, p4 5, p5 never announced ('').
 # Tag vip: p1 and p2 ("true"), p3 tagged then removed (''), p4 "gold" (an enumerated tag's value).
 PROFILES = [
     changed("p1", "m-p1-a", 0, computed__order_count=1, tags__vip=flag()),
-    changed("p1", "m-p1-b", 5, computed__order_count=2, traits__ignored="x"),
+    # The same time, as profile gives every announcement of a batch: the one read later is the latest.
+    changed("p1", "m-p1-b", 0, computed__order_count=2, traits__ignored="x"),
     changed("p2", "m-p2", 0, computed__order_count=2, tags__vip=flag()),
     changed("p3", "m-p3-a", 0, computed__order_count=1, tags__vip=flag()),
     changed("p3", "sweep:tags:p3:2025-03-08", 6, tags__vip=None),
@@ -85,7 +86,7 @@ def lines(result: dict) -> list[tuple[str, list[float]]]:
 
 async def test_announcements_are_stored_once_per_cause_and_path_with_the_value_as_text(analytics):
     rows = await analytics.engine.rows(
-        f"SELECT person_id, key, value FROM {analytics.db}.person_traits FINAL ORDER BY person_id, key, ts"
+        f"SELECT person_id, key, value FROM {analytics.db}.person_traits FINAL ORDER BY person_id, key, ts, seq"
     )
     assert [tuple(r) for r in rows] == [
         ("p1", "computed.order_count", "1"),

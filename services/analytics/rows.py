@@ -138,12 +138,14 @@ def _profile_value(path: str, after) -> str:
     return after if isinstance(after, str) else _json(after)
 
 
-def profile_rows(message: profile_events.ProfileChanged) -> list[dict]:
+def profile_rows(message: profile_events.ProfileChanged, seq: int) -> list[dict]:
     """person_traits rows of a profile.changed announcement's computed traits and tags, one per change.
 
     The message id is the cause and the path: a redelivered announcement replaces its own rows, while
     each path changed by one cause is a row of its own. Announcements carry the time profile applied
-    them, so the latest row is the profile's current value."""
+    them, so the latest row is the profile's current value; profile gives the announcements of one
+    batch the same time, and `seq` (the order ingest read them in, a person's in Kafka's order) says
+    which of those came last."""
     when = from_timestamp(message.at)
     if not message.workspace_id or not message.person_id or when is None:
         return []
@@ -156,6 +158,7 @@ def profile_rows(message: profile_events.ProfileChanged) -> list[dict]:
             "value": _profile_value(change.path, from_value(change.after)),
             "ts": sql.stamp(when),
             "message_id": f"{cause}|{change.path}",
+            "seq": seq,
         }
         for change in message.changes
         if change.path.startswith(PROFILE_PATHS)

@@ -25,6 +25,7 @@ IDENTITY_GROUP = "analytics.identity"
 class Ingest:
     def __init__(self, store: AnalyticsStore) -> None:
         self.store = store
+        self._seq = 0
 
     async def events(self, items: list[tuple[str, identity_events.ResolvedEvent]]) -> None:
         events, traits = [], []
@@ -53,8 +54,14 @@ class Ingest:
         await self.steps([(key, message)])
 
     async def profiles(self, items: list[tuple[str, profile_events.ProfileChanged]]) -> None:
-        rows = [r for _, m in items for r in row_of.profile_rows(m)]
+        rows = [r for _, m in items for r in row_of.profile_rows(m, self._next_seq())]
         await self.store.insert_persons_rows("person_traits", rows)
+
+    def _next_seq(self) -> int:
+        # Increasing in the order records are read (a person's records are read in Kafka's order, so a
+        # redelivered run of them is numbered in order again): nanoseconds, never repeated or going back.
+        self._seq = max(self._seq + 1, time.time_ns())
+        return self._seq
 
     async def profile(self, key: str, message: profile_events.ProfileChanged) -> None:
         await self.profiles([(key, message)])

@@ -139,10 +139,12 @@ def order_amount(column: str = "s.properties") -> str:
 
 def traits_source(db: str, workspace: str, key: str) -> str:
     """person -> the latest value of one trait (over every id merged into the person; trait rows are
-    never squashed, so every merge is joined)."""
+    never squashed, so every merge is joined). Latest is by time, then by the order ingest read
+    announcements of the same time in (schema.py, person_traits.seq)."""
     return (
-        "SELECT person, argMax(value, ts) AS value FROM ("
-        "SELECT if(o.person_id = '', t.person_id, o.person_id) AS person, t.value AS value, t.ts AS ts "
+        "SELECT person, argMax(value, (ts, seq)) AS value FROM ("
+        "SELECT if(o.person_id = '', t.person_id, o.person_id) AS person, t.value AS value, t.ts AS ts, "
+        "t.seq AS seq "
         f"FROM {db}.person_traits AS t FINAL "
         f"LEFT JOIN ({mappings_sql(db, workspace)}) AS o ON o.old_person_id = t.person_id "
         f"WHERE t.workspace = {sql.string(workspace)} AND t.key = {sql.string(key)}) GROUP BY person"
