@@ -139,6 +139,16 @@ async def test_a_funnel_breaks_down_by_a_computed_trait_and_by_a_tag(analytics):
     ]
 
 
+async def test_retention_breaks_down_by_a_tag(analytics):
+    doc = {"start_event": "View", "return_event": "Order", "periods": 2, "breakdown": {"tag": "vip"}, **RANGE}
+    rows = (await analytics.retention("w", doc))["rows"]
+    assert [(r["breakdown_value"], r["size"], r["counts"]) for r in rows] == [
+        ("", 2, [1, 0]),  # p3 (ordered), p5
+        ("gold", 1, [1, 0]),  # p4
+        ("true", 2, [1, 0]),  # p1 (ordered), p2
+    ]
+
+
 class Recording:
     """The engine's query and execute, recorded: to see that a refused query sent nothing."""
 
