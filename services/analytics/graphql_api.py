@@ -47,12 +47,15 @@ class PropertyFilterInput:
 
 
 @strawberry.input(
-    description="Exactly one of property, trait or product (a key of products[] items), top `limit`; or segments "
-    "(ids): each person counts in every listed segment they are in now."
+    description="Exactly one of property, trait, computed (a computed trait of the catalog), tag (a tag's name: its "
+    "value, 'true' for a flag, empty when not tagged) or product (a key of products[] items), top `limit`; or "
+    "segments (ids): each person counts in every listed segment they are in now."
 )
 class BreakdownInput:
     property: str | None = None
     trait: str | None = None
+    computed: str | None = None
+    tag: str | None = None
     product: str | None = None
     segments: list[str] | None = None
     limit: int = 10

@@ -1,4 +1,5 @@
-"""Kafka payloads -> table rows (pure): what ingest writes for an event and for a message status."""
+"""Kafka payloads -> table rows (pure): what ingest writes for an event, a message status, a journey step
+and a profile change."""
 
 from __future__ import annotations
 
@@ -8,13 +9,17 @@ import json
 from cdp.identity.v1 import events_pb2 as identity_events
 from cdp.journey.v1 import journey_pb2
 from cdp.messaging.v1 import events_pb2 as messaging_events
+from cdp.profile.v1 import events_pb2 as profile_events
 from services.analytics import sql
 from services.kit.ecommerce import acquisition_channel
-from services.kit.protos import from_struct, from_timestamp
+from services.kit.protos import from_struct, from_timestamp, from_value
 
 # Event names of the non-track calls (a track's own name can never start with "$" in practice;
 # the names say where a row came from when a funnel or path shows it).
 TYPE_EVENTS = {"page": "$page", "screen": "$screen", "identify": "$identify", "alias": "$alias", "group": "$group"}
+# The profile.changed paths kept as person traits: what only profile knows. Identify traits ("traits.")
+# arrive with their identify events already (event_rows).
+PROFILE_PATHS = ("computed.", "tags.")
 
 
 def _json(value) -> str:
@@ -70,6 +75,9 @@ def event_rows(message: identity_events.ResolvedEvent) -> tuple[list[dict], list
             "message_id": event.message_id,
         }
         for key, value in from_struct(event.traits).items()
+        # computed.* and tags.* are profile's to announce (profile_rows): an identify trait so named
+        # (profile drops dotted keys) must not pass for one.
+        if not key.startswith(PROFILE_PATHS)
     ]
     return [row], traits
 
@@ -115,3 +123,43 @@ def step_row(message: journey_pb2.RunStepped) -> dict | None:
         "value": message.value,
         "visited": list(message.visited),
     }
+
+
+def _profile_value(path: str, after) -> str:
+    """A change's value as the text a breakdown groups by; '' when the field is gone (a removed or
+    expired tag, a cleared trait), so that the person's latest value is empty."""
+    if after is None:
+        return ""
+    if path.startswith("tags."):
+        # A tag is announced as its assignment; its value is 'true' for a flag, else the enum or score.
+        return str(after.get("value") or "") if isinstance(after, dict) else ""
+    if isinstance(after, float) and after.is_integer():
+        after = int(after)  # protobuf Values carry every number as a double: order_count 2, not 2.0
+    return after if isinstance(after, str) else _json(after)
+
+
+def profile_rows(message: profile_events.ProfileChanged, seq: int) -> list[dict]:
+    """person_traits rows of a profile.changed announcement's computed traits and tags, one per change.
+
+    The message id is the cause and the path: a redelivered announcement replaces its own rows, while
+    each path changed by one cause is a row of its own. Announcements carry the time profile applied
+    them, so the latest row is the profile's current value; profile gives the announcements of one
+    batch the same time, and `seq` (the order ingest read them in, a person's in Kafka's order) says
+    which of those came last."""
+    when = from_timestamp(message.at)
+    if not message.workspace_id or not message.person_id or when is None:
+        return []
+    cause = message.cause_message_id or f"at:{_ms(when)}"
+    return [
+        {
+            "workspace": message.workspace_id,
+            "person_id": message.person_id,
+            "key": change.path,
+            "value": _profile_value(change.path, from_value(change.after)),
+            "ts": sql.stamp(when),
+            "message_id": f"{cause}|{change.path}",
+            "seq": seq,
+        }
+        for change in message.changes
+        if change.path.startswith(PROFILE_PATHS)
+    ]

@@ -65,6 +65,9 @@ ORDER BY (workspace, campaign_id, message_id, status)""",
         f"ALTER TABLE {db}.events ADD COLUMN IF NOT EXISTS channel LowCardinality(String)",
         # ... and their device (context.device.id: referral spread's same-device guard; '' on older rows).
         f"ALTER TABLE {db}.events ADD COLUMN IF NOT EXISTS device String",
+        # profile.changed announcements of one profile batch share their time, so a trait's latest row is
+        # the greatest (ts, seq): seq is the order ingest read them in (0 on identify rows and older rows).
+        f"ALTER TABLE {db}.person_traits ADD COLUMN IF NOT EXISTS seq UInt64 DEFAULT 0",
         # Tables made before statuses named their channel.
         f"ALTER TABLE {db}.message_statuses ADD COLUMN IF NOT EXISTS channel LowCardinality(String)",
         # What journey.steps announced of each run: entered, waiting (at node), done or exited (at node),

@@ -1,5 +1,6 @@
-"""Kafka workers of analytics: events.resolved, messages.status and journey.steps into the engine in micro-batches;
-identity announcements (merge, unmerge, forget) into the person overrides and erasure."""
+"""Kafka workers of analytics: events.resolved, messages.status, journey.steps and profile.changed (computed
+traits and tags, for breakdowns) into the engine in micro-batches; identity announcements (merge, unmerge,
+forget) into the person overrides and erasure."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import time
 from cdp.identity.v1 import events_pb2 as identity_events
 from cdp.journey.v1 import journey_pb2
 from cdp.messaging.v1 import events_pb2 as messaging_events
+from cdp.profile.v1 import events_pb2 as profile_events
 from services.analytics import rows as row_of
 from services.analytics.store import AnalyticsStore
 from services.kit.kafka import Consumer, Subscription, Topics, identity_consumer
@@ -23,6 +25,7 @@ IDENTITY_GROUP = "analytics.identity"
 class Ingest:
     def __init__(self, store: AnalyticsStore) -> None:
         self.store = store
+        self._seq = 0
 
     async def events(self, items: list[tuple[str, identity_events.ResolvedEvent]]) -> None:
         events, traits = [], []
@@ -50,6 +53,19 @@ class Ingest:
     async def step(self, key: str, message: journey_pb2.RunStepped) -> None:
         await self.steps([(key, message)])
 
+    async def profiles(self, items: list[tuple[str, profile_events.ProfileChanged]]) -> None:
+        rows = [r for _, m in items for r in row_of.profile_rows(m, self._next_seq())]
+        await self.store.insert_persons_rows("person_traits", rows)
+
+    def _next_seq(self) -> int:
+        # Increasing in the order records are read (a person's records are read in Kafka's order, so a
+        # redelivered run of them is numbered in order again): nanoseconds, never repeated or going back.
+        self._seq = max(self._seq + 1, time.time_ns())
+        return self._seq
+
+    async def profile(self, key: str, message: profile_events.ProfileChanged) -> None:
+        await self.profiles([(key, message)])
+
     def consumer(self, bootstrap: str, rows: int, linger: float) -> Consumer:
         # Micro-batches of up to `rows` records or `linger` seconds, every partition's in one insert.
         # Offsets are committed only after the batch handler returned, so after its insert; a crash
@@ -61,6 +77,7 @@ class Ingest:
                 Subscription(Topics.EVENTS_RESOLVED, identity_events.ResolvedEvent, self.event, self.events, True),
                 Subscription(Topics.MESSAGES_STATUS, messaging_events.MessageStatus, self.status, self.statuses, True),
                 Subscription(Topics.JOURNEY_STEPS, journey_pb2.RunStepped, self.step, self.steps, True),
+                Subscription(Topics.PROFILE_CHANGED, profile_events.ProfileChanged, self.profile, self.profiles, True),
             ],
             max_poll_records=rows,
             linger=linger,

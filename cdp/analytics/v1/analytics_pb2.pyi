@@ -18,18 +18,22 @@ class PropertyFilter(_message.Message):
     def __init__(self, property: _Optional[str] = ..., op: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
 
 class Breakdown(_message.Message):
-    __slots__ = ("property", "trait", "product", "limit", "segments")
+    __slots__ = ("property", "trait", "product", "limit", "segments", "computed", "tag")
     PROPERTY_FIELD_NUMBER: _ClassVar[int]
     TRAIT_FIELD_NUMBER: _ClassVar[int]
     PRODUCT_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    COMPUTED_FIELD_NUMBER: _ClassVar[int]
+    TAG_FIELD_NUMBER: _ClassVar[int]
     property: str
     trait: str
     product: str
     limit: int
     segments: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, property: _Optional[str] = ..., trait: _Optional[str] = ..., product: _Optional[str] = ..., limit: _Optional[int] = ..., segments: _Optional[_Iterable[str]] = ...) -> None: ...
+    computed: str
+    tag: str
+    def __init__(self, property: _Optional[str] = ..., trait: _Optional[str] = ..., product: _Optional[str] = ..., limit: _Optional[int] = ..., segments: _Optional[_Iterable[str]] = ..., computed: _Optional[str] = ..., tag: _Optional[str] = ...) -> None: ...
 
 class TrendsSeries(_message.Message):
     __slots__ = ("event", "math", "property", "filters")

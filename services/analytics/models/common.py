@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from services.analytics import sql
 from services.analytics.store import mappings_sql, overrides_sql
+from services.kit.catalog import COMPUTED
 from services.kit.ecommerce import REVENUE_KEYS
 from services.kit.errors import InvalidInput
 
@@ -138,10 +139,12 @@ def order_amount(column: str = "s.properties") -> str:
 
 def traits_source(db: str, workspace: str, key: str) -> str:
     """person -> the latest value of one trait (over every id merged into the person; trait rows are
-    never squashed, so every merge is joined)."""
+    never squashed, so every merge is joined). Latest is by time, then by the order ingest read
+    announcements of the same time in (schema.py, person_traits.seq)."""
     return (
-        "SELECT person, argMax(value, ts) AS value FROM ("
-        "SELECT if(o.person_id = '', t.person_id, o.person_id) AS person, t.value AS value, t.ts AS ts "
+        "SELECT person, argMax(value, (ts, seq)) AS value FROM ("
+        "SELECT if(o.person_id = '', t.person_id, o.person_id) AS person, t.value AS value, t.ts AS ts, "
+        "t.seq AS seq "
         f"FROM {db}.person_traits AS t FINAL "
         f"LEFT JOIN ({mappings_sql(db, workspace)}) AS o ON o.old_person_id = t.person_id "
         f"WHERE t.workspace = {sql.string(workspace)} AND t.key = {sql.string(key)}) GROUP BY person"
@@ -191,32 +194,48 @@ def all_of(conditions: list[str]) -> str:
 
 
 MAX_SEGMENTS = 10
+# A tag's name as profile accepts it (services/profile/tags.py NAME). Tags are operator-defined, so the
+# form is all analytics can check; analytics reads profile only through Kafka, not its modules.
+TAG_NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+# The input keys that name one key to group by (each is also the breakdown's kind).
+_KEYED = ("property", "trait", "computed", "tag", "product")
 
 
 @dataclass(frozen=True)
 class Breakdown:
-    """Group by an event property, a person trait, an item of products[] (top N plus "$other"), or by
-    segments: each person counts in every listed segment they are in (and in no group when in none)."""
+    """Group by an event property, a person trait, a computed trait, a tag, an item of products[] (top N
+    plus "$other"), or by segments: each person counts in every listed segment they are in (and in no
+    group when in none)."""
 
-    kind: str  # property, trait, product, segment
+    kind: str  # property, trait, computed, tag, product, segment
     key: str
     limit: int
     segments: tuple[str, ...] = ()
     # segment: SQL of (person, segment) rows, set once the members are loaded (segment_members.py).
     members: str = ""
 
+    @property
+    def trait_key(self) -> str:
+        """The person_traits key this breakdown reads: computed traits and tags are stored under their
+        profile.changed path (rows.profile_rows), identify traits under their own name."""
+        if self.kind == "computed":
+            return f"computed.{self.key}"
+        if self.kind == "tag":
+            return f"tags.{self.key}"
+        return self.key
+
     def value_sql(self) -> str:
         if self.kind == "property":
             return sql.json_text("s.properties", self.key)
-        if self.kind == "trait":
+        if self.kind in PERSON_KINDS:
             return "tr.value"
         if self.kind == "segment":
             return "sg.segment"
         return sql.json_text("s.item", self.key)
 
     def joins(self, db: str, workspace: str) -> str:
-        if self.kind == "trait":
-            return f" LEFT JOIN ({traits_source(db, workspace, self.key)}) AS tr ON tr.person = s.person"
+        if self.kind in PERSON_KINDS:
+            return f" LEFT JOIN ({traits_source(db, workspace, self.trait_key)}) AS tr ON tr.person = s.person"
         if self.kind == "segment":
             if not self.members:
                 raise RuntimeError("a segment breakdown is rendered before its members were loaded")
@@ -224,12 +243,28 @@ class Breakdown:
         return ""  # products: the source itself has a row per item (see trends.render)
 
 
+# Kinds whose value is a person's latest person_traits row (joined per person, not read from the event).
+PERSON_KINDS = ("trait", "computed", "tag")
+
+
+def _computed(name: str, where: str) -> str:
+    if name not in COMPUTED:
+        raise InvalidInput(f"{where}: {name!r} is not a computed trait (one of {', '.join(COMPUTED)})", where)
+    return name
+
+
+def _tag(name: str, where: str) -> str:
+    if not TAG_NAME.match(name):
+        raise InvalidInput(f"{where} is not a tag name (a-z, 0-9 and _, starting with a letter)", where)
+    return name
+
+
 def breakdown(doc: dict | None, where: str = "breakdown") -> Breakdown | None:
     if not doc:
         return None
-    given = [k for k in ("property", "trait", "product", "segments") if doc.get(k)]
+    given = [k for k in (*_KEYED, "segments") if doc.get(k)]
     if len(given) != 1:
-        raise InvalidInput(f"{where} names exactly one of property, trait, product or segments", where)
+        raise InvalidInput(f"{where} names exactly one of property, trait, computed, tag, product or segments", where)
     kind = given[0]
     if kind == "segments":
         ids = doc["segments"]
@@ -239,5 +274,7 @@ def breakdown(doc: dict | None, where: str = "breakdown") -> Breakdown | None:
             if not isinstance(sid, str) or not sid or len(sid) > MAX_NAME:
                 raise InvalidInput(f"{where}.segments[{i}] must be a segment id", f"{where}.segments[{i}]")
         return Breakdown("segment", "", MAX_SEGMENTS, tuple(dict.fromkeys(ids)))
-    key = path(text(doc, kind, f"{where}.{kind}"), f"{where}.{kind}")
-    return Breakdown(kind, key, integer(doc, "limit", f"{where}.limit", 10, 1, 100))
+    at = f"{where}.{kind}"
+    name = text(doc, kind, at)
+    check = {"computed": _computed, "tag": _tag}.get(kind, path)
+    return Breakdown(kind, check(name, at), integer(doc, "limit", f"{where}.limit", 10, 1, 100))
