@@ -124,9 +124,7 @@ def test_ltv_counts_d90_and_refunds_on_a_known_log(runner):  # noqa: F811
     ]
     mapping = loop.run_until_complete(oracle.load(store, ws, log, [1, 3], []))
     now = BASE + dt.timedelta(days=120)
-    got = loop.run_until_complete(
-        analytics(store, now).ltv(ws, {"date_from": "2025-03-28", "date_to": "2025-03-31"})
-    )
+    got = loop.run_until_complete(analytics(store, now).ltv(ws, {"date_from": "2025-03-28", "date_to": "2025-03-31"}))
     start, end = oracle.local_period(dt.date(2025, 3, 28), dt.date(2025, 3, 31), "UTC")
     assert got == oracle.ltv(log, mapping, start, end, now)
     assert got == [
