@@ -39,6 +39,16 @@ base_st = st.tuples(
     props_st,
     channel_st,
 )
+# AARRR's logs: most minutes near the range (its first day, and the two days before it: the earlier
+# periods when the range is one day long), the rest anywhere from 12 days before it to after it.
+# More persons (some first seen in the range: acquisition, activation) and more orders and cart adds.
+aarrr_st = st.tuples(
+    st.sampled_from([f"a{i}" for i in range(8)]),
+    st.sampled_from([*NAMES, oracle.ADDED, oracle.ORDER, oracle.REFUND]),
+    st.one_of(st.integers(-2 * DAY, DAY), st.integers(-12 * DAY, 5 * DAY)),
+    props_st,
+    channel_st,
+)
 # (index of an earlier event, horizon, minutes off it, order or refund, properties): the same
 # person's order at the horizon's edge.
 echo_st = st.tuples(
@@ -67,9 +77,9 @@ def analytics(store, now: dt.datetime) -> Analytics:
 
 @settings(max_examples=35, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    base=st.lists(base_st, min_size=1, max_size=25),
+    base=st.lists(aarrr_st, min_size=8, max_size=30),
     duplicates=st.lists(st.integers(0, 39), max_size=5),
-    merges=merges_st,
+    merges=st.lists(st.tuples(st.sampled_from(["a0", "a1", "a2"]), st.sampled_from(["a0", "a1", "a2"])), max_size=3),
     timezone=st.sampled_from(ZONES),
     last_day=st.integers(0, 3),
     activation_days=st.integers(1, 3),
