@@ -38,7 +38,7 @@ from tests.oracle_log import (  # noqa: F401 (the module fixture)
 PERIODS = 3
 SEGMENTS = ("vip", "wechat fans")
 event_st = st.builds(Event, st.sampled_from(PERSONS), st.sampled_from(["S", "R"]), minute_st)
-members_st = st.fixed_dictionaries({s: st.sets(st.sampled_from(PERSONS)) for s in SEGMENTS})
+members_st = st.fixed_dictionaries({s: st.sets(st.sampled_from(PERSONS), min_size=2) for s in SEGMENTS})
 
 
 def oracle(log: list[Event], mapping: dict, members: dict[str, set[str]], kind: str, timezone: str) -> dict:
@@ -84,7 +84,7 @@ def with_members(query: retention.RetentionQuery, db: str, ws: str, label: str) 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    log=st.lists(event_st, min_size=1, max_size=30),
+    log=st.lists(event_st, min_size=8, max_size=30),
     duplicates=st.lists(st.integers(0, 39), max_size=5),
     merges=merges_st,
     members=members_st,
