@@ -69,10 +69,10 @@ def start(store: AnalyticsStore, bootstrap: str) -> tuple[asyncio.Event, asyncio
 
 async def test_offsets_are_committed_only_after_the_insert_and_every_record_lands_once(broker, tmp_path):
     bootstrap = broker.kafka_bootstrap
-    await ensure_topics(bootstrap, [Topics.EVENTS_RESOLVED], 1)
-    await ensure_topics(bootstrap, [Topics.MESSAGES_STATUS, Topics.JOURNEY_STEPS], 1)
     engine = Engine(ChdbDriver(tmp_path / "chdb"))
     store = AnalyticsStore(engine)
+    # Every topic ingest reads (events.resolved alone gets records), one partition each.
+    await ensure_topics(bootstrap, sorted(Ingest(store).consumer(bootstrap, 1, 0).by_topic), 1)
     await store.create_tables()
     away = f"RENAME TABLE {store.db}.events TO {store.db}.events_away"
     back = f"RENAME TABLE {store.db}.events_away TO {store.db}.events"
