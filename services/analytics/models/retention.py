@@ -102,19 +102,25 @@ def _cohorts(db: str, workspace: str, query: RetentionQuery) -> str:
     bd = query.breakdown
     value = bd.value_sql() if bd else "''"
     joins = bd.joins(db, workspace) if bd else ""
+    # A person counts in every listed segment they are in (common.Breakdown): a segment is a group of
+    # its own, not a value of the person's first event. argMin over the join's rows (one per segment)
+    # kept a person in one of their segments only.
+    by_segment = bd is not None and bd.kind == "segment"
+    picked = value if by_segment else f"argMin({value}, s.ts)"
+    also = f", {value}" if by_segment else ""
     lo, hi = sql.string(rng.date_from.isoformat()), sql.string(rng.date_to.isoformat())
     if query.kind == "first_time":
         source = common.events_source(db, workspace, EPOCH, rng.end, [query.start_event])
         return (
             f"SELECT person, cohort, value FROM (SELECT s.person AS person, argMin({bucket}, s.ts) AS cohort, "
-            f"argMin({value}, s.ts) AS value, min(s.ts) AS first FROM ({source}) AS s{joins} WHERE {cond} "
-            f"GROUP BY s.person) WHERE first >= {sql.instant(rng.start)}"
+            f"{picked} AS value, min(s.ts) AS first FROM ({source}) AS s{joins} WHERE {cond} "
+            f"GROUP BY s.person{also}) WHERE first >= {sql.instant(rng.start)}"
         )
     source = common.events_source(db, workspace, rng.start, rng.end, [query.start_event])
     return (
-        f"SELECT s.person AS person, {bucket} AS cohort, argMin({value}, s.ts) AS value "
+        f"SELECT s.person AS person, {bucket} AS cohort, {picked} AS value "
         f"FROM ({source}) AS s{joins} WHERE {cond} AND cohort >= toDate({lo}) AND cohort <= toDate({hi}) "
-        "GROUP BY person, cohort"
+        f"GROUP BY person, cohort{also}"
     )
 
 
