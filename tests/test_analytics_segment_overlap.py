@@ -64,12 +64,6 @@ def test_retention_counts_a_person_in_each_of_their_segments(engine):
     assert [(r["breakdown_value"], r["size"], r["counts"]) for r in out["rows"]] == [("one", 1, [1]), ("two", 2, [1])]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="funnels.py folds a person's events into one sequence whose breakdown value is attributed, so a "
-    "person in two segments counts in one of them only (found for issue 15; funnels.py is being edited "
-    "elsewhere, so it is not fixed here)",
-)
 def test_a_funnel_counts_a_person_in_each_of_their_segments(engine):
     q = loaded(funnels.parse({"steps": [{"event": "A"}, {"event": "B"}], "breakdown": BY_SEGMENTS, **DAY}))
     out = asyncio.run(funnels.run(engine, "cdp", "w", q, AT + dt.timedelta(days=30)))

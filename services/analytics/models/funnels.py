@@ -140,8 +140,10 @@ def _sequences(db: str, workspace: str, query: FunnelQuery) -> str:
     excl = " + ".join(f"if({e.condition()}, {1 << i}, 0)" for i, e in enumerate(query.exclusions)) or "0"
     held = _held_values(query.hold_constant) if query.hold_constant else "CAST([], 'Array(String)')"
     bd = query.breakdown
-    value = bd.value_sql() if bd else "''"
-    joins = bd.joins(db, workspace) if bd else ""
+    # A segment is the person's, not an event's: joined to the walked persons (persons_sql).
+    by_event = bd if bd and bd.kind != "segment" else None
+    value = by_event.value_sql() if by_event else "''"
+    joins = by_event.joins(db, workspace) if by_event else ""
     # A strict funnel is broken by any other event, so it keeps every row; the others only the named ones.
     keep = "1" if query.order == "strict" else "mask != 0 OR excl != 0"
     inner = (
@@ -436,6 +438,12 @@ def persons_sql(db: str, workspace: str, query: FunnelQuery) -> str:
         value = "r.3[1]"
     if query.hold_constant:
         walked = f"SELECT person, {chosen} AS r FROM ({walked}) GROUP BY person"
+    if query.breakdown and query.breakdown.kind == "segment":
+        # A person counts in every listed segment they are in, as trends and retention count them.
+        return (
+            f"SELECT w.person AS person, w.r.1 AS level, w.r.2 AS times, sg.segment AS value FROM ({walked}) AS w "
+            f"INNER JOIN ({query.breakdown.members}) AS sg ON sg.person = w.person"
+        )
     return f"SELECT person, r.1 AS level, r.2 AS times, {value} AS value FROM ({walked})"
 
 
@@ -519,7 +527,8 @@ def shape(query: FunnelQuery, rows: list[list]) -> dict:
 
 def dropped_sql(db: str, workspace: str, query: FunnelQuery, step: int) -> str:
     """Persons who reached the step before `step` but not `step` itself (0-based)."""
-    return f"SELECT person FROM ({persons_sql(db, workspace, query)}) WHERE level = {step} ORDER BY person"
+    # DISTINCT: by segments, a person has a row per segment they are in.
+    return f"SELECT DISTINCT person FROM ({persons_sql(db, workspace, query)}) WHERE level = {step} ORDER BY person"
 
 
 async def run(engine, db: str, workspace: str, query: FunnelQuery, now: dt.datetime) -> dict:
