@@ -307,24 +307,30 @@ def _stage(rows: str, name: str, expr: str) -> str:
     return f"SELECT *, {expr} AS {name} FROM ({rows})"
 
 
-def _gather(rows: str, name: str, values: str, at: str) -> str:
-    """`rows` with `name` = [`values`[i] for i in `at`] (`values`' zero for i = 0), without a lambda over `at`.
+def _let(name: str, value: str, body: str) -> str:
+    """`body` with `name` bound to `value` once (a lambda over a one-element array): a subquery per
+    intermediate value makes the plan deep and slow to analyse (a 20-step funnel took seconds to
+    plan), and an alias is expanded at every use."""
+    return f"arrayMap({name} -> {body}, [{value}])[1]"
+
+
+def _gather(values: str, at: str) -> str:
+    """[`values`[i] for i in `at`] (the element type's zero for i = 0), without a lambda over `at`.
 
     A lambda that reads another array copies it once per element, so a lookup per element is
     quadratic. `at` here is nondecreasing with its zeros (none) at the end, as every position
     array of `_plain_walk_sql` is; so each value is repeated as many times as `at` names its
     position, counted by sorting `at` among all positions once (as plain numbers, 2q for the
     position q and 2i + 1 for a wanted i, which sort faster than pairs)."""
-    size = f"length({values})"
-    wanted = f"arrayMap(i -> toInt64(if(i = 0, {size} + 1, i)) * 2 + 1, {at})"
-    merged = f"arraySort(arrayConcat(arrayMap(q -> toInt64(q) * 2, range(1, toUInt64({size} + 3))), {wanted}))"
-    rows = _stage(rows, f"{name}_m", merged)
-    before = f"arrayFilter((c, m) -> m % 2 = 0, arrayCumSum(arrayMap(m -> m % 2, {name}_m)), {name}_m)"
-    rows = _stage(rows, f"{name}_b", before)
-    times = f"arrayMap((a, b) -> b - a, arrayPopBack({name}_b), arrayPopFront({name}_b))"
-    blank = f"{values}[{size} + 1]"  # out of range: the element type's zero
-    picked = f"arrayFlatten(arrayMap((v, c) -> arrayWithConstant(c, v), arrayPushBack({values}, {blank}), {times}))"
-    return _stage(rows, name, picked)
+    # No lambda here reads anything but its own arguments: one that read gv (even its length) would
+    # copy it once per element. A wanted 0 (none) becomes an odd number past every position, so it
+    # is never counted: the result comes out short by the zeros at the end of `at`, padded back.
+    wanted = f"arrayMap(i -> if(i = 0, toInt64({(1 << 62) + 1}), toInt64(i) * 2 + 1), {at})"
+    merged = f"arraySort(arrayConcat(arrayMap(q -> toInt64(q) * 2, range(1, toUInt64(length(gv) + 2))), {wanted}))"
+    before = "arrayFilter((c, m) -> m % 2 = 0, arrayCumSum(arrayMap(m -> m % 2, gm)), gm)"
+    times = "arrayMap((a, b) -> b - a, arrayPopBack(gb), arrayPopFront(gb))"
+    picked = f"arrayResize(arrayFlatten(arrayMap((v, c) -> arrayWithConstant(c, v), gv, {times})), length({at}))"
+    return _let("gv", values, _let("gm", merged, _let("gb", before, picked)))
 
 
 def _plain_walk_sql(query: FunnelQuery, rows: str) -> str:
@@ -350,8 +356,7 @@ def _plain_walk_sql(query: FunnelQuery, rows: str) -> str:
         mark = f"if(bitTest(x.2, {k}), (toInt64(i), x.1), (toInt64(0), toInt64(0)))"
         marks = f"arrayMap((x, i) -> {mark}, hseq, arrayEnumerate(hseq))"
         following = f"arrayReverseFill(v -> v.1 != 0, arrayPushBack(arrayPopFront({marks}), (toInt64(0), toInt64(0))))"
-        rows = _stage(rows, f"n{k}", following)
-        rows = _gather(rows, f"s{k + 1}", f"n{k}", f"arrayMap(v -> v.1, s{k})")
+        rows = _stage(rows, f"s{k + 1}", _gather(following, f"arrayMap(v -> v.1, s{k})"))
     # Steps reached by each entry: a step not found, or found past the window, ends the attempt (both
     # carry on to the later steps, which come later still).
     args = ", ".join(f"s{k}" for k in range(1, n + 1))
