@@ -57,3 +57,37 @@ def distribution(events: list[Event], event: str, filters: list[dict], max_times
         "persons": len(times),
         "buckets": [{"times": k, "or_more": k == max_times, "persons": counts[k]} for k in counts],
     }
+
+
+OTHER = "$other"
+
+
+def top(persons_by_value: dict[str, set[str]], limit: int) -> dict[str, str]:
+    """value -> its group: the top `limit` values by persons (ties by value) keep their name, the rest "$other"."""
+    ranked = sorted(persons_by_value, key=lambda v: (-len(persons_by_value[v]), v))
+    return {v: v if i < limit else OTHER for i, v in enumerate(ranked)}
+
+
+def ordered(items: list[dict]) -> list[dict]:
+    return sorted(items, key=lambda r: (r["breakdown_value"] == OTHER, -r["persons"], r["breakdown_value"]))
+
+
+def distribution_by(events: list[Event], event: str, filters: list[dict], max_times: int, key: str, limit: int):
+    """By an event property: a person's value is that of their first counted event (the smallest of the
+    values of its instant when several share it); the values' distributions, top `limit` by persons plus
+    "$other"."""
+    counted = [e for e in events if e.event == event and all(holds(e.properties, f) for f in filters)]
+    first: dict[str, tuple] = {}
+    for e in counted:
+        mark = (e.at, as_text(e.properties, key))
+        first[e.person] = min(first.get(e.person, mark), mark)
+    persons_by_value: dict[str, set[str]] = {}
+    for person, (_, value) in first.items():
+        persons_by_value.setdefault(value, set()).add(person)
+    group = top(persons_by_value, limit)
+    by_group: dict[str, list[Event]] = {}
+    for e in counted:
+        by_group.setdefault(group[first[e.person][1]], []).append(e)
+    return ordered(
+        [{"breakdown_value": g, **distribution(found, event, filters, max_times)} for g, found in by_group.items()]
+    )

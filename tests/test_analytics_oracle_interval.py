@@ -53,6 +53,26 @@ query_st = st.fixed_dictionaries(
 )
 
 
+# With a breakdown: A events carry a plan (or none), so a person's first A has a value.
+plan_st = st.sampled_from([{}, {"plan": "a"}, {"plan": "b"}, {"plan": "c"}, {"plan": 1}])
+by_event_st = st.builds(
+    lambda person, event, minute, ms, props: Event(person, event, minute, properties=props, ms=ms),
+    st.sampled_from(PERSONS),
+    st.sampled_from(["A", "A", "B", "C"]),
+    minute_st,
+    st.sampled_from([0, 0, 250, 500]),
+    plan_st,
+)
+by_pair_st = st.builds(
+    lambda pair, props: [Event(pair[0].person, "A", pair[0].minute, properties=props, ms=pair[0].ms), pair[1]],
+    pair_st,
+    plan_st,
+)
+by_log_st = st.lists(st.one_of(by_event_st.map(lambda e: [e]), by_pair_st), min_size=4, max_size=25).map(
+    lambda parts: [e for part in parts for e in part]
+)
+
+
 def close(value):
     return None if value is None else pytest.approx(value, rel=1e-9, abs=1e-9)
 
@@ -102,3 +122,27 @@ def test_the_next_b_counts_after_the_range_up_to_the_window_end_and_an_even_coun
         "min_seconds": 59.5,
         "max_seconds": 3600.0,
     }
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(log=by_log_st, duplicates=duplicates_st, merges=merges_st, q=query_st, limit=st.integers(1, 3))
+def test_interval_by_a_property_equals_the_oracle(runner, log, duplicates, merges, q, limit):  # noqa: F811
+    store, loop = runner
+    ws = workspace("ib")
+    mapping = loop.run_until_complete(load(store, ws, log, duplicates, merges))
+    doc = {
+        "from_event": "A",
+        "to_event": "B",
+        "window_seconds": q["window"],
+        "breakdown": {"property": "plan", "limit": limit},
+        **range_doc(q["timezone"]),
+    }
+    analytics = Analytics(store, FixedClock(NOW), None)
+    got = loop.run_until_complete(analytics.interval(ws, doc))
+    whole = interval_oracle.interval(log, mapping, q["timezone"], "A", "B", q["window"])
+    by_value = interval_oracle.interval_by(log, mapping, q["timezone"], "A", "B", q["window"], "plan", limit)
+    assert {k: close(v) for k, v in got.items() if k != "breakdowns"} == whole
+    assert [{k: close(v) if isinstance(v, float) else v for k, v in b.items()} for b in got["breakdowns"]] == by_value
+    # A person has one value: persons and conversions add up to the whole.
+    assert sum(b["persons"] for b in got["breakdowns"]) == got["persons"]
+    assert sum(b["converted"] for b in got["breakdowns"]) == got["converted"]

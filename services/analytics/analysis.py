@@ -151,11 +151,13 @@ class Analytics:
 
     async def distribution(self, workspace: str, doc: dict) -> dict:
         query = distribution.parse_distribution(doc)
+        query = await self._with_members(workspace, query)
         with QUERY_SECONDS.labels("distribution").time():
             return await distribution.run_distribution(self.engine, self.db, workspace, query)
 
     async def interval(self, workspace: str, doc: dict) -> dict:
         query = distribution.parse_interval(doc)
+        query = await self._with_members(workspace, query)
         with QUERY_SECONDS.labels("interval").time():
             return await distribution.run_interval(self.engine, self.db, workspace, query)
 

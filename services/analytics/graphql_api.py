@@ -303,6 +303,9 @@ class DistributionInput:
     timezone: str = "UTC"
     max_times: int = strawberry.field(default=20, description="This many times or more share the last bucket.")
     filters: list[PropertyFilterInput] | None = None
+    breakdown: BreakdownInput | None = strawberry.field(
+        default=None, description="A person's value is that of their first counted event in the range (no product)."
+    )
 
 
 @strawberry.type(name="AnalyticsDistributionBucket")
@@ -312,10 +315,20 @@ class DistributionBucket:
     persons: int
 
 
+@strawberry.type(name="AnalyticsDistributionBreakdown")
+class DistributionBreakdown:
+    breakdown_value: str
+    persons: int
+    buckets: list[DistributionBucket]
+
+
 @strawberry.type(name="AnalyticsDistribution")
 class Distribution:
     persons: int
     buckets: list[DistributionBucket]
+    breakdowns: list[DistributionBreakdown] | None = strawberry.field(
+        default=None, description="With a breakdown: per value (most persons first, $other last); null without."
+    )
 
 
 @strawberry.input(description="From a person's first fromEvent in the range to their next toEvent.")
@@ -326,6 +339,21 @@ class IntervalInput:
     date_to: dt.date
     timezone: str = "UTC"
     window_seconds: int = 30 * 86400
+    breakdown: BreakdownInput | None = strawberry.field(
+        default=None, description="A person's value is that on their first fromEvent in the range (no product)."
+    )
+
+
+@strawberry.type(name="AnalyticsIntervalBreakdown")
+class IntervalBreakdown:
+    breakdown_value: str
+    persons: int
+    converted: int
+    avg_seconds: float | None
+    median_seconds: float | None
+    p90_seconds: float | None
+    min_seconds: float | None
+    max_seconds: float | None
 
 
 @strawberry.type(name="AnalyticsInterval")
@@ -337,6 +365,9 @@ class Interval:
     p90_seconds: float | None
     min_seconds: float | None
     max_seconds: float | None
+    breakdowns: list[IntervalBreakdown] | None = strawberry.field(
+        default=None, description="With a breakdown: per value (most persons first, $other last); null without."
+    )
 
 
 @strawberry.type
@@ -816,6 +847,27 @@ def _paths(doc: dict) -> PathsResult:
     return PathsResult(**{**doc, "paths": [AnalyticsPath(**p) for p in doc["paths"]]})
 
 
+def _buckets(items: list[dict]) -> list[DistributionBucket]:
+    return [DistributionBucket(**b) for b in items]
+
+
+def _distribution(doc: dict) -> Distribution:
+    by = doc.get("breakdowns")
+    return Distribution(
+        persons=doc["persons"],
+        buckets=_buckets(doc["buckets"]),
+        breakdowns=None
+        if by is None
+        else [DistributionBreakdown(**{**b, "buckets": _buckets(b["buckets"])}) for b in by],
+    )
+
+
+def _event_interval(doc: dict) -> Interval:
+    by = doc.get("breakdowns")
+    figures = {k: v for k, v in doc.items() if k != "breakdowns"}
+    return Interval(**figures, breakdowns=None if by is None else [IntervalBreakdown(**b) for b in by])
+
+
 @strawberry.type
 class Query:
     @strawberry.field(description="Events, unique persons, or the sum/avg of a property per hour/day/week/month.")
@@ -851,13 +903,12 @@ class Query:
     @strawberry.field(description="How many times each person did an event in the range.")
     async def distribution(self, info: strawberry.Info, input: DistributionInput) -> Distribution:
         workspace = workspace_of(info)
-        found = await info.context["analytics"].distribution(workspace, plain(input))
-        return Distribution(persons=found["persons"], buckets=[DistributionBucket(**b) for b in found["buckets"]])
+        return _distribution(await info.context["analytics"].distribution(workspace, plain(input)))
 
     @strawberry.field(description="Time from a person's first fromEvent in the range to their next toEvent.")
     async def event_interval(self, info: strawberry.Info, input: IntervalInput) -> Interval:
         workspace = workspace_of(info)
-        return Interval(**await info.context["analytics"].interval(workspace, plain(input)))
+        return _event_interval(await info.context["analytics"].interval(workspace, plain(input)))
 
     @strawberry.field(description="A campaign's response funnel: sent, delivered, opened, clicked, converted.")
     async def campaign_funnel(self, info: strawberry.Info, input: CampaignFunnelInput) -> CampaignFunnel:

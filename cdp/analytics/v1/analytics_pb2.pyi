@@ -336,7 +336,7 @@ class StickinessResponse(_message.Message):
     def __init__(self, interval: _Optional[str] = ..., persons: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class DistributionRequest(_message.Message):
-    __slots__ = ("workspace_id", "event", "filters", "date_from", "date_to", "timezone", "max_times")
+    __slots__ = ("workspace_id", "event", "filters", "date_from", "date_to", "timezone", "max_times", "breakdown")
     WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
     EVENT_FIELD_NUMBER: _ClassVar[int]
     FILTERS_FIELD_NUMBER: _ClassVar[int]
@@ -344,6 +344,7 @@ class DistributionRequest(_message.Message):
     DATE_TO_FIELD_NUMBER: _ClassVar[int]
     TIMEZONE_FIELD_NUMBER: _ClassVar[int]
     MAX_TIMES_FIELD_NUMBER: _ClassVar[int]
+    BREAKDOWN_FIELD_NUMBER: _ClassVar[int]
     workspace_id: str
     event: str
     filters: _containers.RepeatedCompositeFieldContainer[PropertyFilter]
@@ -351,7 +352,8 @@ class DistributionRequest(_message.Message):
     date_to: str
     timezone: str
     max_times: int
-    def __init__(self, workspace_id: _Optional[str] = ..., event: _Optional[str] = ..., filters: _Optional[_Iterable[_Union[PropertyFilter, _Mapping]]] = ..., date_from: _Optional[str] = ..., date_to: _Optional[str] = ..., timezone: _Optional[str] = ..., max_times: _Optional[int] = ...) -> None: ...
+    breakdown: Breakdown
+    def __init__(self, workspace_id: _Optional[str] = ..., event: _Optional[str] = ..., filters: _Optional[_Iterable[_Union[PropertyFilter, _Mapping]]] = ..., date_from: _Optional[str] = ..., date_to: _Optional[str] = ..., timezone: _Optional[str] = ..., max_times: _Optional[int] = ..., breakdown: _Optional[_Union[Breakdown, _Mapping]] = ...) -> None: ...
 
 class DistributionBucket(_message.Message):
     __slots__ = ("times", "or_more", "persons")
@@ -363,16 +365,28 @@ class DistributionBucket(_message.Message):
     persons: int
     def __init__(self, times: _Optional[int] = ..., or_more: _Optional[bool] = ..., persons: _Optional[int] = ...) -> None: ...
 
-class DistributionResponse(_message.Message):
-    __slots__ = ("persons", "buckets")
+class DistributionBreakdown(_message.Message):
+    __slots__ = ("breakdown_value", "persons", "buckets")
+    BREAKDOWN_VALUE_FIELD_NUMBER: _ClassVar[int]
     PERSONS_FIELD_NUMBER: _ClassVar[int]
     BUCKETS_FIELD_NUMBER: _ClassVar[int]
+    breakdown_value: str
     persons: int
     buckets: _containers.RepeatedCompositeFieldContainer[DistributionBucket]
-    def __init__(self, persons: _Optional[int] = ..., buckets: _Optional[_Iterable[_Union[DistributionBucket, _Mapping]]] = ...) -> None: ...
+    def __init__(self, breakdown_value: _Optional[str] = ..., persons: _Optional[int] = ..., buckets: _Optional[_Iterable[_Union[DistributionBucket, _Mapping]]] = ...) -> None: ...
+
+class DistributionResponse(_message.Message):
+    __slots__ = ("persons", "buckets", "breakdowns")
+    PERSONS_FIELD_NUMBER: _ClassVar[int]
+    BUCKETS_FIELD_NUMBER: _ClassVar[int]
+    BREAKDOWNS_FIELD_NUMBER: _ClassVar[int]
+    persons: int
+    buckets: _containers.RepeatedCompositeFieldContainer[DistributionBucket]
+    breakdowns: _containers.RepeatedCompositeFieldContainer[DistributionBreakdown]
+    def __init__(self, persons: _Optional[int] = ..., buckets: _Optional[_Iterable[_Union[DistributionBucket, _Mapping]]] = ..., breakdowns: _Optional[_Iterable[_Union[DistributionBreakdown, _Mapping]]] = ...) -> None: ...
 
 class IntervalRequest(_message.Message):
-    __slots__ = ("workspace_id", "from_event", "to_event", "date_from", "date_to", "timezone", "window_seconds")
+    __slots__ = ("workspace_id", "from_event", "to_event", "date_from", "date_to", "timezone", "window_seconds", "breakdown")
     WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
     FROM_EVENT_FIELD_NUMBER: _ClassVar[int]
     TO_EVENT_FIELD_NUMBER: _ClassVar[int]
@@ -380,6 +394,7 @@ class IntervalRequest(_message.Message):
     DATE_TO_FIELD_NUMBER: _ClassVar[int]
     TIMEZONE_FIELD_NUMBER: _ClassVar[int]
     WINDOW_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    BREAKDOWN_FIELD_NUMBER: _ClassVar[int]
     workspace_id: str
     from_event: str
     to_event: str
@@ -387,10 +402,12 @@ class IntervalRequest(_message.Message):
     date_to: str
     timezone: str
     window_seconds: int
-    def __init__(self, workspace_id: _Optional[str] = ..., from_event: _Optional[str] = ..., to_event: _Optional[str] = ..., date_from: _Optional[str] = ..., date_to: _Optional[str] = ..., timezone: _Optional[str] = ..., window_seconds: _Optional[int] = ...) -> None: ...
+    breakdown: Breakdown
+    def __init__(self, workspace_id: _Optional[str] = ..., from_event: _Optional[str] = ..., to_event: _Optional[str] = ..., date_from: _Optional[str] = ..., date_to: _Optional[str] = ..., timezone: _Optional[str] = ..., window_seconds: _Optional[int] = ..., breakdown: _Optional[_Union[Breakdown, _Mapping]] = ...) -> None: ...
 
-class IntervalResponse(_message.Message):
-    __slots__ = ("persons", "converted", "avg_seconds", "median_seconds", "p90_seconds", "min_seconds", "max_seconds")
+class IntervalBreakdown(_message.Message):
+    __slots__ = ("breakdown_value", "persons", "converted", "avg_seconds", "median_seconds", "p90_seconds", "min_seconds", "max_seconds")
+    BREAKDOWN_VALUE_FIELD_NUMBER: _ClassVar[int]
     PERSONS_FIELD_NUMBER: _ClassVar[int]
     CONVERTED_FIELD_NUMBER: _ClassVar[int]
     AVG_SECONDS_FIELD_NUMBER: _ClassVar[int]
@@ -398,6 +415,7 @@ class IntervalResponse(_message.Message):
     P90_SECONDS_FIELD_NUMBER: _ClassVar[int]
     MIN_SECONDS_FIELD_NUMBER: _ClassVar[int]
     MAX_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    breakdown_value: str
     persons: int
     converted: int
     avg_seconds: float
@@ -405,7 +423,27 @@ class IntervalResponse(_message.Message):
     p90_seconds: float
     min_seconds: float
     max_seconds: float
-    def __init__(self, persons: _Optional[int] = ..., converted: _Optional[int] = ..., avg_seconds: _Optional[float] = ..., median_seconds: _Optional[float] = ..., p90_seconds: _Optional[float] = ..., min_seconds: _Optional[float] = ..., max_seconds: _Optional[float] = ...) -> None: ...
+    def __init__(self, breakdown_value: _Optional[str] = ..., persons: _Optional[int] = ..., converted: _Optional[int] = ..., avg_seconds: _Optional[float] = ..., median_seconds: _Optional[float] = ..., p90_seconds: _Optional[float] = ..., min_seconds: _Optional[float] = ..., max_seconds: _Optional[float] = ...) -> None: ...
+
+class IntervalResponse(_message.Message):
+    __slots__ = ("persons", "converted", "avg_seconds", "median_seconds", "p90_seconds", "min_seconds", "max_seconds", "breakdowns")
+    PERSONS_FIELD_NUMBER: _ClassVar[int]
+    CONVERTED_FIELD_NUMBER: _ClassVar[int]
+    AVG_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    MEDIAN_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    P90_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    MIN_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    MAX_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    BREAKDOWNS_FIELD_NUMBER: _ClassVar[int]
+    persons: int
+    converted: int
+    avg_seconds: float
+    median_seconds: float
+    p90_seconds: float
+    min_seconds: float
+    max_seconds: float
+    breakdowns: _containers.RepeatedCompositeFieldContainer[IntervalBreakdown]
+    def __init__(self, persons: _Optional[int] = ..., converted: _Optional[int] = ..., avg_seconds: _Optional[float] = ..., median_seconds: _Optional[float] = ..., p90_seconds: _Optional[float] = ..., min_seconds: _Optional[float] = ..., max_seconds: _Optional[float] = ..., breakdowns: _Optional[_Iterable[_Union[IntervalBreakdown, _Mapping]]] = ...) -> None: ...
 
 class CampaignStatsRequest(_message.Message):
     __slots__ = ("workspace_id", "campaign_id")

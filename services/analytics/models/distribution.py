@@ -6,8 +6,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from services.analytics.models import common
-from services.analytics.models.common import DateRange, Filter
+from services.analytics.models import common, distribution_by
+from services.analytics.models.common import Breakdown, DateRange, Filter
 from services.kit.errors import InvalidInput
 
 MAX_TIMES = 100
@@ -21,6 +21,17 @@ class DistributionQuery:
     range: DateRange
     # Persons who did it this many times or more share the last bucket.
     max_times: int
+    breakdown: Breakdown | None = None
+
+
+def _breakdown(doc: dict) -> Breakdown | None:
+    found = common.breakdown(doc.get("breakdown"))
+    if found and found.kind == "product":
+        # A person's count is of events, not of items: an item value would split one event's count.
+        raise InvalidInput(
+            "distribution and interval break down by a property, a trait or segments", "breakdown.product"
+        )
+    return found
 
 
 def parse_distribution(doc: dict) -> DistributionQuery:
@@ -29,6 +40,7 @@ def parse_distribution(doc: dict) -> DistributionQuery:
         tuple(common.filters(doc.get("filters"), "filters")),
         common.date_range(doc),
         common.integer(doc, "max_times", "maxTimes", 20, 2, MAX_TIMES),
+        _breakdown(doc),
     )
 
 
@@ -62,6 +74,7 @@ class IntervalQuery:
     to_event: str
     range: DateRange
     window_seconds: int
+    breakdown: Breakdown | None = None
 
 
 def parse_interval(doc: dict) -> IntervalQuery:
@@ -70,19 +83,26 @@ def parse_interval(doc: dict) -> IntervalQuery:
         common.text(doc, "to_event", "toEvent"),
         common.date_range(doc),
         common.integer(doc, "window_seconds", "windowSeconds", 30 * 86400, 1, MAX_WINDOW),
+        _breakdown(doc),
     )
     if query.from_event == query.to_event:
         raise InvalidInput("toEvent must differ from fromEvent", "toEvent")
     return query
 
 
-def render_interval(db: str, workspace: str, query: IntervalQuery) -> str:
-    """One row: (persons who did A, persons who then did B, avg, median, p90, min, max seconds)."""
+def _interval_sources(db: str, workspace: str, query: IntervalQuery) -> tuple[str, str]:
+    """The A events of the range, and the B events up to a window after it."""
     rng = query.range
     starts = common.events_source(db, workspace, rng.start, rng.end, [query.from_event])
     ends = common.events_source(
         db, workspace, rng.start, rng.end + dt.timedelta(seconds=query.window_seconds), [query.to_event]
     )
+    return starts, ends
+
+
+def render_interval(db: str, workspace: str, query: IntervalQuery) -> str:
+    """One row: (persons who did A, persons who then did B, avg, median, p90, min, max seconds)."""
+    starts, ends = _interval_sources(db, workspace, query)
     firsts = f"SELECT s.person AS person, min(s.ts) AS first FROM ({starts}) AS s GROUP BY s.person"
     gaps = (
         "SELECT f.person, dateDiff('millisecond', f.first, min(e.ts)) / 1000 AS seconds "
@@ -99,7 +119,11 @@ def render_interval(db: str, workspace: str, query: IntervalQuery) -> str:
 
 
 def shape_interval(rows: list[list]) -> dict:
-    started, done, avg, median, p90, low, high = rows[0]
+    return _interval_figures(rows[0])
+
+
+def _interval_figures(row: list) -> dict:
+    started, done, avg, median, p90, low, high = row
     some = int(done) > 0
     return {
         "persons": int(started),
@@ -112,9 +136,23 @@ def shape_interval(rows: list[list]) -> dict:
     }
 
 
+def shape_interval_by(rows: list[list]) -> list[dict]:
+    return distribution_by.order([{"breakdown_value": row[0], **_interval_figures(row[1:])} for row in rows])
+
+
+# With a breakdown the figures of the whole stay as they are and `breakdowns` adds those per value: by
+# segments the values do not add up to the whole (a person in two segments counts in both, in none in none).
 async def run_distribution(engine, db: str, workspace: str, query: DistributionQuery) -> dict:
-    return shape_distribution(query, await engine.rows(render_distribution(db, workspace, query)))
+    found = shape_distribution(query, await engine.rows(render_distribution(db, workspace, query)))
+    if query.breakdown:
+        rows = await engine.rows(distribution_by.render_distribution(db, workspace, query))
+        found["breakdowns"] = distribution_by.shape_distribution(query, rows)
+    return found
 
 
 async def run_interval(engine, db: str, workspace: str, query: IntervalQuery) -> dict:
-    return shape_interval(await engine.rows(render_interval(db, workspace, query)))
+    found = shape_interval(await engine.rows(render_interval(db, workspace, query)))
+    if query.breakdown:
+        by = distribution_by.render_interval(db, workspace, query, *_interval_sources(db, workspace, query))
+        found["breakdowns"] = shape_interval_by(await engine.rows(by))
+    return found
