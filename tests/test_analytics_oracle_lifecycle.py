@@ -1,5 +1,7 @@
 """Lifecycle and stickiness against a pure-Python oracle, on the generated logs of
-test_analytics_oracle (persons, minutes across the Berlin DST change, redeliveries, merges)."""
+test_analytics_oracle (persons, minutes across the Berlin DST change, redeliveries, merges); and broken
+down by an event property with a small limit (so "$other" shows) on oracle_log's logs, in its zones.
+The oracle is tests/lifecycle_oracle.py."""
 
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from hypothesis import strategies as st
 
 from services.analytics.analysis import Analytics
 from services.kit.clock import FixedClock
+from tests import lifecycle_oracle, oracle_log
 from tests.test_analytics_oracle import (  # noqa: F401 (the module fixture)
     BASE,
     DAYS,
@@ -25,28 +28,10 @@ from tests.test_analytics_oracle import (  # noqa: F401 (the module fixture)
 
 
 def oracle(log, mapping):
-    events = [(current(mapping, p), e, BASE + dt.timedelta(minutes=m)) for p, e, m in log]
-    active: dict[dt.date, set[str]] = {}
-    first: dict[str, dt.date] = {}
-    for p, e, at in events:
-        if e == "A":
-            day = local_day(at)
-            active.setdefault(day, set()).add(p)
-            first[p] = min(first.get(p, day), day)
-    days = DAYS[:4]
-    lifecycle = {"new": [], "returning": [], "resurrecting": [], "dormant": []}
-    for d in days:
-        now, before = active.get(d, set()), active.get(d - dt.timedelta(days=1), set())
-        lifecycle["new"].append(sum(first[p] == d for p in now))
-        lifecycle["returning"].append(sum(first[p] != d and p in before for p in now))
-        lifecycle["resurrecting"].append(sum(first[p] != d and p not in before for p in now))
-        lifecycle["dormant"].append(len(before - now))
-    periods: dict[str, int] = {}
-    for d in days:
-        for p in active.get(d, set()):
-            periods[p] = periods.get(p, 0) + 1
-    sticky = [sum(n == k for n in periods.values()) for k in range(1, len(days) + 1)]
-    return lifecycle, sticky
+    events = [(current(mapping, p), e, BASE + dt.timedelta(minutes=m), "") for p, e, m in log]
+    lifecycle = lifecycle_oracle.lifecycle(events, DAYS[0], DAYS[3], RANGE["timezone"])
+    sticky = lifecycle_oracle.stickiness(events, DAYS[0], DAYS[3], RANGE["timezone"])
+    return {s: lifecycle[s] for s in lifecycle_oracle.STATUSES}, sticky["persons"]
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -63,3 +48,53 @@ def test_lifecycle_and_stickiness_equal_the_oracle(runner, log, duplicates, merg
     assert lifecycle["buckets"] == [d.isoformat() for d in DAYS[:4]]
     assert {k: lifecycle[k] for k in expected} == expected
     assert sticky["persons"] == expected_sticky
+
+
+PLANS = ["free", "pro", "team", 7]  # 7: a number's digits are its text
+plan_st = st.one_of(st.just({}), st.sampled_from(PLANS).map(lambda v: {"plan": v}))
+event_st = st.builds(
+    oracle_log.Event,
+    st.sampled_from(oracle_log.PERSONS),
+    st.sampled_from(["A", "A", "B"]),
+    oracle_log.minute_st,
+    st.just(""),
+    plan_st,
+)
+
+
+def _text(properties: dict) -> str:
+    value = properties.get("plan", "")
+    return value if isinstance(value, str) else str(value)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    log=st.lists(event_st, min_size=1, max_size=40),
+    duplicates=oracle_log.duplicates_st,
+    merges=oracle_log.merges_st,
+    timezone=st.sampled_from(oracle_log.ZONES),
+    limit=st.integers(1, 3),
+)
+def test_lifecycle_and_stickiness_by_property_equal_the_oracle(runner, log, duplicates, merges, timezone, limit):  # noqa: F811
+    store, loop = runner
+    ws = oracle_log.workspace("lcb")
+    mapping = loop.run_until_complete(oracle_log.load(store, ws, log, duplicates, merges))
+    analytics = Analytics(store, FixedClock(oracle_log.NOW), None)
+    query = {
+        "event": "A",
+        "interval": "day",
+        "breakdown": {"property": "plan", "limit": limit},
+        **oracle_log.range_doc(timezone),
+    }
+    lifecycle = loop.run_until_complete(analytics.lifecycle(ws, query))
+    sticky = loop.run_until_complete(analytics.stickiness(ws, query))
+    events = [(oracle_log.current(mapping, e.person), e.event, e.at, _text(e.properties)) for e in log]
+    dates = (oracle_log.DATE_FROM, oracle_log.DATE_TO, timezone)
+    assert lifecycle == lifecycle_oracle.lifecycle(events, *dates, limit)
+    assert sticky == lifecycle_oracle.stickiness(events, *dates, limit)
+    # The groups add up to the figures over every person (each person has one value).
+    for status in lifecycle_oracle.STATUSES:
+        sums = [sum(col) for col in zip(*(g[status] for g in lifecycle["breakdowns"]), strict=True)]
+        assert sums == lifecycle[status] or not lifecycle["breakdowns"]
+    sums = [sum(col) for col in zip(*(g["persons"] for g in sticky["breakdowns"]), strict=True)]
+    assert sums == sticky["persons"] or not sticky["breakdowns"]
