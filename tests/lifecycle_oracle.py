@@ -5,7 +5,8 @@ An event is (person, event, at, value): value is the breakdown property as text 
 Only event "A" counts. A person's value is the one on their first "A" event read: from one day
 before the range for lifecycle (a person dormant on its first day has one too), in the range for
 stickiness; of events at the same instant, the smallest value. The top `limit` values by persons
-stay, ties broken by the value, and the rest fold into "$other"."""
+stay, ties broken by the value, and the rest fold into "$other". Broken down by segments instead, a
+person counts in every segment they are in (by their current id) and in no group when in none."""
 
 from __future__ import annotations
 
@@ -46,18 +47,28 @@ def _first_values(events, start: dt.datetime, end: dt.datetime) -> dict[str, str
     return {p: v for p, (_, v) in found.items()}
 
 
-def _groups(persons: set[str], values: dict[str, str], limit: int) -> tuple[list[str], dict[str, str]]:
-    """The groups in rank order, and each person's group."""
+def _groups(persons: set[str], values: dict[str, list[str]], limit: int) -> tuple[list[str], dict[str, set[str]]]:
+    """The groups in rank order, and each person's groups (one, or for segments every one they are in)."""
     by_value: dict[str, set[str]] = {}
     for p in persons:
-        by_value.setdefault(values[p], set()).add(p)
+        for v in values.get(p, []):
+            by_value.setdefault(v, set()).add(p)
     ranked = sorted(by_value, key=lambda v: (-len(by_value[v]), v))
     kept = ranked[:limit]
-    group = {p: (values[p] if values[p] in kept else OTHER) for p in persons}
-    return kept + ([OTHER] if len(ranked) > limit else []), group
+    groups = {p: {v if v in kept else OTHER for v in values.get(p, [])} for p in persons}
+    return kept + ([OTHER] if len(ranked) > limit else []), groups
 
 
-def lifecycle(events, date_from: dt.date, date_to: dt.date, timezone: str, limit: int | None = None) -> dict:
+def _values(events, start: dt.datetime, end: dt.datetime, segments: dict[str, set[str]] | None):
+    """person -> their values: the segments they are in, or the property of their first event."""
+    if segments is not None:
+        return {p: [s for s, who in segments.items() if p in who] for p, *_ in events}
+    return {p: [v] for p, v in _first_values(events, start, end).items()}
+
+
+def lifecycle(
+    events, date_from: dt.date, date_to: dt.date, timezone: str, limit: int | None = None, segments=None
+) -> dict:
     zone = zoneinfo.ZoneInfo(timezone)
     start = dt.datetime.combine(date_from, dt.time(), zone)
     end = dt.datetime.combine(date_to + DAY, dt.time(), zone)
@@ -69,13 +80,15 @@ def lifecycle(events, date_from: dt.date, date_to: dt.date, timezone: str, limit
 
     out = {"buckets": [d.isoformat() for d in days], **counts(lambda p: True)}
     if limit is not None:
-        values = _first_values(events, start - DAY, end)
-        order, group = _groups(set().union(*cells.values()) if cells else set(), values, limit)
-        out["breakdowns"] = [{"breakdown_value": g, **counts(lambda p, g=g: group[p] == g)} for g in order]
+        values = _values(events, start - DAY, end, segments)
+        order, groups = _groups(set().union(*cells.values()) if cells else set(), values, limit)
+        out["breakdowns"] = [{"breakdown_value": g, **counts(lambda p, g=g: g in groups[p])} for g in order]
     return out
 
 
-def stickiness(events, date_from: dt.date, date_to: dt.date, timezone: str, limit: int | None = None) -> dict:
+def stickiness(
+    events, date_from: dt.date, date_to: dt.date, timezone: str, limit: int | None = None, segments=None
+) -> dict:
     zone = zoneinfo.ZoneInfo(timezone)
     start = dt.datetime.combine(date_from, dt.time(), zone)
     end = dt.datetime.combine(date_to + DAY, dt.time(), zone)
@@ -90,6 +103,6 @@ def stickiness(events, date_from: dt.date, date_to: dt.date, timezone: str, limi
 
     out = {"interval": "day", "persons": counts(lambda p: True)}
     if limit is not None:
-        order, group = _groups(set(periods), _first_values(events, start, end), limit)
-        out["breakdowns"] = [{"breakdown_value": g, "persons": counts(lambda p, g=g: group[p] == g)} for g in order]
+        order, groups = _groups(set(periods), _values(events, start, end, segments), limit)
+        out["breakdowns"] = [{"breakdown_value": g, "persons": counts(lambda p, g=g: g in groups[p])} for g in order]
     return out
