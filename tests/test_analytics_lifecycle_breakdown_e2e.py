@@ -1,12 +1,14 @@
 """Lifecycle and stickiness broken down by an event property, end to end: events produced to
 events.resolved reach chDB and the gateway answers per value, top `limit` by persons plus $other,
-the groups adding up to the figures over every person."""
+the groups adding up to the figures over every person; gRPC answers the same."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from tests.conftest import eventually
+from cdp.analytics.v1 import analytics_pb2 as pb
+from cdp.analytics.v1 import analytics_pb2_grpc
+from tests.conftest import eventually, grpc_stub
 from tests.helpers import produce
 from tests.test_analytics import data, resolved
 
@@ -89,3 +91,22 @@ def test_lifecycle_and_stickiness_by_property_through_the_gateway(suite, workspa
     del query["breakdown"]
     plain = data(suite, ws, LIFECYCLE, {"i": query})["lifecycle"]
     assert plain["breakdowns"] is None and plain["new"] == [2, 1, 1]
+
+    # Partners ask over gRPC and get the same groups.
+    stub = grpc_stub(suite, "analytics", analytics_pb2_grpc.AnalyticsServiceStub)
+    request = pb.LifecycleRequest(
+        workspace_id=ws, event="Login", date_from="2025-03-01", date_to="2025-03-03",
+        breakdown=pb.Breakdown(property="plan", limit=2),
+    )  # fmt: skip
+    answer = stub.Lifecycle(request)
+    assert [(g.breakdown_value, list(g.new), list(g.dormant)) for g in answer.breakdowns] == [
+        ("pro", [2, 0, 0], [0, 1, 1]),
+        ("team", [0, 0, 1], [1, 0, 0]),
+        ("$other", [0, 1, 0], [0, 0, 0]),
+    ]
+    sticky = stub.Stickiness(request)
+    assert [(g.breakdown_value, list(g.persons)) for g in sticky.breakdowns] == [
+        ("pro", [1, 1, 0]),
+        ("free", [0, 1, 0]),
+        ("$other", [1, 0, 0]),
+    ]
