@@ -127,7 +127,8 @@ def _values(db: str, workspace: str, query: LifecycleQuery, source: str, more: s
 def _top(grouped: str, keys: str, total: str, limit: int) -> str:
     """Rows of (keys, value, persons, rank) from `grouped` rows of (keys, bv, n[, st]): the top `limit`
     values by `total` persons over the whole range, ranked as trends ranks them (persons, then value),
-    the rest summed into "$other" (each person has one value, so their counts add up)."""
+    the rest summed into "$other" (each person has one value, so their counts add up; segments, whose
+    persons may be in several, are never folded: at most 10 are listed and the limit is 10)."""
     return (
         f"SELECT {keys}, if(rank <= {limit}, bv, {sql.string(common.OTHER)}) AS v, sum(n) AS persons, "
         f"min(rank) AS r FROM (SELECT {keys}, bv, n, dense_rank() OVER (ORDER BY total DESC, bv) AS rank "
