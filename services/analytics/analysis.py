@@ -141,11 +141,13 @@ class Analytics:
 
     async def lifecycle(self, workspace: str, doc: dict) -> dict:
         query = lifecycle.parse(doc)
+        query = await self._with_members(workspace, query)
         with QUERY_SECONDS.labels("lifecycle").time():
             return await lifecycle.run(self.engine, self.db, workspace, query)
 
     async def stickiness(self, workspace: str, doc: dict) -> dict:
         query = lifecycle.parse(doc)
+        query = await self._with_members(workspace, query)
         with QUERY_SECONDS.labels("stickiness").time():
             return await lifecycle.run_stickiness(self.engine, self.db, workspace, query)
 

@@ -163,6 +163,21 @@ class LifecycleInput:
     interval: str = strawberry.field(default="day", description="hour, day, week (from Monday) or month")
     timezone: str = "UTC"
     filters: list[PropertyFilterInput] | None = None
+    breakdown: BreakdownInput | None = strawberry.field(
+        default=None,
+        description="Groups persons (not product): a person's trait, computed trait, tag or segments, or an event "
+        "property on their first matching event read (lifecycle reads from one period before the range). Top "
+        "`limit` values by persons, the rest as $other.",
+    )
+
+
+@strawberry.type
+class LifecycleGroup:
+    breakdown_value: str
+    new: list[int]
+    returning: list[int]
+    resurrecting: list[int]
+    dormant: list[int]
 
 
 @strawberry.type
@@ -172,6 +187,9 @@ class Lifecycle:
     returning: list[int]
     resurrecting: list[int]
     dormant: list[int]
+    breakdowns: list[LifecycleGroup] | None = strawberry.field(
+        default=None, description="With a breakdown: each value's persons, by rank ($other last)."
+    )
 
 
 @strawberry.input(description="The AARRR overview; event names default to the Segment e-commerce spec.")
@@ -290,9 +308,18 @@ class CampaignSpread:
 
 
 @strawberry.type
+class StickinessGroup:
+    breakdown_value: str
+    persons: list[int]
+
+
+@strawberry.type
 class Stickiness:
     interval: str
     persons: list[int] = strawberry.field(description="[k]: persons who did the event in k + 1 distinct periods.")
+    breakdowns: list[StickinessGroup] | None = strawberry.field(
+        default=None, description="With a breakdown: each value's persons, by rank ($other last)."
+    )
 
 
 @strawberry.input
@@ -893,12 +920,16 @@ class Query:
     @strawberry.field(description="New, returning, resurrecting and dormant persons of one event per period.")
     async def lifecycle(self, info: strawberry.Info, input: LifecycleInput) -> Lifecycle:
         workspace = workspace_of(info)
-        return Lifecycle(**await info.context["analytics"].lifecycle(workspace, plain(input)))
+        found = await info.context["analytics"].lifecycle(workspace, plain(input))
+        groups = found.pop("breakdowns", None)
+        return Lifecycle(**found, breakdowns=None if groups is None else [LifecycleGroup(**g) for g in groups])
 
     @strawberry.field(description="How many persons did one event in 1, 2, ... distinct periods of the range.")
     async def stickiness(self, info: strawberry.Info, input: LifecycleInput) -> Stickiness:
         workspace = workspace_of(info)
-        return Stickiness(**await info.context["analytics"].stickiness(workspace, plain(input)))
+        found = await info.context["analytics"].stickiness(workspace, plain(input))
+        groups = found.pop("breakdowns", None)
+        return Stickiness(**found, breakdowns=None if groups is None else [StickinessGroup(**g) for g in groups])
 
     @strawberry.field(description="How many times each person did an event in the range.")
     async def distribution(self, info: strawberry.Info, input: DistributionInput) -> Distribution:

@@ -296,7 +296,7 @@ class PathsResponse(_message.Message):
     def __init__(self, total_persons: _Optional[int] = ..., paths: _Optional[_Iterable[_Union[Path, _Mapping]]] = ..., hidden_paths: _Optional[int] = ..., hidden_persons: _Optional[int] = ..., hidden_share: _Optional[float] = ...) -> None: ...
 
 class LifecycleRequest(_message.Message):
-    __slots__ = ("workspace_id", "event", "filters", "interval", "date_from", "date_to", "timezone")
+    __slots__ = ("workspace_id", "event", "filters", "interval", "date_from", "date_to", "timezone", "breakdown")
     WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
     EVENT_FIELD_NUMBER: _ClassVar[int]
     FILTERS_FIELD_NUMBER: _ClassVar[int]
@@ -304,6 +304,7 @@ class LifecycleRequest(_message.Message):
     DATE_FROM_FIELD_NUMBER: _ClassVar[int]
     DATE_TO_FIELD_NUMBER: _ClassVar[int]
     TIMEZONE_FIELD_NUMBER: _ClassVar[int]
+    BREAKDOWN_FIELD_NUMBER: _ClassVar[int]
     workspace_id: str
     event: str
     filters: _containers.RepeatedCompositeFieldContainer[PropertyFilter]
@@ -311,29 +312,56 @@ class LifecycleRequest(_message.Message):
     date_from: str
     date_to: str
     timezone: str
-    def __init__(self, workspace_id: _Optional[str] = ..., event: _Optional[str] = ..., filters: _Optional[_Iterable[_Union[PropertyFilter, _Mapping]]] = ..., interval: _Optional[str] = ..., date_from: _Optional[str] = ..., date_to: _Optional[str] = ..., timezone: _Optional[str] = ...) -> None: ...
+    breakdown: Breakdown
+    def __init__(self, workspace_id: _Optional[str] = ..., event: _Optional[str] = ..., filters: _Optional[_Iterable[_Union[PropertyFilter, _Mapping]]] = ..., interval: _Optional[str] = ..., date_from: _Optional[str] = ..., date_to: _Optional[str] = ..., timezone: _Optional[str] = ..., breakdown: _Optional[_Union[Breakdown, _Mapping]] = ...) -> None: ...
+
+class LifecycleGroup(_message.Message):
+    __slots__ = ("breakdown_value", "new", "returning", "resurrecting", "dormant")
+    BREAKDOWN_VALUE_FIELD_NUMBER: _ClassVar[int]
+    NEW_FIELD_NUMBER: _ClassVar[int]
+    RETURNING_FIELD_NUMBER: _ClassVar[int]
+    RESURRECTING_FIELD_NUMBER: _ClassVar[int]
+    DORMANT_FIELD_NUMBER: _ClassVar[int]
+    breakdown_value: str
+    new: _containers.RepeatedScalarFieldContainer[int]
+    returning: _containers.RepeatedScalarFieldContainer[int]
+    resurrecting: _containers.RepeatedScalarFieldContainer[int]
+    dormant: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, breakdown_value: _Optional[str] = ..., new: _Optional[_Iterable[int]] = ..., returning: _Optional[_Iterable[int]] = ..., resurrecting: _Optional[_Iterable[int]] = ..., dormant: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class LifecycleResponse(_message.Message):
-    __slots__ = ("buckets", "new", "returning", "resurrecting", "dormant")
+    __slots__ = ("buckets", "new", "returning", "resurrecting", "dormant", "breakdowns")
     BUCKETS_FIELD_NUMBER: _ClassVar[int]
     NEW_FIELD_NUMBER: _ClassVar[int]
     RETURNING_FIELD_NUMBER: _ClassVar[int]
     RESURRECTING_FIELD_NUMBER: _ClassVar[int]
     DORMANT_FIELD_NUMBER: _ClassVar[int]
+    BREAKDOWNS_FIELD_NUMBER: _ClassVar[int]
     buckets: _containers.RepeatedScalarFieldContainer[str]
     new: _containers.RepeatedScalarFieldContainer[int]
     returning: _containers.RepeatedScalarFieldContainer[int]
     resurrecting: _containers.RepeatedScalarFieldContainer[int]
     dormant: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, buckets: _Optional[_Iterable[str]] = ..., new: _Optional[_Iterable[int]] = ..., returning: _Optional[_Iterable[int]] = ..., resurrecting: _Optional[_Iterable[int]] = ..., dormant: _Optional[_Iterable[int]] = ...) -> None: ...
+    breakdowns: _containers.RepeatedCompositeFieldContainer[LifecycleGroup]
+    def __init__(self, buckets: _Optional[_Iterable[str]] = ..., new: _Optional[_Iterable[int]] = ..., returning: _Optional[_Iterable[int]] = ..., resurrecting: _Optional[_Iterable[int]] = ..., dormant: _Optional[_Iterable[int]] = ..., breakdowns: _Optional[_Iterable[_Union[LifecycleGroup, _Mapping]]] = ...) -> None: ...
+
+class StickinessGroup(_message.Message):
+    __slots__ = ("breakdown_value", "persons")
+    BREAKDOWN_VALUE_FIELD_NUMBER: _ClassVar[int]
+    PERSONS_FIELD_NUMBER: _ClassVar[int]
+    breakdown_value: str
+    persons: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, breakdown_value: _Optional[str] = ..., persons: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class StickinessResponse(_message.Message):
-    __slots__ = ("interval", "persons")
+    __slots__ = ("interval", "persons", "breakdowns")
     INTERVAL_FIELD_NUMBER: _ClassVar[int]
     PERSONS_FIELD_NUMBER: _ClassVar[int]
+    BREAKDOWNS_FIELD_NUMBER: _ClassVar[int]
     interval: str
     persons: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, interval: _Optional[str] = ..., persons: _Optional[_Iterable[int]] = ...) -> None: ...
+    breakdowns: _containers.RepeatedCompositeFieldContainer[StickinessGroup]
+    def __init__(self, interval: _Optional[str] = ..., persons: _Optional[_Iterable[int]] = ..., breakdowns: _Optional[_Iterable[_Union[StickinessGroup, _Mapping]]] = ...) -> None: ...
 
 class DistributionRequest(_message.Message):
     __slots__ = ("workspace_id", "event", "filters", "date_from", "date_to", "timezone", "max_times", "breakdown")
