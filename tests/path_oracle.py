@@ -60,3 +60,30 @@ def paths(events: list[Event], start: str, end: str, depth: int, limit: int, exc
         "hidden_persons": hidden,
         "hidden_share": hidden / total if total else 0.0,
     }
+
+
+def paths_by(
+    events: list[Event], key: str, groups: int, start: str, end: str, depth: int, limit: int, exclude: tuple[str, ...]
+) -> list[dict]:
+    """Paths per value of an event property: a person's value is the property as their first event of
+    the range that is not excluded carries it (the smallest value at one instant; '' when absent);
+    groups ranked by persons with a path (then by value), the first `groups` shown, the rest as "$other"."""
+    by_person: dict[str, list[Event]] = {}
+    for e in events:
+        by_person.setdefault(e.person, []).append(e)
+    value_of, counted = {}, Counter()
+    for person, person_events in by_person.items():
+        if person_path(person_events, start, end, depth, exclude) is None:
+            continue
+        kept = [e for e in person_events if e.event not in exclude]
+        first = min(e.at for e in kept)
+        value_of[person] = min(str(e.properties.get(key, "")) for e in kept if e.at == first)
+        counted[value_of[person]] += 1
+    ranked = [v for v, _ in sorted(counted.items(), key=lambda kv: (-kv[1], kv[0]))]
+    group = {v: (v if i < groups else "$other") for i, v in enumerate(ranked)}
+    out = []
+    for g in dict.fromkeys(group.values()):
+        members = {p for p, v in value_of.items() if group[v] == g}
+        found = paths([e for e in events if e.person in members], start, end, depth, limit, exclude)
+        out.append({"breakdown_value": g, **found})
+    return sorted(out, key=lambda b: (b["breakdown_value"] == "$other", -b["total_persons"], b["breakdown_value"]))

@@ -82,3 +82,44 @@ def test_a_start_that_is_also_the_end_gives_the_loop_to_its_next_visit(runner): 
     analytics = Analytics(store, FixedClock(NOW), None)
     got = loop.run_until_complete(analytics.paths(ws, {"start_event": "A", "end_event": "A", **range_doc("UTC")}))
     assert (got["total_persons"], got["paths"]) == (1, [{"steps": ["A", "B", "A"], "persons": 1, "share": 1.0}])
+
+
+# A plan on most events (text, a number, or none), so persons fall into groups and "$other".
+valued_st = st.builds(
+    lambda e, plan: Event(e.person, e.event, e.minute, e.name, {} if plan is None else {"plan": plan}),
+    event_st,
+    st.sampled_from(["gold", "gold", "free", 3, None]),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    log=st.lists(valued_st, min_size=6, max_size=40),
+    duplicates=duplicates_st,
+    merges=merges_st,
+    q=query_st,
+    groups=st.integers(1, 2),
+)
+def test_paths_by_a_property_equal_the_oracle(runner, log, duplicates, merges, q, groups):  # noqa: F811
+    store, loop = runner
+    ws = workspace("pb")
+    mapping = loop.run_until_complete(load(store, ws, log, duplicates, merges))
+    exclude = tuple(e for e in q["exclude"] if e not in (q["start"], q["end"]))
+    doc = {
+        "depth": q["depth"],
+        "limit": q["limit"],
+        "exclude": list(exclude),
+        "breakdown": {"property": "plan", "limit": groups},
+        **range_doc(q["timezone"]),
+    }
+    if q["start"]:
+        doc["start_event"] = q["start"]
+    if q["end"]:
+        doc["end_event"] = q["end"]
+    got = loop.run_until_complete(Analytics(store, FixedClock(NOW), None).paths(ws, doc))
+    events = resolved(log, mapping, q["timezone"])
+    args = (q["start"], q["end"], q["depth"], q["limit"], exclude)
+    assert got["breakdowns"] == path_oracle.paths_by(events, "plan", groups, *args)
+    # The whole is the query without a breakdown, and the groups add up to it.
+    assert {k: v for k, v in got.items() if k != "breakdowns"} == path_oracle.paths(events, *args)
+    assert sum(b["total_persons"] for b in got["breakdowns"]) == got["total_persons"]

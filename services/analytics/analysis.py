@@ -136,6 +136,7 @@ class Analytics:
 
     async def paths(self, workspace: str, doc: dict) -> dict:
         query = paths.parse(doc)
+        query = await self._with_members(workspace, query)
         with QUERY_SECONDS.labels("paths").time():
             return await paths.run(self.engine, self.db, workspace, query)
 

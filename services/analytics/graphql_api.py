@@ -153,6 +153,11 @@ class PathsInput:
     limit: int = 20
     exclude: list[str] | None = None
     timezone: str = "UTC"
+    breakdown: BreakdownInput | None = strawberry.field(
+        default=None,
+        description="Paths per group of persons (not product): a person's trait, computed trait, tag or segments, "
+        "or an event property on their first event of the range. Top `limit` groups plus $other.",
+    )
 
 
 @strawberry.input(description="One event's persons per period; dates are local dates in `timezone`.")
@@ -464,6 +469,16 @@ class AnalyticsPath:
     share: float
 
 
+@strawberry.type(name="AnalyticsPathsGroup")
+class PathsGroup:
+    breakdown_value: str
+    total_persons: int
+    paths: list[AnalyticsPath]
+    hidden_paths: int
+    hidden_persons: int
+    hidden_share: float
+
+
 @strawberry.type
 class PathsResult:
     total_persons: int
@@ -471,6 +486,9 @@ class PathsResult:
     hidden_paths: int
     hidden_persons: int
     hidden_share: float
+    breakdowns: list[PathsGroup] | None = strawberry.field(
+        default=None, description="With a breakdown: each group's paths among its persons (null without one)."
+    )
 
 
 @strawberry.type(name="AnalyticsStatusCount")
@@ -871,7 +889,16 @@ def _retention(doc: dict) -> RetentionMatrix:
 
 
 def _paths(doc: dict) -> PathsResult:
-    return PathsResult(**{**doc, "paths": [AnalyticsPath(**p) for p in doc["paths"]]})
+    groups = doc.get("breakdowns")
+    return PathsResult(
+        **{
+            **doc,
+            "paths": [AnalyticsPath(**p) for p in doc["paths"]],
+            "breakdowns": None
+            if groups is None
+            else [PathsGroup(**{**g, "paths": [AnalyticsPath(**p) for p in g["paths"]]}) for g in groups],
+        }
+    )
 
 
 def _buckets(items: list[dict]) -> list[DistributionBucket]:

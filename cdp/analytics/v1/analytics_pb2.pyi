@@ -250,7 +250,7 @@ class RetentionResponse(_message.Message):
     def __init__(self, period: _Optional[str] = ..., rows: _Optional[_Iterable[_Union[RetentionRow, _Mapping]]] = ..., brackets: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class PathsRequest(_message.Message):
-    __slots__ = ("workspace_id", "start_event", "end_event", "depth", "limit", "exclude", "date_from", "date_to", "timezone")
+    __slots__ = ("workspace_id", "start_event", "end_event", "depth", "limit", "exclude", "date_from", "date_to", "timezone", "breakdown")
     WORKSPACE_ID_FIELD_NUMBER: _ClassVar[int]
     START_EVENT_FIELD_NUMBER: _ClassVar[int]
     END_EVENT_FIELD_NUMBER: _ClassVar[int]
@@ -260,6 +260,7 @@ class PathsRequest(_message.Message):
     DATE_FROM_FIELD_NUMBER: _ClassVar[int]
     DATE_TO_FIELD_NUMBER: _ClassVar[int]
     TIMEZONE_FIELD_NUMBER: _ClassVar[int]
+    BREAKDOWN_FIELD_NUMBER: _ClassVar[int]
     workspace_id: str
     start_event: str
     end_event: str
@@ -269,7 +270,8 @@ class PathsRequest(_message.Message):
     date_from: str
     date_to: str
     timezone: str
-    def __init__(self, workspace_id: _Optional[str] = ..., start_event: _Optional[str] = ..., end_event: _Optional[str] = ..., depth: _Optional[int] = ..., limit: _Optional[int] = ..., exclude: _Optional[_Iterable[str]] = ..., date_from: _Optional[str] = ..., date_to: _Optional[str] = ..., timezone: _Optional[str] = ...) -> None: ...
+    breakdown: Breakdown
+    def __init__(self, workspace_id: _Optional[str] = ..., start_event: _Optional[str] = ..., end_event: _Optional[str] = ..., depth: _Optional[int] = ..., limit: _Optional[int] = ..., exclude: _Optional[_Iterable[str]] = ..., date_from: _Optional[str] = ..., date_to: _Optional[str] = ..., timezone: _Optional[str] = ..., breakdown: _Optional[_Union[Breakdown, _Mapping]] = ...) -> None: ...
 
 class Path(_message.Message):
     __slots__ = ("steps", "persons", "share")
@@ -282,18 +284,36 @@ class Path(_message.Message):
     def __init__(self, steps: _Optional[_Iterable[str]] = ..., persons: _Optional[int] = ..., share: _Optional[float] = ...) -> None: ...
 
 class PathsResponse(_message.Message):
-    __slots__ = ("total_persons", "paths", "hidden_paths", "hidden_persons", "hidden_share")
+    __slots__ = ("total_persons", "paths", "hidden_paths", "hidden_persons", "hidden_share", "breakdowns")
     TOTAL_PERSONS_FIELD_NUMBER: _ClassVar[int]
     PATHS_FIELD_NUMBER: _ClassVar[int]
     HIDDEN_PATHS_FIELD_NUMBER: _ClassVar[int]
     HIDDEN_PERSONS_FIELD_NUMBER: _ClassVar[int]
     HIDDEN_SHARE_FIELD_NUMBER: _ClassVar[int]
+    BREAKDOWNS_FIELD_NUMBER: _ClassVar[int]
     total_persons: int
     paths: _containers.RepeatedCompositeFieldContainer[Path]
     hidden_paths: int
     hidden_persons: int
     hidden_share: float
-    def __init__(self, total_persons: _Optional[int] = ..., paths: _Optional[_Iterable[_Union[Path, _Mapping]]] = ..., hidden_paths: _Optional[int] = ..., hidden_persons: _Optional[int] = ..., hidden_share: _Optional[float] = ...) -> None: ...
+    breakdowns: _containers.RepeatedCompositeFieldContainer[PathsGroup]
+    def __init__(self, total_persons: _Optional[int] = ..., paths: _Optional[_Iterable[_Union[Path, _Mapping]]] = ..., hidden_paths: _Optional[int] = ..., hidden_persons: _Optional[int] = ..., hidden_share: _Optional[float] = ..., breakdowns: _Optional[_Iterable[_Union[PathsGroup, _Mapping]]] = ...) -> None: ...
+
+class PathsGroup(_message.Message):
+    __slots__ = ("breakdown_value", "total_persons", "paths", "hidden_paths", "hidden_persons", "hidden_share")
+    BREAKDOWN_VALUE_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_PERSONS_FIELD_NUMBER: _ClassVar[int]
+    PATHS_FIELD_NUMBER: _ClassVar[int]
+    HIDDEN_PATHS_FIELD_NUMBER: _ClassVar[int]
+    HIDDEN_PERSONS_FIELD_NUMBER: _ClassVar[int]
+    HIDDEN_SHARE_FIELD_NUMBER: _ClassVar[int]
+    breakdown_value: str
+    total_persons: int
+    paths: _containers.RepeatedCompositeFieldContainer[Path]
+    hidden_paths: int
+    hidden_persons: int
+    hidden_share: float
+    def __init__(self, breakdown_value: _Optional[str] = ..., total_persons: _Optional[int] = ..., paths: _Optional[_Iterable[_Union[Path, _Mapping]]] = ..., hidden_paths: _Optional[int] = ..., hidden_persons: _Optional[int] = ..., hidden_share: _Optional[float] = ...) -> None: ...
 
 class LifecycleRequest(_message.Message):
     __slots__ = ("workspace_id", "event", "filters", "interval", "date_from", "date_to", "timezone", "breakdown")

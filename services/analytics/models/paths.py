@@ -1,5 +1,11 @@
 """Paths: what persons did after a start event and/or before an end event, repeats collapsed,
-each path's share of all persons with a path (the hidden ones included)."""
+each path's share of all persons with a path (the hidden ones included).
+
+With a breakdown, each group's paths the same way, among the group's persons. A person's value is
+person-level: their trait, computed trait, tag or segments (a person in two listed segments walks
+in both), or an event property as their first event of the range carries it (excluded events not
+counted; at one instant, the smallest value). Groups are ranked by persons with a path (top N plus
+"$other"), as the other models rank them."""
 
 from __future__ import annotations
 
@@ -7,7 +13,7 @@ from dataclasses import dataclass
 
 from services.analytics import sql
 from services.analytics.models import common
-from services.analytics.models.common import DateRange
+from services.analytics.models.common import Breakdown, DateRange
 from services.kit.errors import InvalidInput
 
 MAX_DEPTH = 30
@@ -22,6 +28,7 @@ class PathsQuery:
     limit: int
     exclude: tuple[str, ...]
     range: DateRange
+    breakdown: Breakdown | None = None
 
 
 def parse(doc: dict) -> PathsQuery:
@@ -39,11 +46,45 @@ def parse(doc: dict) -> PathsQuery:
         common.integer(doc, "limit", "limit", 20, 1, MAX_PATHS),
         tuple(exclude),
         common.date_range(doc),
+        _breakdown(doc.get("breakdown")),
     )
+
+
+def _breakdown(doc) -> Breakdown | None:
+    found = common.breakdown(doc)
+    if found and found.kind == "product":
+        raise InvalidInput("paths break down by a person's value, not by a product", "breakdown.product")
+    return found
 
 
 def render(db: str, workspace: str, query: PathsQuery) -> str:
     """Rows of (path as an array of nodes, persons), every path of the range (the caller keeps the top ones)."""
+    persons = _persons(db, workspace, query, False)
+    return f"SELECT path AS p, count() AS persons FROM ({persons}) GROUP BY p ORDER BY persons DESC, p"
+
+
+def render_groups(db: str, workspace: str, query: PathsQuery) -> str:
+    """Rows of (group, path, persons): the breakdown's top N values, then "$other"."""
+    bd = query.breakdown
+    rows = _persons(db, workspace, query, True)
+    if bd.kind == "segment":
+        rows = (
+            f"SELECT w.path AS path, sg.segment AS value FROM ({rows}) AS w "
+            f"INNER JOIN ({bd.members}) AS sg ON sg.person = w.person"
+        )
+    ranked = (
+        "SELECT *, dense_rank() OVER (ORDER BY total DESC, value) AS rank FROM ("
+        f"SELECT *, count() OVER (PARTITION BY value) AS total FROM ({rows}))"
+    )
+    group = f"if(rank <= {bd.limit}, value, {sql.string(common.OTHER)})"
+    return (
+        f"SELECT {group} AS grp, path AS p, count() AS persons FROM ({ranked}) "
+        "GROUP BY grp, p ORDER BY grp, persons DESC, p"
+    )
+
+
+def _persons(db: str, workspace: str, query: PathsQuery, valued: bool) -> str:
+    """Rows of (person, value, path) of every person with a path; `value` only when `valued`."""
     rng = query.range
     source = common.events_source(db, workspace, rng.start, rng.end, None)
     # A page or screen shows as its name ("$page Home"), so paths tell pages apart.
@@ -72,13 +113,20 @@ def render(db: str, workspace: str, query: PathsQuery) -> str:
     else:
         cut = f"arraySlice(ended, 1, {query.depth})"
     has_start = f"has(collapsed, {sql.string(query.start_event)})" if query.start_event else "1"
+    bd = query.breakdown if valued else None
+    value, joins = "''", ""
+    if bd is not None and bd.kind == "property":
+        v = bd.value_sql()
+        value = f"argMin({v}, (s.ts, {v}))"
+    elif bd is not None and bd.kind != "segment":
+        value, joins = "any(tr.value)", bd.joins(db, workspace)
     return (
-        f"SELECT path AS p, count() AS persons FROM ("
-        f"SELECT {cut} AS path FROM ("
-        f"SELECT {step} AS started, {ended} AS ended FROM ("
-        f"SELECT raw, {collapsed} AS collapsed FROM ("
-        f"SELECT s.person, {seq} AS raw FROM (SELECT *, {node} AS node FROM ({source}) AS s) AS s{skip} "
-        f"GROUP BY s.person)) WHERE {has_start}) WHERE length(path) > 0) GROUP BY p ORDER BY persons DESC, p"
+        f"SELECT person, value, {cut} AS path FROM ("
+        f"SELECT person, value, {step} AS started, {ended} AS ended FROM ("
+        f"SELECT person, value, raw, {collapsed} AS collapsed FROM ("
+        f"SELECT s.person AS person, {value} AS value, {seq} AS raw "
+        f"FROM (SELECT *, {node} AS node FROM ({source}) AS s) AS s{joins}{skip} "
+        f"GROUP BY s.person)) WHERE {has_start}) WHERE length(path) > 0"
     )
 
 
@@ -96,4 +144,15 @@ def shape(query: PathsQuery, rows: list[list]) -> dict:
 
 
 async def run(engine, db: str, workspace: str, query: PathsQuery) -> dict:
-    return shape(query, await engine.rows(render(db, workspace, query)))
+    found = shape(query, await engine.rows(render(db, workspace, query)))
+    if query.breakdown is None:
+        return found
+    groups: dict[str, list[list]] = {}
+    for group, path, persons in await engine.rows(render_groups(db, workspace, query)):
+        groups.setdefault(group, []).append([path, persons])
+    # The whole stays the whole query's: by segments, a person in two counts in both groups.
+    found["breakdowns"] = sorted(
+        ({"breakdown_value": g, **shape(query, rows)} for g, rows in groups.items()),
+        key=lambda b: (b["breakdown_value"] == common.OTHER, -b["total_persons"], b["breakdown_value"]),
+    )
+    return found
