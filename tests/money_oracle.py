@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from services.analytics import sql
 from services.analytics.store import AnalyticsStore
-from tests.oracle_log import current
+from tests.oracle_log import current, insert_and_merge
 
 ORDER, REFUND, ADDED, VIEWED, SHARED = (
     "Order Completed", "Order Refunded", "Product Added", "Product Viewed", "Product Shared",
@@ -50,16 +50,7 @@ async def load(store: AnalyticsStore, ws: str, log: list[MoneyEvent], duplicates
         }
         for i, e in enumerate(log)
     ]
-    await store.insert("events", rows)
-    if rows and duplicates:
-        await store.insert("events", [rows[i % len(rows)] for i in duplicates])
-    mapping: dict[str, str] = {}
-    for version, (loser, winner) in enumerate(merges, start=1):
-        loser, winner = current(mapping, loser), current(mapping, winner)
-        if loser != winner:
-            await store.merged(ws, winner, loser, version)
-            mapping[loser] = winner
-    return mapping
+    return await insert_and_merge(store, ws, rows, duplicates, merges)
 
 
 def number(properties: dict, key: str) -> float | None:

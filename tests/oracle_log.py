@@ -109,6 +109,11 @@ async def load(store: AnalyticsStore, ws: str, log: list[Event], duplicates: lis
         }
         for i, e in enumerate(log)
     ]
+    return await insert_and_merge(store, ws, rows, duplicates, merges)
+
+
+async def insert_and_merge(store: AnalyticsStore, ws: str, rows: list[dict], duplicates, merges) -> dict[str, str]:
+    """Event rows inserted, some again (`duplicates`), then the merges; returns loser -> winner."""
     await store.insert("events", rows)
     if rows and duplicates:
         # Redelivered records (the same message id again, in a later insert) must count once.
