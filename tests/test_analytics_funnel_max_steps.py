@@ -23,6 +23,7 @@ from services.analytics.models import funnels
 from services.analytics.store import AnalyticsStore
 from services.kit.errors import InvalidInput
 from tests import funnel_oracle
+from tests.test_analytics_funnels import rounded
 
 N = funnels.MAX_STEPS
 BASE = dt.datetime(2025, 3, 29, 20, tzinfo=dt.UTC)  # Berlin's clocks go forward on the 30th
@@ -58,17 +59,6 @@ def engine(tmp_path_factory):
     asyncio.run(AnalyticsStore(engine).create_tables())
     yield engine
     engine.close()
-
-
-def rounded(value):
-    """Averages and medians are summed in another order by the engine: equal to the last few bits."""
-    if isinstance(value, float):
-        return round(value, 6)
-    if isinstance(value, dict):
-        return {k: rounded(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [rounded(v) for v in value]
-    return value
 
 
 def log_of(walks, names) -> list[tuple[str, str, int, str]]:
